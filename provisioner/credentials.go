@@ -1,6 +1,10 @@
 package provisioner
 
-import "context"
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+)
 
 // Password is a secret value. It prints as [redacted] in every format, so it cannot leak into
 // a log line, an error or a Slack message by accident; Reveal gives the value to the code that
@@ -36,4 +40,32 @@ type Credentials struct {
 // restore agent does, to connect to its target.
 type SecretStore interface {
 	Resolve(ctx context.Context, ref string) (Credentials, error)
+}
+
+// passwordAlphabet avoids characters that need quoting in URLs, shells and RDS master
+// passwords (RDS refuses '/', '@', '"' and space).
+const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+
+// PasswordLength is the length of every generated clone password.
+const PasswordLength = 64
+
+// GeneratePassword returns a PasswordLength-character password from crypto/rand.
+func GeneratePassword() (Password, error) {
+	buf := make([]byte, PasswordLength)
+	if _, err := rand.Read(buf); err != nil {
+		return Password{}, fmt.Errorf("generate password: %w", err)
+	}
+	// 66 symbols: reject bytes >= 198 (3*66) so every symbol is equally likely.
+	out := make([]byte, 0, PasswordLength)
+	for len(out) < PasswordLength {
+		for _, b := range buf {
+			if int(b) < 3*len(passwordAlphabet) && len(out) < PasswordLength {
+				out = append(out, passwordAlphabet[int(b)%len(passwordAlphabet)])
+			}
+		}
+		if _, err := rand.Read(buf); err != nil {
+			return Password{}, fmt.Errorf("generate password: %w", err)
+		}
+	}
+	return NewPassword(string(out)), nil
 }

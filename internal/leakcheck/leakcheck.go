@@ -1,0 +1,86 @@
+// Package leakcheck records everything a package's code writes to logs and error strings
+// during its tests, together with every secret it generated, and reports any secret that
+// appears in that text. Tests use it to prove that no password ever reaches a log or an error.
+package leakcheck
+
+import (
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Recorder collects text and secrets. It is safe for concurrent use.
+type Recorder struct {
+	mu      sync.Mutex
+	text    []string
+	secrets []string
+}
+
+// New returns an empty Recorder.
+func New() *Recorder { return &Recorder{} }
+
+// Logger returns a debug-level JSON logger whose every line is recorded.
+func (r *Recorder) Logger() *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(writer{r}), zapcore.DebugLevel))
+}
+
+type writer struct{ r *Recorder }
+
+func (w writer) Write(p []byte) (int, error) {
+	w.r.Text(string(p))
+	return len(p), nil
+}
+
+// Secret remembers a generated secret value to look for.
+func (r *Recorder) Secret(s string) {
+	if s == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, s)
+}
+
+// Text records a piece of output (an error string, a message sent somewhere).
+func (r *Recorder) Text(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.text = append(r.text, s)
+}
+
+// Err records err's message, if err is not nil, and returns err unchanged.
+func (r *Recorder) Err(err error) error {
+	if err != nil {
+		r.Text(err.Error())
+	}
+	return err
+}
+
+// Counts returns how many secrets and pieces of text were recorded, so a test can show it
+// looked at something.
+func (r *Recorder) Counts() (secrets, texts int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.secrets), len(r.text)
+}
+
+// Leaks returns the recorded texts that contain a recorded secret, with the secret itself
+// replaced by [LEAKED], so reporting a leak does not leak it again.
+func (r *Recorder) Leaks() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.text {
+		leaked := t
+		for _, s := range r.secrets {
+			leaked = strings.ReplaceAll(leaked, s, "[LEAKED]")
+		}
+		if leaked != t {
+			out = append(out, leaked)
+		}
+	}
+	return out
+}
