@@ -93,37 +93,50 @@ func pingPostgres(u string) error {
 // startPostgres runs initdb and postgres from the system binaries in a temporary directory.
 // PostgreSQL refuses to run as root, so as root the server runs as the "postgres" user.
 func startPostgres() (string, error) {
-	initdb, err := lookBinary("initdb")
+	u, _, err := launchPostgres(tempDir("postgres"), startProcess)
 	if err != nil {
 		return "", err
+	}
+	return u, waitFor(context.Background(), "postgres", func() error { return pingPostgres(u) })
+}
+
+// launchPostgres initialises a data directory under dir and starts a server on it with start,
+// adding the extra "-c name=value" settings; it does not wait for the server to accept
+// connections. It returns the superuser URL and the data directory.
+func launchPostgres(dir string, start func(*exec.Cmd) error, settings ...string) (string, string, error) {
+	initdb, err := lookBinary("initdb")
+	if err != nil {
+		return "", "", err
 	}
 	postgres, err := lookBinary("postgres")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	dir := tempDir("postgres")
 	cred, err := nonRootCredential(dir)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	data := filepath.Join(dir, "data")
 	init := exec.Command(initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
 	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := init.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("initdb: %w: %s", err, out)
+		return "", "", fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
-		"-k", dir, "-c", "fsync=off", "-c", "max_connections=200")
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
+		"-k", dir, "-c", "fsync=off", "-c", "max_connections=200"}
+	for _, s := range settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(postgres, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if err := startProcess(cmd); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
+	if err := start(cmd); err != nil {
+		return "", "", fmt.Errorf("start postgres: %w", err)
 	}
-	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	return u, waitFor(context.Background(), "postgres", func() error { return pingPostgres(u) })
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), data, nil
 }
 
 // nonRootCredential returns nil when not root, else the postgres user's credential after
