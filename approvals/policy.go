@@ -1,0 +1,459 @@
+package approvals
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaskLevel is how much of the data a tier's clones may show.
+type MaskLevel string
+
+const (
+	MaskFull    MaskLevel = "full"
+	MaskPartial MaskLevel = "partial"
+	MaskNone    MaskLevel = "none"
+)
+
+// ApprovalMode is how a tier's requests are approved.
+type ApprovalMode string
+
+const (
+	ModeAuto       ApprovalMode = "auto"       // approved at once
+	ModeSingle     ApprovalMode = "single"     // one approver from the tier's one slot
+	ModeDual       ApprovalMode = "dual"       // two distinct approvers, one per slot
+	ModeBreakGlass ApprovalMode = "breakglass" // approved at once, only from incident channels; alerts security
+)
+
+// Duration is a time.Duration written in YAML as "8h", "30m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 30m, 8h)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Principal names who may act: "group:<slack user group handle>" or "user:<Slack user ID>".
+type Principal string
+
+// Matches reports whether user, a member of groups, is this principal.
+func (p Principal) Matches(user string, groups []string) bool {
+	kind, name, _ := strings.Cut(string(p), ":")
+	switch kind {
+	case "user":
+		return name == user
+	case "group":
+		return slices.Contains(groups, name)
+	}
+	return false
+}
+
+func (p Principal) valid() bool {
+	kind, name, ok := strings.Cut(string(p), ":")
+	return ok && name != "" && (kind == "user" || kind == "group")
+}
+
+// MatchesAny reports whether user (in groups) is any of ps.
+func MatchesAny(ps []Principal, user string, groups []string) bool {
+	for _, p := range ps {
+		if p.Matches(user, groups) {
+			return true
+		}
+	}
+	return false
+}
+
+// Slot is one approval that a request needs: any one of Approvers fills it.
+type Slot struct {
+	Name      string      `yaml:"name" json:"name"`
+	Approvers []Principal `yaml:"approvers" json:"approvers"`
+}
+
+// Source is a database that can be cloned.
+type Source struct {
+	Backend  string `yaml:"backend"`  // aws | local
+	Strategy string `yaml:"strategy"` // restore | fast-clone | snapshot
+	Backups  string `yaml:"backups"`  // where backups are: an s3:// or folder template with {source} and {date}
+	Team     string `yaml:"team"`     // owning team, for reports
+}
+
+// Quota limits active clones (pending ones included).
+type Quota struct {
+	PerUser int `yaml:"per_user"` // 0: no limit
+	PerTeam int `yaml:"per_team"` // 0: no limit
+}
+
+// BusinessHours is a weekly window in a time zone.
+type BusinessHours struct {
+	TimeZone string   `yaml:"timezone"`
+	Days     []string `yaml:"days"`  // mon tue wed thu fri sat sun
+	Start    string   `yaml:"start"` // "09:00"
+	End      string   `yaml:"end"`   // "18:00"
+}
+
+// Tier is a class of clone: what data it shows and how it is approved.
+type Tier struct {
+	Masking    MaskLevel    `yaml:"masking"`
+	Approval   ApprovalMode `yaml:"approval"`
+	Slots      []Slot       `yaml:"slots"`
+	DefaultTTL Duration     `yaml:"default_ttl"`
+	MaxTTL     Duration     `yaml:"max_ttl"`
+	Requesters []Principal  `yaml:"requesters"`
+	// AutoOnlyInBusinessHours, for auto tiers: outside business hours the request needs one
+	// approver from Slots instead.
+	AutoOnlyInBusinessHours bool     `yaml:"auto_only_in_business_hours"`
+	Quota                   Quota    `yaml:"quota"`
+	ReviewWithin            Duration `yaml:"review_within"` // break-glass: post-incident review deadline
+}
+
+// Policy is the policy file.
+type Policy struct {
+	DefaultTier      string            `yaml:"default_tier"`
+	PendingExpiry    Duration          `yaml:"pending_expiry"`
+	PendingReminder  Duration          `yaml:"pending_reminder"` // remind approvers this long before a pending request expires
+	TTLWarnings      []Duration        `yaml:"ttl_warnings"`     // warn this long before a clone expires
+	IncidentChannels []string          `yaml:"incident_channels"`
+	SecurityChannel  string            `yaml:"security_channel"`
+	RequestChannel   string            `yaml:"request_channel"`
+	Admins           []Principal       `yaml:"admins"`
+	BusinessHours    *BusinessHours    `yaml:"business_hours"`
+	Sources          map[string]Source `yaml:"sources"`
+	Tiers            map[string]Tier   `yaml:"tiers"`
+
+	lines map[string]int // field path → YAML line, for Validate
+}
+
+// ValidationError names the bad field of a policy and its line in the file (0 if unknown).
+type ValidationError struct {
+	Field string
+	Line  int
+	Msg   string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("policy: %s (line %d): %s", e.Field, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("policy: %s: %s", e.Field, e.Msg)
+}
+
+// LoadPolicy reads and validates a policy file.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	return ParsePolicy(data)
+}
+
+// ParsePolicy parses and validates a policy. Unknown fields are refused, so a typo is an
+// error rather than a silently ignored rule.
+func ParsePolicy(data []byte) (*Policy, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var p Policy
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	p.lines = map[string]int{}
+	collectLines(&root, "", p.lines)
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// collectLines records the line of every mapping key and sequence item under its dotted path
+// ("tiers.dev.max_ttl", "tiers.debug.slots.0.approvers").
+func collectLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			collectLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := join(path, n.Content[i].Value)
+			out[k] = n.Content[i].Line
+			collectLines(n.Content[i+1], k, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := join(path, fmt.Sprint(i))
+			out[k] = c.Line
+			collectLines(c, k, out)
+		}
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+func (p *Policy) bad(field, format string, args ...any) error {
+	line := p.lines[field]
+	// A missing field has no line; point at the nearest parent that has one.
+	for f := field; line == 0 && strings.Contains(f, "."); {
+		f = f[:strings.LastIndex(f, ".")]
+		line = p.lines[f]
+	}
+	return &ValidationError{Field: field, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the policy and returns the first problem, naming the field and its line.
+func (p *Policy) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	if len(p.Sources) == 0 {
+		add(p.bad("sources", "at least one source is required"))
+	}
+	for _, name := range sortedKeys(p.Sources) {
+		s, f := p.Sources[name], "sources."+name
+		if !validName(name) {
+			add(p.bad(f, "source names are lowercase letters, digits, - and _"))
+		}
+		if s.Backend != "aws" && s.Backend != "local" {
+			add(p.bad(f+".backend", "must be aws or local, not %q", s.Backend))
+		}
+		if s.Strategy != "restore" && s.Strategy != "fast-clone" && s.Strategy != "snapshot" {
+			add(p.bad(f+".strategy", "must be restore, fast-clone or snapshot, not %q", s.Strategy))
+		}
+		if s.Backend == "local" && s.Strategy == "snapshot" {
+			add(p.bad(f+".strategy", "snapshot needs the aws backend"))
+		}
+		if s.Strategy == "restore" && s.Backups == "" {
+			add(p.bad(f+".backups", "restore needs a backups location"))
+		}
+	}
+	if len(p.Tiers) == 0 {
+		add(p.bad("tiers", "at least one tier is required"))
+	}
+	if _, ok := p.Tiers[p.DefaultTier]; !ok {
+		add(p.bad("default_tier", "%q is not a tier", p.DefaultTier))
+	}
+	if p.PendingExpiry <= 0 {
+		add(p.bad("pending_expiry", "must be a positive duration"))
+	}
+	if p.PendingReminder < 0 || p.PendingReminder >= p.PendingExpiry {
+		add(p.bad("pending_reminder", "must be shorter than pending_expiry"))
+	}
+	for i, w := range p.TTLWarnings {
+		if w <= 0 {
+			add(p.bad(fmt.Sprintf("ttl_warnings.%d", i), "must be a positive duration"))
+		}
+	}
+	for i, a := range p.Admins {
+		if !a.valid() {
+			add(p.bad(fmt.Sprintf("admins.%d", i), "%q is not group:<handle> or user:<ID>", a))
+		}
+	}
+	if bh := p.BusinessHours; bh != nil {
+		if _, err := bh.location(); err != nil {
+			add(p.bad("business_hours.timezone", "%v", err))
+		}
+		if _, _, err := bh.window(); err != nil {
+			add(p.bad("business_hours", "%v", err))
+		}
+		for i, d := range bh.Days {
+			if _, ok := weekdays[d]; !ok {
+				add(p.bad(fmt.Sprintf("business_hours.days.%d", i), "%q is not one of mon tue wed thu fri sat sun", d))
+			}
+		}
+	}
+	hasBreakGlass := false
+	for _, name := range sortedKeys(p.Tiers) {
+		add(p.validateTier(name, p.Tiers[name]))
+		hasBreakGlass = hasBreakGlass || p.Tiers[name].Approval == ModeBreakGlass
+	}
+	if hasBreakGlass && len(p.IncidentChannels) == 0 {
+		add(p.bad("incident_channels", "a breakglass tier needs at least one incident channel"))
+	}
+	if hasBreakGlass && p.SecurityChannel == "" {
+		add(p.bad("security_channel", "a breakglass tier needs a security channel to alert"))
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (p *Policy) validateTier(name string, t Tier) error {
+	f := "tiers." + name
+	switch {
+	case !validName(name):
+		return p.bad(f, "tier names are lowercase letters, digits, - and _")
+	case t.Masking != MaskFull && t.Masking != MaskPartial && t.Masking != MaskNone:
+		return p.bad(f+".masking", "must be full, partial or none, not %q", t.Masking)
+	case t.DefaultTTL <= 0:
+		return p.bad(f+".default_ttl", "must be a positive duration")
+	case t.MaxTTL < t.DefaultTTL:
+		return p.bad(f+".max_ttl", "must be at least default_ttl (%s)", time.Duration(t.DefaultTTL))
+	case len(t.Requesters) == 0:
+		return p.bad(f+".requesters", "name who may request (group:<handle> or user:<ID>)")
+	case t.Quota.PerUser < 0 || t.Quota.PerTeam < 0:
+		return p.bad(f+".quota", "limits cannot be negative")
+	}
+	for i, r := range t.Requesters {
+		if !r.valid() {
+			return p.bad(fmt.Sprintf("%s.requesters.%d", f, i), "%q is not group:<handle> or user:<ID>", r)
+		}
+	}
+	want := map[ApprovalMode]int{ModeAuto: 0, ModeBreakGlass: 0, ModeSingle: 1, ModeDual: 2}
+	n, ok := want[t.Approval]
+	if !ok {
+		return p.bad(f+".approval", "must be auto, single, dual or breakglass, not %q", t.Approval)
+	}
+	if t.AutoOnlyInBusinessHours {
+		if t.Approval != ModeAuto {
+			return p.bad(f+".auto_only_in_business_hours", "only applies to auto tiers")
+		}
+		if p.BusinessHours == nil {
+			return p.bad(f+".auto_only_in_business_hours", "needs business_hours")
+		}
+		n = 1 // the slot that approves outside business hours
+	}
+	if len(t.Slots) != n {
+		return p.bad(f+".slots", "%s approval needs exactly %d approver slot(s), found %d", t.Approval, n, len(t.Slots))
+	}
+	for i, s := range t.Slots {
+		sf := fmt.Sprintf("%s.slots.%d", f, i)
+		if len(s.Approvers) == 0 {
+			return p.bad(sf+".approvers", "name at least one approver")
+		}
+		for j, a := range s.Approvers {
+			if !a.valid() {
+				return p.bad(fmt.Sprintf("%s.approvers.%d", sf, j), "%q is not group:<handle> or user:<ID>", a)
+			}
+		}
+	}
+	if t.Approval == ModeBreakGlass && t.ReviewWithin <= 0 {
+		return p.bad(f+".review_within", "a breakglass tier needs a review deadline")
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// SourceNames lists the configured sources, sorted.
+func (p *Policy) SourceNames() []string { return sortedKeys(p.Sources) }
+
+// TierNames lists the configured tiers, sorted.
+func (p *Policy) TierNames() []string { return sortedKeys(p.Tiers) }
+
+// IsAdmin reports whether user (in groups) is an admin.
+func (p *Policy) IsAdmin(user string, groups []string) bool {
+	return MatchesAny(p.Admins, user, groups)
+}
+
+// IsIncidentChannel reports whether channel (an ID or a name) is an incident channel. Entries
+// ending in * match by prefix ("inc-*").
+func (p *Policy) IsIncidentChannel(channelID, channelName string) bool {
+	for _, c := range p.IncidentChannels {
+		if prefix, ok := strings.CutSuffix(c, "*"); ok {
+			if channelName != "" && strings.HasPrefix(channelName, prefix) {
+				return true
+			}
+			continue
+		}
+		if c == channelID || (channelName != "" && c == channelName) {
+			return true
+		}
+	}
+	return false
+}
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+func (b *BusinessHours) location() (*time.Location, error) {
+	if b.TimeZone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(b.TimeZone)
+}
+
+func (b *BusinessHours) window() (start, end time.Duration, err error) {
+	parse := func(s string) (time.Duration, error) {
+		t, err := time.Parse("15:04", s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a time like 09:00", s)
+		}
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+	}
+	if start, err = parse(b.Start); err != nil {
+		return 0, 0, err
+	}
+	if end, err = parse(b.End); err != nil {
+		return 0, 0, err
+	}
+	if end <= start {
+		return 0, 0, errors.New("end must be after start")
+	}
+	return start, end, nil
+}
+
+// Contains reports whether t falls inside business hours.
+func (b *BusinessHours) Contains(t time.Time) bool {
+	loc, err := b.location()
+	if err != nil {
+		return false
+	}
+	start, end, err := b.window()
+	if err != nil {
+		return false
+	}
+	lt := t.In(loc)
+	if !slices.ContainsFunc(b.Days, func(d string) bool { return weekdays[d] == lt.Weekday() }) {
+		return false
+	}
+	since := lt.Sub(time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc))
+	return since >= start && since < end
+}
