@@ -246,23 +246,18 @@ func CapExtension(r *Request, d time.Duration) (time.Time, bool) {
 	return want, false
 }
 
-// FormatDuration writes d compactly: 30m, 4h, 1h30m, 2d.
+// FormatDuration writes d as the user would type it: 30m, 4h, 1h30m, 48h.
 func FormatDuration(d time.Duration) string {
 	if d <= 0 {
 		return "0m"
 	}
 	d = d.Round(time.Minute)
-	days, d := d/(24*time.Hour), d%(24*time.Hour)
 	h, m := d/time.Hour, (d%time.Hour)/time.Minute
-	var b strings.Builder
-	if days > 0 {
-		fmt.Fprintf(&b, "%dd", days)
+	switch {
+	case h == 0:
+		return fmt.Sprintf("%dm", m)
+	case m == 0:
+		return fmt.Sprintf("%dh", h)
 	}
-	if h > 0 {
-		fmt.Fprintf(&b, "%dh", h)
-	}
-	if m > 0 || b.Len() == 0 {
-		fmt.Fprintf(&b, "%dm", m)
-	}
-	return b.String()
+	return fmt.Sprintf("%dh%dm", h, m)
 }
