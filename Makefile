@@ -1,0 +1,44 @@
+# clonebot — `make help` lists the targets.
+GO       ?= go
+PKGS     ?= ./...
+BIN      := bin/clonebot
+STATICCHECK_VERSION := v0.8.2
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/clonebot
+	$(GO) build -o $(BIN) ./cmd/clonebot
+
+.PHONY: test
+test: ## run every test with the race detector (real Redis, PostgreSQL and moto; see README)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: demo
+demo: ## run the whole flow on this machine (clonebot demo)
+	$(GO) run ./cmd/clonebot demo
+
+.PHONY: bench
+bench: bench-engine bench-slack bench-restore ## run every benchmark; figures go to docs/BENCHMARKS.md
+
+.PHONY: bench-engine
+bench-engine: ## approval votes/s vs bare Redis PING at 16 clients
+	$(GO) run ./bench/engine
+
+.PHONY: bench-slack
+bench-slack: ## HTTP-mode ack latency of signed /clone commands vs a bare net/http handler
+	$(GO) run ./bench/slack
+
+.PHONY: bench-restore
+bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000)
+	$(GO) run ./bench/restore

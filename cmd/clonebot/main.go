@@ -1,0 +1,56 @@
+// Command clonebot is the Slack bot, the restore agent and their tools in one binary:
+//
+//	clonebot serve   -config clonebot.yaml   the Slack bot (Socket Mode or HTTP)
+//	clonebot agent   -config clonebot.yaml   a restore agent reading the job stream
+//	clonebot policy  validate policy.yaml    check a policy file
+//	clonebot demo                            the whole flow on this machine
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "clonebot:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `clonebot: governed, temporary, masked copies of production databases, from Slack.
+
+usage:
+  clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
+  clonebot demo                            the whole flow on this machine (see README)
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "policy":
+		return runPolicy(args[1:], stdout)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
