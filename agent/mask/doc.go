@@ -1,0 +1,77 @@
+// Package mask owns clonebot's masking: the rules file, the per-level profiles, the
+// per-column strategies, and the COPY text codec the restore agent masks rows with while
+// loading (and the in-place masker and the verification gate call value by value).
+//
+// # Rules file
+//
+// YAML; levels are tiers' masking levels, tables are "schema.table" (or "table" for public):
+//
+//	levels:
+//	  full:
+//	    public.users:
+//	      email: {strategy: fake-email, unique: true}
+//	      ssn:   {strategy: fake-ssn}
+//	  partial:
+//	    public.users:
+//	      email: {strategy: partial, unique: true}
+//	      ssn:   {strategy: partial, keep_first: 0, keep_last: 4}
+//	  none: {}
+//
+// Rule fields: strategy (required), unique, value (fixed), format and length (token),
+// keep_first and keep_last (partial). Errors name the field as a dotted path and its line.
+// The level "none" is an empty profile when the file leaves it out; other levels must be
+// defined. Profile.Check compares the rules with the dump's schema before any data moves.
+//
+// # Strategies
+//
+// All keyed strategies use HMAC-SHA256 with Options.Key, a secret kept outside the dump, so
+// the values cannot be recomputed from a dictionary without it. The HMAC input is the
+// strategy name and the value only, never the table or column: a strategy maps equal values
+// to equal outputs in every table, and foreign keys and joins keep matching. Another key
+// gives other outputs. NULL stays NULL and the empty string stays empty, except under null
+// and fixed.
+//
+//   - partial: an email keeps the first half of its local part (at most 6 characters, or
+//     keep_first), then ***, then @domain: john.doe@example.com → john***@example.com. Any
+//     other value keeps its first keep_first and last keep_last letters or digits (default 1
+//     and 1) and stars the letters and digits between; punctuation and spaces stay, so
+//     4111 1111 1111 1111 with keep_first 0, keep_last 4 → **** **** **** 1111. A value too
+//     short to hide anything is starred entirely. Unique adds a keyed tag (+tag inside the
+//     email's local part, ~tag after other values), since redaction alone collides.
+//   - token: the HMAC in lower-case hex (64 characters) or base32 (52), cut to length.
+//   - fake-email: firstname.<tag>@example.com, the tag 80 bits of the HMAC in base32.
+//   - fake-phone: every digit replaced, layout and length kept; a leading +cc of up to three
+//     digits is kept. A value without digits becomes 555-01dd.
+//   - fake-ssn: 9xx-xx-xxxx (the never-issued 900-999 area, group 01-99, serial 0001-9999),
+//     in the input's layout when it has nine digits.
+//   - fake-card: length, layout and the first two digits (the network) kept, the rest
+//     replaced, the last digit a valid Luhn check digit. Under 12 digits: as fake-phone.
+//   - fake-name: "First Last" (or "First" for a one-word input) from built-in lists.
+//   - null: always NULL. fixed: always value, NULL included.
+//
+// A fake never equals its input: a fake that happens to equal it is derived again with a
+// counter in the HMAC input. Partial redaction is not a fake: a value with no letters or
+// digits, or one already redacted, comes out unchanged.
+//
+// # Uniqueness
+//
+// unique: true is accepted on token (at least 64 bits: hex length ≥ 16, base32 ≥ 13),
+// fake-email, partial and null. Those outputs carry k bits of a keyed PRF, so n distinct
+// inputs collide with probability at most n²/2^(k+1): for the 80-bit tag of fake-email and
+// partial, about n²/2^81 (10^6 values: 4·10^-13; 10^9 values: 4·10^-7); for a full 256-bit
+// token, nil in practice. fake-phone, fake-ssn, fake-card and fake-name draw from spaces too
+// small to promise uniqueness (10^8 SSNs, 4,096 names), so unique on them is rejected.
+//
+// # COPY text
+//
+// SplitFields, IsNull, DecodeField and AppendField read and write PostgreSQL's COPY text
+// format (tab delimiter, \N for NULL) exactly: AppendField escapes as COPY TO does, and
+// DecodeField accepts every escape COPY FROM does. UTF-8 passes through untouched. A field
+// ending in a lone backslash is rejected (ErrBadEscape).
+//
+// # Concurrency and allocation
+//
+// A TableMasker reuses scratch buffers: one goroutine at a time, Clone for each worker. In
+// the steady state MaskLine allocates nothing beyond the growth of dst. Errors never carry
+// data values, only table and column names.
+package mask

@@ -1,0 +1,414 @@
+package mask
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Sentinel errors callers match with errors.Is.
+var (
+	// ErrInvalidRules wraps every problem found in a rules file.
+	ErrInvalidRules = errors.New("invalid masking rules")
+	// ErrUnknownLevel is returned by Profile for a level the rules do not define.
+	ErrUnknownLevel = errors.New("unknown masking level")
+	// ErrUnknownTable is returned when a rule names a table the schema does not have.
+	ErrUnknownTable = errors.New("masking rule names an unknown table")
+	// ErrUnknownColumn is returned when a rule names a column the table does not have.
+	ErrUnknownColumn = errors.New("masking rule names an unknown column")
+)
+
+// Strategy names as written in the rules file.
+const (
+	StrategyPartial   = "partial"
+	StrategyToken     = "token"
+	StrategyFakeEmail = "fake-email"
+	StrategyFakePhone = "fake-phone"
+	StrategyFakeSSN   = "fake-ssn"
+	StrategyFakeCard  = "fake-card"
+	StrategyFakeName  = "fake-name"
+	StrategyNull      = "null"
+	StrategyFixed     = "fixed"
+)
+
+// LevelNone is the level that masks nothing; Profile returns an empty profile for it when
+// the rules file does not define it.
+const LevelNone = "none"
+
+type strategy int
+
+const (
+	partial strategy = iota
+	token
+	fakeEmail
+	fakePhone
+	fakeSSN
+	fakeCard
+	fakeName
+	null
+	fixed
+)
+
+var strategyNames = map[string]strategy{
+	StrategyPartial: partial, StrategyToken: token, StrategyFakeEmail: fakeEmail,
+	StrategyFakePhone: fakePhone, StrategyFakeSSN: fakeSSN, StrategyFakeCard: fakeCard,
+	StrategyFakeName: fakeName, StrategyNull: null, StrategyFixed: fixed,
+}
+
+// Token encodings and their lengths at full strength (256 bits).
+const (
+	formatHex       = "hex"
+	formatBase32    = "base32"
+	maxHexLen       = 64
+	maxBase32Len    = 52
+	minUniqueTokBit = 64
+)
+
+// rule is one column's masking rule.
+type rule struct {
+	strategy  strategy
+	name      string // strategy name as written
+	unique    bool
+	value     []byte // fixed
+	format    string // token: hex or base32
+	length    int    // token: output length in characters
+	keepFirst int    // partial; -1 means the default
+	keepLast  int    // partial; -1 means the default
+	line      int
+}
+
+// needsKey reports whether the rule derives output from the HMAC key.
+func (r *rule) needsKey() bool {
+	switch r.strategy {
+	case null, fixed:
+		return false
+	case partial:
+		return r.unique
+	}
+	return true
+}
+
+// Rules holds every masking level of a rules file.
+type Rules struct {
+	levels map[string]*Profile
+}
+
+// Profile holds the rules of one masking level: qualified table → column → rule.
+type Profile struct {
+	level  string
+	tables map[string]map[string]*rule
+	lines  map[string]int // table → line of its key in the rules file
+}
+
+// LoadRules reads and parses a rules file.
+func LoadRules(path string) (*Rules, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read masking rules: %w", err)
+	}
+	r, err := ParseRules(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// ParseRules parses a rules file (see the package documentation for its shape). Errors name
+// the offending field as a dotted path and its line, and wrap ErrInvalidRules.
+func ParseRules(data []byte) (*Rules, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
+	}
+	r := &Rules{levels: map[string]*Profile{}}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%w: empty file, want a top-level levels: mapping", ErrInvalidRules)
+	}
+	root := doc.Content[0]
+	err := eachPair(root, "", func(key, val *yaml.Node, path string) error {
+		if key.Value != "levels" {
+			return fieldErr(key, path, "unknown field, want levels")
+		}
+		return eachPair(val, path, func(lk, lv *yaml.Node, lpath string) error {
+			p, err := parseLevel(lk.Value, lv, lpath)
+			r.levels[lk.Value] = p
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(r.levels) == 0 {
+		return nil, fieldErr(root, "levels", "no masking level defined")
+	}
+	return r, nil
+}
+
+func parseLevel(level string, n *yaml.Node, path string) (*Profile, error) {
+	p := &Profile{level: level, tables: map[string]map[string]*rule{}, lines: map[string]int{}}
+	err := eachPair(n, path, func(tk, tv *yaml.Node, tpath string) error {
+		table, ok := qualify(tk.Value)
+		if !ok {
+			return fieldErr(tk, tpath, "table must be schema.table or table")
+		}
+		if _, dup := p.tables[table]; dup {
+			return fieldErr(tk, tpath, "table "+table+" listed twice")
+		}
+		cols := map[string]*rule{}
+		p.tables[table] = cols
+		p.lines[table] = tk.Line
+		return eachPair(tv, tpath, func(ck, cv *yaml.Node, cpath string) error {
+			if ck.Value == "" {
+				return fieldErr(ck, cpath, "empty column name")
+			}
+			rl, err := parseRule(cv, cpath)
+			if err != nil {
+				return err
+			}
+			rl.line = ck.Line
+			cols[ck.Value] = rl
+			return nil
+		})
+	})
+	return p, err
+}
+
+func parseRule(n *yaml.Node, path string) (*rule, error) {
+	rl := &rule{keepFirst: -1, keepLast: -1}
+	seen := map[string]*yaml.Node{}
+	err := eachPair(n, path, func(k, v *yaml.Node, fpath string) error {
+		if v.Kind != yaml.ScalarNode {
+			return fieldErr(v, fpath, "want a scalar value")
+		}
+		seen[k.Value] = k
+		var err error
+		switch k.Value {
+		case "strategy":
+			s, ok := strategyNames[v.Value]
+			if !ok {
+				return fieldErr(v, fpath, fmt.Sprintf("unknown strategy %q", v.Value))
+			}
+			rl.strategy, rl.name = s, v.Value
+		case "unique":
+			rl.unique, err = strconv.ParseBool(v.Value)
+		case "value":
+			if v.Tag == "!!null" {
+				return fieldErr(v, fpath, "null value, use strategy: null")
+			}
+			rl.value = []byte(v.Value)
+		case "format":
+			if v.Value != formatHex && v.Value != formatBase32 {
+				return fieldErr(v, fpath, "want hex or base32")
+			}
+			rl.format = v.Value
+		case "length":
+			rl.length, err = nonNegative(v.Value)
+		case "keep_first":
+			rl.keepFirst, err = nonNegative(v.Value)
+		case "keep_last":
+			rl.keepLast, err = nonNegative(v.Value)
+		default:
+			return fieldErr(k, fpath, "unknown field, want strategy, unique, value, format, length, keep_first or keep_last")
+		}
+		if err != nil {
+			return fieldErr(v, fpath, err.Error())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if seen["strategy"] == nil {
+		return nil, fieldErr(n, path+".strategy", "missing")
+	}
+	return rl, rl.validate(seen, path)
+}
+
+// validate checks the options that only some strategies take.
+func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
+	only := map[string]strategy{"value": fixed, "format": token, "length": token, "keep_first": partial, "keep_last": partial}
+	for _, f := range []string{"value", "format", "length", "keep_first", "keep_last"} {
+		if k := seen[f]; k != nil && only[f] != rl.strategy {
+			return fieldErr(k, path+"."+f, "not an option of strategy "+rl.name)
+		}
+	}
+	if rl.strategy == fixed && rl.value == nil {
+		return fieldErr(seen["strategy"], path+".value", "strategy fixed needs a value")
+	}
+	if rl.strategy == token {
+		if rl.format == "" {
+			rl.format = formatHex
+		}
+		limit, bitsPerChar := maxHexLen, 4
+		if rl.format == formatBase32 {
+			limit, bitsPerChar = maxBase32Len, 5
+		}
+		if rl.length == 0 {
+			rl.length = limit
+		}
+		if rl.length > limit {
+			return fieldErr(seen["length"], path+".length", fmt.Sprintf("at most %d for %s", limit, rl.format))
+		}
+		if rl.unique && rl.length*bitsPerChar < minUniqueTokBit {
+			return fieldErr(seen["unique"], path+".unique",
+				fmt.Sprintf("a unique token needs at least %d bits: length %d of %s carries %d", minUniqueTokBit, rl.length, rl.format, rl.length*bitsPerChar))
+		}
+	}
+	if rl.unique {
+		switch rl.strategy {
+		case token, fakeEmail, null, partial:
+		default:
+			return fieldErr(seen["unique"], path+".unique",
+				"strategy "+rl.name+" cannot keep a column unique (its value space is too small); use token or fake-email")
+		}
+	}
+	return nil
+}
+
+func nonNegative(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a non-negative integer, got %q", s)
+	}
+	return n, nil
+}
+
+// eachPair calls fn for every key/value pair of a mapping node. A null node is an empty mapping.
+func eachPair(n *yaml.Node, path string, fn func(k, v *yaml.Node, path string) error) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fieldErr(n, path, "want a mapping")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := k.Value
+		if path != "" {
+			p = path + "." + k.Value
+		}
+		if seen[k.Value] {
+			return fieldErr(k, p, "listed twice")
+		}
+		seen[k.Value] = true
+		if err := fn(k, v, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fieldErr(n *yaml.Node, path, msg string) error {
+	if path == "" {
+		path = "(top level)"
+	}
+	return fmt.Errorf("%w: line %d: %s: %s", ErrInvalidRules, n.Line, path, msg)
+}
+
+// qualify returns "schema.table", defaulting the schema to public.
+func qualify(name string) (string, bool) {
+	schema, table, found := strings.Cut(name, ".")
+	if !found {
+		schema, table = "public", name
+	}
+	if schema == "" || table == "" || strings.Contains(table, ".") {
+		return "", false
+	}
+	return schema + "." + table, true
+}
+
+// Levels returns the level names the rules define, sorted.
+func (r *Rules) Levels() []string {
+	names := make([]string, 0, len(r.levels))
+	for l := range r.levels {
+		names = append(names, l)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Profile returns the rules of one level ("full", "partial", "none", or any level the file
+// defines). "none" is an empty profile when the file does not define it. An undefined level
+// returns ErrUnknownLevel.
+func (r *Rules) Profile(level string) (*Profile, error) {
+	if p, ok := r.levels[level]; ok {
+		return p, nil
+	}
+	if level == LevelNone {
+		return &Profile{level: LevelNone, tables: map[string]map[string]*rule{}, lines: map[string]int{}}, nil
+	}
+	return nil, fmt.Errorf("%w %q (defined: %s)", ErrUnknownLevel, level, strings.Join(r.Levels(), ", "))
+}
+
+// Level returns the profile's level name.
+func (p *Profile) Level() string { return p.level }
+
+// Tables returns the qualified names of the tables that have rules, sorted.
+func (p *Profile) Tables() []string {
+	names := make([]string, 0, len(p.tables))
+	for t := range p.tables {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Columns returns the ruled columns of a table (qualified or public), sorted; nil if none.
+func (p *Profile) Columns(table string) []string {
+	t, _ := qualify(table)
+	cols := p.tables[t]
+	if len(cols) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(cols))
+	for c := range cols {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// NeedsKey reports whether any rule of the profile needs Options.Key.
+func (p *Profile) NeedsKey() bool {
+	for _, cols := range p.tables {
+		for _, rl := range cols {
+			if rl.needsKey() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Check verifies that every ruled table and column exists in schema (qualified table name →
+// its columns; an unqualified key means public). It reports every problem at once, each
+// naming the table or column, wrapping ErrUnknownTable or ErrUnknownColumn. Call it before
+// any data moves.
+func (p *Profile) Check(schema map[string][]string) error {
+	known := make(map[string][]string, len(schema))
+	for t, cols := range schema {
+		if q, ok := qualify(t); ok {
+			known[q] = cols
+		}
+	}
+	var errs []error
+	for _, t := range p.Tables() {
+		cols, ok := known[t]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: %s (level %s, line %d)", ErrUnknownTable, t, p.level, p.lines[t]))
+			continue
+		}
+		for _, c := range p.Columns(t) {
+			if !slices.Contains(cols, c) {
+				errs = append(errs, fmt.Errorf("%w: %s.%s (level %s, line %d)", ErrUnknownColumn, t, c, p.level, p.tables[t][c].line))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
