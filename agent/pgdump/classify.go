@@ -74,7 +74,8 @@ func alterTable(lower string) (Section, string) {
 	return SectionNone, ""
 }
 
-// noteSetting follows SET standard_conforming_strings, which changes how '' strings read.
+// noteSetting follows SET standard_conforming_strings, which decides whether a backslash
+// escapes in a quoted string.
 func (s *ScriptReader) noteSetting(w []string) {
 	if len(w) >= 3 && w[0] == "set" && w[1] == "standard_conforming_strings" {
 		v := w[2]

@@ -47,7 +47,7 @@ type CopyBlock struct {
 }
 
 // ScriptReader splits a SQL script (pg_dump -Fp output) into statements and COPY blocks
-// as psql would run them: quotes, E'' strings, dollar quoting, nested comments, BEGIN
+// as psql would run them: quotes, E'...' strings, dollar quoting, nested comments, BEGIN
 // ATOMIC function bodies and parentheses are respected.
 type ScriptReader struct {
 	br         *bufio.Reader
@@ -228,49 +228,45 @@ func (s *ScriptReader) restOfLine() error {
 // closing comments.
 func (s *ScriptReader) skipGap() error {
 	for {
-		c, err := s.br.ReadByte()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+		b, err := s.br.Peek(2)
+		if len(b) == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
 			}
-			return err
+			return nil
 		}
-		switch c {
-		case '\n':
+		switch {
+		case b[0] == '\n':
 			s.line++
-			continue
-		case ' ', '\t', '\r', '\f':
-			continue
-		case '-':
-			if next, _ := s.br.Peek(1); len(next) == 1 && next[0] == '-' {
-				text, err := s.br.ReadString('\n')
-				if err != nil && !errors.Is(err, io.EOF) {
-					return err
-				}
-				if strings.HasSuffix(text, "\n") {
-					s.line++
-				}
-				s.noteComment(strings.TrimSpace(text[1:]))
-				continue
+		case b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\f':
+		case len(b) == 2 && b[0] == '-' && b[1] == '-':
+			text, err := s.br.ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
 			}
-		case '/':
-			if next, _ := s.br.Peek(1); len(next) == 1 && next[0] == '*' {
-				var sb bytes.Buffer
-				sb.WriteByte(c)
-				if err := s.blockComment(&sb); err != nil {
-					return err
-				}
-				continue
+			if strings.HasSuffix(text, "\n") {
+				s.line++
 			}
+			s.noteComment(strings.TrimSpace(text[2:]))
+			continue
+		case len(b) == 2 && b[0] == '/' && b[1] == '*':
+			var sb bytes.Buffer
+			c, _ := s.br.ReadByte()
+			sb.WriteByte(c)
+			if err := s.blockComment(&sb); err != nil {
+				return err
+			}
+			continue
+		default:
+			s.started = true
+			return nil
 		}
-		s.started = true
-		return s.br.UnreadByte()
+		_, _ = s.br.Discard(1)
 	}
 }
 
 func (s *ScriptReader) noteComment(text string) {
 	if !s.started {
-		s.started = true
 		if strings.HasPrefix(text, "PostgreSQL database dump") || strings.HasPrefix(text, "PostgreSQL database cluster dump") {
 			s.pgDump = true
 		}
