@@ -197,7 +197,8 @@ func (m *TableMasker) rewrite(dst []byte, c *column, raw []byte) ([]byte, error)
 }
 
 // MaskValue masks one decoded value of a ruled column (for in-place masking and the
-// verification gate). out aliases the masker's scratch and is valid until its next call.
+// verification gate). out aliases the masker's scratch and is valid until its next call; v
+// must not alias an earlier out.
 func (m *TableMasker) MaskValue(column string, v []byte, null bool) (out []byte, outNull bool, err error) {
 	i, ok := m.byName[column]
 	if !ok {
@@ -217,7 +218,7 @@ func (m *TableMasker) apply(rl *rule, v []byte, isNull bool) ([]byte, bool, erro
 	case rl.strategy == null:
 		return nil, true, nil
 	case rl.strategy == fixed:
-		return rl.value, false, nil
+		return rl.value[:len(rl.value):len(rl.value)], false, nil // capped: an append by the caller copies
 	case isNull:
 		return nil, true, nil
 	case len(v) == 0:

@@ -3,6 +3,7 @@ package mask
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -325,12 +326,7 @@ func qualify(name string) (string, bool) {
 
 // Levels returns the level names the rules define, sorted.
 func (r *Rules) Levels() []string {
-	names := make([]string, 0, len(r.levels))
-	for l := range r.levels {
-		names = append(names, l)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(r.levels))
 }
 
 // Profile returns the rules of one level ("full", "partial", "none", or any level the file
@@ -351,12 +347,7 @@ func (p *Profile) Level() string { return p.level }
 
 // Tables returns the qualified names of the tables that have rules, sorted.
 func (p *Profile) Tables() []string {
-	names := make([]string, 0, len(p.tables))
-	for t := range p.tables {
-		names = append(names, t)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(p.tables))
 }
 
 // Columns returns the ruled columns of a table (qualified or public), sorted; nil if none.
@@ -366,12 +357,7 @@ func (p *Profile) Columns(table string) []string {
 	if len(cols) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(cols))
-	for c := range cols {
-		names = append(names, c)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(cols))
 }
 
 // NeedsKey reports whether any rule of the profile needs Options.Key.
