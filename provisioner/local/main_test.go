@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,11 +31,17 @@ var rec = leakcheck.New()
 // log_statement=all) to the recorder and fails if any generated password appears anywhere.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	srv.stop()
-	if srv.logPath != "" {
-		if b, err := os.ReadFile(srv.logPath); err == nil {
-			rec.Text(string(b))
+	if srv.stopFn != nil {
+		srv.stopFn()
+		b, err := os.ReadFile(srv.logPath)
+		if err != nil || len(b) == 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: no server log to check for passwords: %v\n", err)
+			code = 1
 		}
+		for _, line := range strings.Split(string(b), "\n") {
+			rec.Text(line)
+		}
+		os.RemoveAll(srv.dir)
 	}
 	if leaks := rec.Leaks(); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: a password reached a log line or an error:\n%q\n", leaks)
@@ -54,16 +61,11 @@ type passwordServer struct {
 	logPath   string
 	adminURL  string // a CREATEDB CREATEROLE role with a password, over TCP
 	adminName string
+	dir       string // data, socket and log; removed by TestMain after reading the log
 	stopFn    func()
 }
 
 var srv passwordServer
-
-func (s *passwordServer) stop() {
-	if s.stopFn != nil {
-		s.stopFn()
-	}
-}
 
 // server returns the shared password-checking server, started on first use.
 func server(t *testing.T) *passwordServer {
@@ -80,6 +82,7 @@ func (s *passwordServer) start() error {
 	if err != nil {
 		return err
 	}
+	s.dir = dir
 	cred, err := serverCredential(dir)
 	if err != nil {
 		return err
@@ -112,7 +115,6 @@ func (s *passwordServer) start() error {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 		logFile.Close()
-		os.RemoveAll(dir)
 	}
 	s.superURL = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d", url.QueryEscape(dir), s.port)
 	if err := waitReady(s.superURL); err != nil {

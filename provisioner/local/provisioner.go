@@ -454,6 +454,27 @@ func (p *Provisioner) Destroy(ctx context.Context, requestID string) error {
 	return nil
 }
 
+// ExposedDatabases lists the databases on the server that every role may connect to, clone
+// roles included (PUBLIC holds CONNECT). Clone databases are never among them; for a clone's
+// credentials to reach its own database only, this list should be empty. main logs it at start.
+func (p *Provisioner) ExposedDatabases(ctx context.Context) ([]string, error) {
+	conn, err := p.connect(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datallowconn AND has_database_privilege('public', oid, 'CONNECT') ORDER BY datname`)
+	if err != nil {
+		return nil, fmt.Errorf("list databases open to PUBLIC: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list databases open to PUBLIC: %w", err)
+	}
+	return names, nil
+}
+
 func (p *Provisioner) connect(ctx context.Context, database string) (*pgx.Conn, error) {
 	cc := p.admin.Copy()
 	if database != "" {

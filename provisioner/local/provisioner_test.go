@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -470,5 +471,25 @@ func TestSecretStoreRefusesForeignReferences(t *testing.T) {
 		if _, err := s.Resolve(context.Background(), ref); !errors.Is(err, ErrForeignReference) {
 			t.Errorf("Resolve(%q): %v, want ErrForeignReference", ref, err)
 		}
+	}
+}
+
+func TestExposedDatabases(t *testing.T) {
+	p := newProvisioner(t, "")
+	clone, _ := create(t, p, spec("prod"))
+	open := testenv.UniqueName("open_")
+	su := superuser(t, "")
+	ctx := context.Background()
+	if _, err := su.Exec(ctx, "CREATE DATABASE "+open); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = su.Exec(ctx, "DROP DATABASE IF EXISTS "+open) })
+
+	got, err := p.ExposedDatabases(ctx)
+	if err != nil {
+		t.Fatal(rec.Err(err))
+	}
+	if !slices.Contains(got, open) || slices.Contains(got, clone.Database) || slices.Contains(got, "postgres") {
+		t.Errorf("exposed %q: want %s, and neither the clone %s nor the hardened postgres", got, open, clone.Database)
 	}
 }
