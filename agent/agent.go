@@ -1,0 +1,201 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+// Config is the agent's configuration (the `agent:` section of the clonebot config).
+type Config struct {
+	KeyPrefix   string        // Redis key prefix shared with the bot, e.g. "clonebot:"
+	Group       string        // consumer group; DefaultGroup when empty
+	Consumer    string        // this agent's consumer name, unique per agent (hostname-pid)
+	MinIdle     time.Duration // visibility timeout: a job idle this long is reclaimed by another agent
+	Heartbeat   time.Duration // how often a running job's idle time is reset; MinIdle/3 when zero
+	Block       time.Duration // how long one poll for new jobs waits
+	MaxAttempts int           // deliveries before a job goes to the dead-letter stream
+	Parallelism int           // connections per job when the job does not say
+	WorkDir     string        // where S3 backups are downloaded; os.TempDir() when empty
+	GateSample  int           // original values sampled per masked column for the gate
+	SSLMode     string        // sslmode of target connections; "prefer" when empty
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Consumer == "":
+		return errors.New("agent.consumer: empty")
+	case c.MinIdle <= 0:
+		return fmt.Errorf("agent.min_idle: %s, want > 0", c.MinIdle)
+	case c.Heartbeat < 0 || (c.Heartbeat > 0 && c.Heartbeat >= c.MinIdle):
+		return fmt.Errorf("agent.heartbeat: %s, want between 0 and min_idle (%s)", c.Heartbeat, c.MinIdle)
+	case c.Block <= 0:
+		return fmt.Errorf("agent.block: %s, want > 0", c.Block)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("agent.max_attempts: %d, want >= 1", c.MaxAttempts)
+	case c.Parallelism < 1:
+		return fmt.Errorf("agent.parallelism: %d, want >= 1", c.Parallelism)
+	case c.GateSample < 1:
+		return fmt.Errorf("agent.gate_sample: %d, want >= 1", c.GateSample)
+	}
+	return nil
+}
+
+// DefaultConfig returns the defaults for consumer.
+func DefaultConfig(consumer string) Config {
+	return Config{
+		KeyPrefix: "clonebot:", Group: DefaultGroup, Consumer: consumer,
+		MinIdle: 2 * time.Minute, Block: 5 * time.Second, MaxAttempts: 3, Parallelism: 2,
+		GateSample: gateSample,
+	}
+}
+
+// Deps are the agent's collaborators, built by the caller.
+type Deps struct {
+	Queue   *Queue
+	Secrets SecretStore
+	Rules   *mask.Rules
+	MaskKey provisioner.Password // HMAC key of the keyed masking strategies
+	S3      ObjectGetter         // nil when no S3 backups are used
+	Log     *zap.Logger
+	Now     func() time.Time // time.Now when nil
+}
+
+// Agent takes restore jobs from the queue and runs them one at a time.
+type Agent struct {
+	cfg  Config
+	deps Deps
+	log  *zap.Logger
+	now  func() time.Time
+}
+
+// New returns an agent; cfg must be valid.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Queue == nil || deps.Secrets == nil || deps.Rules == nil || deps.Log == nil {
+		return nil, errors.New("agent: Queue, Secrets, Rules and Log are required")
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = cfg.MinIdle / 3
+	}
+	if cfg.WorkDir == "" {
+		cfg.WorkDir = os.TempDir()
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Agent{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("consumer", cfg.Consumer)), now: now}, nil
+}
+
+// Run consumes jobs until ctx is cancelled. Each poll first reclaims a job another agent
+// abandoned (idle for MinIdle), then waits up to Block for a new one.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.deps.Queue.EnsureGroup(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		if _, err := a.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("job loop", zap.Error(err))
+			// A Redis outage: wait one poll interval rather than spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(a.cfg.Block):
+			}
+		}
+	}
+	return nil
+}
+
+// RunOnce takes at most one job (reclaimed or new) and runs it to its end. It reports whether
+// there was a job.
+func (a *Agent) RunOnce(ctx context.Context) (bool, error) {
+	d, err := a.deps.Queue.Next(ctx, a.cfg.Consumer, a.cfg.MinIdle, a.cfg.Block)
+	if err != nil || d == nil {
+		return false, err
+	}
+	return true, a.handle(ctx, d)
+}
+
+// handle runs one delivery and publishes its end: ready (ack), failed (ack, or dead-letter once
+// MaxAttempts is reached), or nothing when the job must be retried (left pending, reclaimed
+// after MinIdle).
+func (a *Agent) handle(ctx context.Context, d *Delivery) error {
+	log := a.log.With(zap.String("request_id", d.Job.RequestID), zap.String("entry", d.ID), zap.Int("attempt", d.Job.Attempt))
+	final := Event{RequestID: d.Job.RequestID, Attempt: d.Job.Attempt}
+	if d.Bad != nil {
+		log.Error("bad job entry", zap.Error(d.Bad))
+		final.State, final.Reason, final.At = StateFailed, "the restore job could not be read", a.now()
+		return a.deps.Queue.DeadLetter(ctx, d, d.Bad.Error(), final)
+	}
+	if d.Job.Attempt > a.cfg.MaxAttempts {
+		reason := fmt.Sprintf("the restore was attempted %d times and did not finish", a.cfg.MaxAttempts)
+		final.State, final.Reason, final.At = StateFailed, reason, a.now()
+		log.Error("job dead-lettered", zap.String("reason", reason))
+		return a.deps.Queue.DeadLetter(ctx, d, reason, final)
+	}
+
+	jobCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.heartbeat(jobCtx, cancel, d, log)
+	start := a.now()
+	err := a.runJob(jobCtx, d.Job, log)
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: leave the job pending for another agent
+	}
+	if err == nil {
+		final.State, final.At = StateReady, a.now()
+		log.Info("job ready", zap.Duration("took", final.At.Sub(start)))
+		return a.deps.Queue.Finish(ctx, d, final)
+	}
+	var f *Failure
+	if errors.As(err, &f) && f.Permanent {
+		final.State, final.Reason, final.At = StateFailed, f.Reason, a.now()
+		log.Warn("job failed", zap.Error(err))
+		return a.deps.Queue.Finish(ctx, d, final)
+	}
+	if jobCtx.Err() != nil {
+		log.Warn("job lost to another agent", zap.Error(err))
+		return nil
+	}
+	if d.Job.Attempt >= a.cfg.MaxAttempts {
+		final.State, final.At = StateFailed, a.now()
+		final.Reason = fmt.Sprintf("the restore failed %d times; the last error is in the agent log under entry %s", d.Job.Attempt, d.ID)
+		log.Error("job dead-lettered", zap.Error(err))
+		return a.deps.Queue.DeadLetter(ctx, d, err.Error(), final)
+	}
+	log.Warn("job attempt failed, will be retried", zap.Error(err))
+	return nil
+}
+
+// heartbeat keeps the job claimed; if another agent took it over, it cancels the job.
+func (a *Agent) heartbeat(ctx context.Context, cancel context.CancelFunc, d *Delivery, log *zap.Logger) {
+	t := time.NewTicker(a.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			owned, err := a.deps.Queue.Heartbeat(ctx, a.cfg.Consumer, d)
+			if err != nil {
+				log.Warn("heartbeat", zap.Error(err))
+				continue
+			}
+			if !owned {
+				cancel()
+				return
+			}
+		}
+	}
+}

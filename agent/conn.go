@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+// SecretStore resolves the job's target credential reference (provisioner.SecretStore's method).
+type SecretStore interface {
+	Resolve(ctx context.Context, ref string) (provisioner.Credentials, error)
+}
+
+// sessionSetup is what pg_restore sets on each of its connections, plus what makes a bulk load
+// cheaper: commits that do not wait for the WAL flush (a restarted job starts over anyway).
+var sessionSetup = []string{
+	"SET statement_timeout = 0",
+	"SET lock_timeout = 0",
+	"SET idle_in_transaction_session_timeout = 0",
+	"SET client_min_messages = warning",
+	"SET row_security = off",
+	"SET check_function_bodies = false",
+	"SET xmloption = content",
+	"SET synchronous_commit = off",
+	"SET maintenance_work_mem = '256MB'",
+	"SELECT pg_catalog.set_config('search_path', '', false)",
+}
+
+// target opens connections to the job's database.
+type target struct {
+	cfg   *pgx.ConnConfig
+	extra []string // session statements from the archive (encoding, standard_conforming_strings)
+}
+
+func newTarget(c provisioner.Credentials, sslmode string) (*target, error) {
+	if sslmode == "" {
+		sslmode = "prefer"
+	}
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(c.Username, c.Password.Reveal()),
+		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
+		Path:     "/" + c.DBName,
+		RawQuery: url.Values{"sslmode": {sslmode}}.Encode(),
+	}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		// The parse error may quote the URL; say only which part is wrong.
+		return nil, fmt.Errorf("target %s:%d/%s: connection settings are not valid", c.Host, c.Port, c.DBName)
+	}
+	return &target{cfg: cfg}, nil
+}
+
+// connect opens one session with the restore settings.
+func (t *target) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, t.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to target: %w", err)
+	}
+	for _, s := range append(sessionSetup[:len(sessionSetup):len(sessionSetup)], t.extra...) {
+		if err := execSQL(ctx, conn, s); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("session setup %q: %w", s, err)
+		}
+	}
+	return conn, nil
+}
+
+// execSQL runs sql (one or more statements) with the simple query protocol.
+func execSQL(ctx context.Context, conn *pgx.Conn, sql string) error {
+	_, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+	return err
+}
+
+// cleanTarget drops every user schema and recreates an empty public schema, so that every
+// attempt restores into an empty database and never on top of half a restore.
+const cleanTarget = `DO $clean$
+DECLARE s name;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_catalog.pg_namespace
+           WHERE nspname NOT IN ('information_schema') AND nspname NOT LIKE 'pg\_%'
+  LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+  CREATE SCHEMA public;
+END
+$clean$`

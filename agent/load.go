@@ -1,0 +1,235 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/clonebot/clonebot/agent/mask"
+)
+
+// copyBuffer is the size of the buffers on each side of the masker: large writes keep the
+// COPY stream busy, and memory stays flat whatever the number of rows.
+const copyBuffer = 1 << 20
+
+// tableLoad is one table's data to load.
+type tableLoad struct {
+	table   string // schema.table, as masking rules name it
+	schema  string
+	name    string
+	columns []string
+	size    int64 // estimate, to load the largest tables first
+	open    func() (io.ReadCloser, error)
+}
+
+// copySQL is the COPY statement of the load; FREEZE is allowed because each load truncates the
+// table in its own transaction first.
+func (t tableLoad) copySQL(freeze bool) string {
+	cols := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	s := fmt.Sprintf("COPY %s (%s) FROM STDIN", t.ident(), strings.Join(cols, ", "))
+	if freeze {
+		s += " WITH (FREEZE)"
+	}
+	return s
+}
+
+func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
+
+// loadTables copies every table over n connections, largest first. Tables with masking rules
+// are parsed row by row and only their ruled columns rewritten; the others are copied byte for
+// byte.
+func (r *run) loadTables(ctx context.Context, loads []tableLoad, n int) error {
+	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
+	// Each worker holds its own connection for all the tables it loads.
+	conns := make(chan *pgx.Conn, n)
+	defer func() {
+		close(conns)
+		for c := range conns {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return parallel(ctx, n, loads, func(ctx context.Context, t tableLoad) error {
+		var conn *pgx.Conn
+		select {
+		case conn = <-conns:
+		default:
+			c, err := r.target.connect(ctx)
+			if err != nil {
+				return err
+			}
+			conn = c
+		}
+		if err := r.loadTable(ctx, conn, t); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("load %s: %w", t.table, err)
+		}
+		conns <- conn
+		return nil
+	})
+}
+
+func compareDesc(a, b int64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// loadTable runs TRUNCATE and COPY ... FREEZE in one transaction on conn.
+func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error {
+	src, err := t.open()
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	masker, ok, err := r.masker(t.table, t.columns)
+	if err != nil {
+		return err
+	}
+	if err := execSQL(ctx, conn, "BEGIN; TRUNCATE TABLE ONLY "+t.ident()); err != nil {
+		return err
+	}
+	counted := &countingReader{r: src, report: func(n int64) { r.progress.data(t.table, n) }}
+	var body io.Reader = counted
+	var feedErr chan error
+	if ok {
+		pr, pw := io.Pipe()
+		feedErr = make(chan error, 1)
+		s := newSampler(r.cfg.GateSample, positions(t.columns, masker.MaskedColumns()))
+		go func() {
+			err := feedMasked(pw, counted, masker, s)
+			pw.CloseWithError(err)
+			if err == nil {
+				r.samples.add(t.table, masker.MaskedColumns(), s)
+			}
+			feedErr <- err
+		}()
+		body = pr
+		defer pr.Close()
+	}
+	tag, err := conn.PgConn().CopyFrom(ctx, body, t.copySQL(true))
+	if feedErr != nil {
+		if ferr := <-feedErr; ferr != nil && !errors.Is(ferr, io.ErrClosedPipe) {
+			err = errors.Join(ferr, err)
+		}
+	}
+	if err != nil {
+		_ = execSQL(context.WithoutCancel(ctx), conn, "ROLLBACK")
+		return badData(err, t.table)
+	}
+	if err := execSQL(ctx, conn, "COMMIT"); err != nil {
+		return err
+	}
+	r.progress.tableDone(t.table, counted.n, tag.RowsAffected())
+	return nil
+}
+
+// badData turns errors that mean the rows themselves are damaged (a row that does not match
+// the column list, an invalid escape, a value PostgreSQL rejects) into a permanent Failure.
+func badData(err error, table string) error {
+	var pgErr *pgconn.PgError
+	if errors.Is(err, mask.ErrFieldCount) || errors.Is(err, mask.ErrBadEscape) ||
+		(errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")) {
+		return permanent(err, "the backup is corrupt or truncated: the rows of %s are not valid", table)
+	}
+	return err
+}
+
+// masker returns the table's masker, ok=false when the table has no rules.
+func (r *run) masker(table string, columns []string) (*mask.TableMasker, bool, error) {
+	m, ok, err := r.profile.ForTable(table, columns, r.maskOpts)
+	if err != nil {
+		return nil, false, permanent(err, "masking rules for %s cannot be applied", table)
+	}
+	return m, ok, nil
+}
+
+// positions returns the index in columns of each of names.
+func positions(columns, names []string) []int {
+	pos := make([]int, len(names))
+	for i, n := range names {
+		pos[i] = slices.Index(columns, n)
+	}
+	return pos
+}
+
+// feedMasked reads COPY text rows from src, masks them and writes them to w through a large
+// buffer. A "\." end marker, if present, ends the data.
+func feedMasked(w io.Writer, src io.Reader, m *mask.TableMasker, s *sampler) error {
+	br := bufio.NewReaderSize(src, copyBuffer)
+	bw := bufio.NewWriterSize(w, copyBuffer)
+	var out, long []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if len(line) == 0 {
+			break
+		}
+		line = line[:len(line)-boolInt(line[len(line)-1] == '\n')]
+		if len(line) == 2 && line[0] == '\\' && line[1] == '.' {
+			break
+		}
+		if s != nil {
+			if serr := s.offer(line); serr != nil {
+				return serr
+			}
+		}
+		out, err = m.MaskLine(out[:0], line)
+		if err != nil {
+			return fmt.Errorf("mask row %d: %w", s.n, err)
+		}
+		out = append(out, '\n')
+		if _, err := bw.Write(out); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// countingReader counts bytes read and reports the running total every 4 MiB.
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	next   int64
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n >= c.next {
+		c.report(c.n)
+		c.next = c.n + 4<<20
+	}
+	return n, err
+}

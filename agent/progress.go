@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// progressEvery throttles progress events of one job (the bot edits one Slack message with them).
+const progressEvery = time.Second
+
+// reporter publishes a job's progress: at once on each phase change, then at most once per
+// progressEvery. Publishing errors are logged; progress never fails a job.
+type reporter struct {
+	mu         sync.Mutex
+	ctx        context.Context
+	q          *Queue
+	log        *zap.Logger
+	now        func() time.Time
+	job        Job
+	phase      Phase
+	phaseStart time.Time
+	last       time.Time
+	bytes      int64            // bytes done in the phase by finished tables
+	live       map[string]int64 // bytes read so far of the tables in flight
+	rows       int64
+}
+
+func (p *reporter) publish(e Event) {
+	e.RequestID, e.State, e.Attempt, e.At = p.job.RequestID, StateRunning, p.job.Attempt, p.now()
+	if err := p.q.Publish(p.ctx, e); err != nil {
+		p.log.Warn("progress not published", zap.Error(err))
+	}
+}
+
+// start begins a phase and publishes it.
+func (p *reporter) start(ph Phase) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase, p.phaseStart, p.last = ph, p.now(), p.now()
+	p.bytes, p.rows, p.live = 0, 0, map[string]int64{}
+	p.publish(Event{Phase: ph})
+}
+
+// data records that table has streamed n bytes so far.
+func (p *reporter) data(table string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.live[table] = n
+	p.maybe(table)
+}
+
+// tableDone records a finished table and publishes it.
+func (p *reporter) tableDone(table string, n, rows int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.live, table)
+	p.bytes += n
+	p.rows += rows
+	p.last = time.Time{}
+	p.maybe(table)
+}
+
+func (p *reporter) maybe(table string) {
+	now := p.now()
+	if now.Sub(p.last) < progressEvery {
+		return
+	}
+	p.last = now
+	total := p.bytes
+	for _, n := range p.live {
+		total += n
+	}
+	p.publish(Event{Phase: p.phase, Table: table, Bytes: total, Rows: p.rows, Rate: rate(total, p.phaseStart, now)})
+}

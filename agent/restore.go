@@ -1,0 +1,323 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/agent/pgdump"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+// run is the state of one job attempt.
+type run struct {
+	cfg      Config
+	job      Job
+	log      *zap.Logger
+	target   *target
+	profile  *mask.Profile
+	maskOpts mask.Options
+	progress *reporter
+	samples  samples
+}
+
+// runJob runs one attempt of job to its end: restored (or masked in place) and verified.
+func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
+	// step 1: the masking profile and the target's credentials.
+	profile, err := a.deps.Rules.Profile(job.MaskLevel)
+	if err != nil {
+		return permanent(err, "masking level %q is not defined in the rules", job.MaskLevel)
+	}
+	creds, err := a.deps.Secrets.Resolve(ctx, job.TargetRef)
+	if err != nil {
+		return fmt.Errorf("resolve target credentials: %w", err)
+	}
+	tgt, err := newTarget(creds, a.cfg.SSLMode)
+	if err != nil {
+		return permanent(err, "the target's connection settings are not valid")
+	}
+	r := &run{
+		cfg: a.cfg, job: job, log: log, target: tgt, profile: profile,
+		maskOpts: mask.Options{Key: []byte(a.deps.MaskKey.Reveal())},
+		progress: &reporter{ctx: ctx, q: a.deps.Queue, log: log, now: a.now, job: job},
+	}
+	n := job.Parallelism
+	if n == 0 {
+		n = a.cfg.Parallelism
+	}
+	if job.Strategy != provisioner.StrategyRestore {
+		// step 2 (fast-clone, snapshot): mask the target in place, gate included.
+		return r.maskInPlace(ctx)
+	}
+
+	// step 2: fetch the backup.
+	r.progress.start(PhaseDownload)
+	b, err := fetchBackup(ctx, a.deps.S3, a.cfg.WorkDir, job.Backup, func(n int64) { r.progress.data("", n) })
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	// step 3: restore it by format.
+	head := make([]byte, 4096)
+	m, err := b.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read backup: %w", err)
+	}
+	switch pgdump.Detect(head[:m]) {
+	case pgdump.FormatCustom:
+		err = r.restoreCustom(ctx, b, n)
+	case pgdump.FormatPlain, pgdump.FormatPlainGzip:
+		err = r.restoreScript(ctx, io.NewSectionReader(b, 0, b.size), n)
+	default:
+		return permanent(nil, "the backup is neither a pg_dump custom archive nor a SQL script (plain or gzip)")
+	}
+	if err != nil {
+		return backupFailure(err)
+	}
+
+	// step 4: the verification gate.
+	r.progress.start(PhaseVerify)
+	conn, err := r.target.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	checked, err := r.samples.gate(ctx, conn)
+	log.Info("verification gate passed", zap.Int("columns", checked))
+	return err
+}
+
+// backupFailure turns the reader's errors about the file into Failures the requester can read.
+func backupFailure(err error) error {
+	var f *Failure
+	switch {
+	case errors.As(err, &f):
+		return err
+	case errors.Is(err, pgdump.ErrCorrupt):
+		return permanent(err, "the backup is corrupt or truncated")
+	case errors.Is(err, pgdump.ErrUnsupported):
+		return permanent(err, "the backup uses a pg_dump format or feature the agent cannot read")
+	}
+	return err
+}
+
+// skippedDesc are archive entries a clone does not restore: ownership and privileges name
+// production roles (pg_restore --no-owner --no-acl), and the database entries belong to the
+// provisioner.
+var skippedDesc = map[string]bool{
+	"ACL": true, "DEFAULT ACL": true, "DATABASE": true, "DATABASE PROPERTIES": true,
+	"ENCODING": true, "STDSTRINGS": true, "SEARCHPATH": true,
+}
+
+// restoreCustom restores a custom-format archive.
+func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) error {
+	arch, err := pgdump.OpenCustom(b, b.size)
+	if err != nil {
+		return err
+	}
+	var pre, seqs []string
+	var post []postItem
+	var loads []tableLoad
+	schema := map[string][]string{}
+	sizes := dataSizes(arch.Entries, b.size)
+	for _, e := range arch.Entries {
+		switch {
+		case e.Desc == "ENCODING" || e.Desc == "STDSTRINGS":
+			r.target.extra = append(r.target.extra, e.Defn)
+		case skippedDesc[e.Desc] || strings.TrimSpace(e.Defn) == "" && !e.HasData:
+		case e.Desc == "TABLE DATA":
+			cols := e.Columns()
+			schema[e.Namespace+"."+e.Tag] = cols
+			loads = append(loads, tableLoad{
+				table: e.Namespace + "." + e.Tag, schema: e.Namespace, name: e.Tag, columns: cols,
+				size: sizes[e.DumpID],
+				open: func() (io.ReadCloser, error) { return arch.Data(e) },
+			})
+		case e.Desc == "SEQUENCE SET":
+			seqs = append(seqs, e.Defn)
+		case e.Section == pgdump.SectionData:
+			return fmt.Errorf("%w: archive entry %s %s", pgdump.ErrUnsupported, e.Desc, e.Tag)
+		case e.Section == pgdump.SectionPostData:
+			post = append(post, postItem{kind: kindOf(e.Desc), sql: e.Defn})
+		default:
+			pre = append(pre, e.Defn)
+		}
+	}
+	// step 1: the rules must name only tables and columns the backup has.
+	if err := r.profile.Check(schema); err != nil {
+		return permanent(err, "the masking rules do not match the backup")
+	}
+	// step 2: a clean target, then the schema.
+	if err := r.preData(ctx, pre); err != nil {
+		return err
+	}
+	// step 3: the data, masked on the way in.
+	r.progress.start(PhaseData)
+	if err := r.loadTables(ctx, loads, n); err != nil {
+		return err
+	}
+	// step 4: indexes and constraints, sequences, statistics.
+	return r.postData(ctx, post, seqs, n)
+}
+
+// dataSizes estimates each data entry's compressed size from the gap to the next data block.
+func dataSizes(entries []pgdump.Entry, fileSize int64) map[int]int64 {
+	var offs []pgdump.Entry
+	for _, e := range entries {
+		if e.HasData && e.DataOffset > 0 {
+			offs = append(offs, e)
+		}
+	}
+	slices.SortFunc(offs, func(a, b pgdump.Entry) int { return compareDesc(b.DataOffset, a.DataOffset) })
+	sizes := make(map[int]int64, len(offs))
+	for i, e := range offs {
+		end := fileSize
+		if i+1 < len(offs) {
+			end = offs[i+1].DataOffset
+		}
+		sizes[e.DumpID] = end - e.DataOffset
+	}
+	return sizes
+}
+
+// preData cleans the target and runs the schema statements in order on one connection.
+func (r *run) preData(ctx context.Context, stmts []string) error {
+	r.progress.start(PhasePreData)
+	conn, err := r.target.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := execSQL(ctx, conn, cleanTarget); err != nil {
+		return fmt.Errorf("clean target: %w", err)
+	}
+	for _, s := range stmts {
+		if err := execSQL(ctx, conn, s); err != nil {
+			return fmt.Errorf("pre-data %q: %w", firstLine(s), err)
+		}
+	}
+	return nil
+}
+
+// postKind orders post-data work: indexes and key constraints first and in parallel, then the
+// other items in archive order, then foreign keys (which need the keys) in parallel.
+type postKind int
+
+const (
+	postParallel postKind = iota
+	postOrdered
+	postForeignKey
+)
+
+func kindOf(desc string) postKind {
+	switch desc {
+	case "INDEX", "CONSTRAINT", "CHECK CONSTRAINT":
+		return postParallel
+	case "FK CONSTRAINT":
+		return postForeignKey
+	}
+	return postOrdered
+}
+
+type postItem struct {
+	kind postKind
+	sql  string
+}
+
+// postData builds indexes and constraints over n connections, then sets the sequences and
+// runs ANALYZE.
+func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n int) error {
+	r.progress.start(PhasePostData)
+	groups := map[postKind][]string{}
+	for _, it := range items {
+		groups[it.kind] = append(groups[it.kind], it.sql)
+	}
+	conns := make(chan *pgx.Conn, n)
+	defer func() {
+		close(conns)
+		for c := range conns {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	exec := func(ctx context.Context, sql string) error {
+		var conn *pgx.Conn
+		select {
+		case conn = <-conns:
+		default:
+			c, err := r.target.connect(ctx)
+			if err != nil {
+				return err
+			}
+			conn = c
+		}
+		if err := execSQL(ctx, conn, sql); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("post-data %q: %w", firstLine(sql), err)
+		}
+		conns <- conn
+		return nil
+	}
+	if err := parallel(ctx, n, groups[postParallel], exec); err != nil {
+		return err
+	}
+	ordered := append(append(groups[postOrdered], seqs...), "ANALYZE")
+	if err := parallel(ctx, 1, ordered, exec); err != nil {
+		return err
+	}
+	return parallel(ctx, n, groups[postForeignKey], exec)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// checkCatalog checks the rules against the tables and columns of the target's catalog.
+// It returns the catalog's tables and columns.
+func (r *run) checkCatalog(ctx context.Context, conn *pgx.Conn) (map[string][]string, error) {
+	schema, err := catalogColumns(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.profile.Check(schema); err != nil {
+		return nil, permanent(err, "the masking rules do not match the backup")
+	}
+	return schema, nil
+}
+
+// catalogColumns lists schema.table → columns of the ordinary tables of user schemas.
+func catalogColumns(ctx context.Context, conn *pgx.Conn) (map[string][]string, error) {
+	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname, a.attname
+		FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+		  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+		ORDER BY 1, a.attnum`)
+	if err != nil {
+		return nil, fmt.Errorf("list target columns: %w", err)
+	}
+	out := map[string][]string{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			return nil, err
+		}
+		out[t] = append(out[t], c)
+	}
+	return out, rows.Err()
+}
