@@ -241,26 +241,34 @@ func (e *env) generated() []string {
 // exists, but Create never saw the answer.
 var errCrash = errors.New("simulated crash after the call")
 
-// crashes counts calls by method name and fails the configured call of a method once, after
-// it reached AWS.
+// crashes counts calls by method name, keeps each method's last input, and fails the
+// configured call of a method once, after it reached AWS.
 type crashes struct {
 	mu    sync.Mutex
 	calls map[string]int
+	last  map[string]any
 	at    map[string]int // method → the call number that crashes
 }
 
 func newCrashes(at map[string]int) *crashes {
-	return &crashes{calls: map[string]int{}, at: at}
+	return &crashes{calls: map[string]int{}, last: map[string]any{}, at: at}
 }
 
-func (c *crashes) after(method string, err error) error {
+func (c *crashes) after(method string, in any, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[method]++
+	c.last[method] = in
 	if err == nil && c.at[method] == c.calls[method] {
 		return errCrash
 	}
 	return err
+}
+
+func (c *crashes) input(method string) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[method]
 }
 
 func (c *crashes) count(method string) int {
@@ -277,37 +285,37 @@ type crashingRDS struct {
 
 func (r crashingRDS) CreateDBCluster(ctx context.Context, in *rds.CreateDBClusterInput, o ...func(*rds.Options)) (*rds.CreateDBClusterOutput, error) {
 	out, err := r.rdsAPI.CreateDBCluster(ctx, in, o...)
-	return out, r.c.after("CreateDBCluster", err)
+	return out, r.c.after("CreateDBCluster", in, err)
 }
 
 func (r crashingRDS) RestoreDBClusterToPointInTime(ctx context.Context, in *rds.RestoreDBClusterToPointInTimeInput, o ...func(*rds.Options)) (*rds.RestoreDBClusterToPointInTimeOutput, error) {
 	out, err := r.rdsAPI.RestoreDBClusterToPointInTime(ctx, in, o...)
-	return out, r.c.after("RestoreDBClusterToPointInTime", err)
+	return out, r.c.after("RestoreDBClusterToPointInTime", in, err)
 }
 
 func (r crashingRDS) RestoreDBClusterFromSnapshot(ctx context.Context, in *rds.RestoreDBClusterFromSnapshotInput, o ...func(*rds.Options)) (*rds.RestoreDBClusterFromSnapshotOutput, error) {
 	out, err := r.rdsAPI.RestoreDBClusterFromSnapshot(ctx, in, o...)
-	return out, r.c.after("RestoreDBClusterFromSnapshot", err)
+	return out, r.c.after("RestoreDBClusterFromSnapshot", in, err)
 }
 
 func (r crashingRDS) ModifyDBCluster(ctx context.Context, in *rds.ModifyDBClusterInput, o ...func(*rds.Options)) (*rds.ModifyDBClusterOutput, error) {
 	out, err := r.rdsAPI.ModifyDBCluster(ctx, in, o...)
-	return out, r.c.after("ModifyDBCluster", err)
+	return out, r.c.after("ModifyDBCluster", in, err)
 }
 
 func (r crashingRDS) CreateDBInstance(ctx context.Context, in *rds.CreateDBInstanceInput, o ...func(*rds.Options)) (*rds.CreateDBInstanceOutput, error) {
 	out, err := r.rdsAPI.CreateDBInstance(ctx, in, o...)
-	return out, r.c.after("CreateDBInstance", err)
+	return out, r.c.after("CreateDBInstance", in, err)
 }
 
 func (r crashingRDS) DeleteDBInstance(ctx context.Context, in *rds.DeleteDBInstanceInput, o ...func(*rds.Options)) (*rds.DeleteDBInstanceOutput, error) {
 	out, err := r.rdsAPI.DeleteDBInstance(ctx, in, o...)
-	return out, r.c.after("DeleteDBInstance", err)
+	return out, r.c.after("DeleteDBInstance", in, err)
 }
 
 func (r crashingRDS) DeleteDBCluster(ctx context.Context, in *rds.DeleteDBClusterInput, o ...func(*rds.Options)) (*rds.DeleteDBClusterOutput, error) {
 	out, err := r.rdsAPI.DeleteDBCluster(ctx, in, o...)
-	return out, r.c.after("DeleteDBCluster", err)
+	return out, r.c.after("DeleteDBCluster", in, err)
 }
 
 // crashingSecrets is crashingRDS for Secrets Manager.
@@ -318,12 +326,12 @@ type crashingSecrets struct {
 
 func (s crashingSecrets) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
 	out, err := s.secretsAPI.CreateSecret(ctx, in, o...)
-	return out, s.c.after("CreateSecret", err)
+	return out, s.c.after("CreateSecret", in, err)
 }
 
 func (s crashingSecrets) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
 	out, err := s.secretsAPI.PutSecretValue(ctx, in, o...)
-	return out, s.c.after("PutSecretValue", err)
+	return out, s.c.after("PutSecretValue", in, err)
 }
 
 // crashAt makes the env's Provisioner crash after the given calls and returns the counter.

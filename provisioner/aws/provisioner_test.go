@@ -7,10 +7,22 @@ import (
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/clonebot/clonebot/provisioner"
 )
+
+var pointInTime = time.Now().Add(-time.Second).UTC().Truncate(time.Second)
+
+// checkPasswordSet checks that a cluster copied from another got the secret's password.
+func checkPasswordSet(t *testing.T, calls *crashes, password string) {
+	t.Helper()
+	in, _ := calls.input("ModifyDBCluster").(*rds.ModifyDBClusterInput)
+	if calls.count("ModifyDBCluster") != 1 || in == nil || sdkaws.ToString(in.MasterUserPassword) != password || !sdkaws.ToBool(in.ApplyImmediately) {
+		t.Errorf("the copied cluster's master password was not set to the secret's once (calls: %d)", calls.count("ModifyDBCluster"))
+	}
+}
 
 var wantSteps = []string{"secret stored", "cluster creating", "cluster available", "instance creating", "instance available"}
 
@@ -21,6 +33,9 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 		backup   func(e *env) provisioner.Backup
 		wantUser string // the clone's master user: ours, or the source cluster's for copies
 		wantKMS  string
+		// sent checks the requests that made the cluster (moto accepts but does not keep
+		// every field: subnet group, security groups, restore type, the master password).
+		sent func(t *testing.T, e *env, calls *crashes, password string)
 	}{
 		{
 			name:     "restore makes an empty encrypted cluster",
@@ -28,6 +43,18 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 			backup:   func(e *env) provisioner.Backup { return provisioner.Backup{Kind: provisioner.BackupFile} },
 			wantUser: DefaultMasterUsername,
 			wantKMS:  testKMSKey,
+			sent: func(t *testing.T, e *env, calls *crashes, password string) {
+				in := calls.input("CreateDBCluster").(*rds.CreateDBClusterInput)
+				if sdkaws.ToString(in.MasterUserPassword) != password || !sdkaws.ToBool(in.StorageEncrypted) ||
+					sdkaws.ToString(in.KmsKeyId) != testKMSKey || sdkaws.ToString(in.DBSubnetGroupName) != "clonebot-private" ||
+					!slices.Equal(in.VpcSecurityGroupIds, e.cfg.VPCSecurityGroupIDs) || sdkaws.ToString(in.Engine) != EngineAuroraPostgres ||
+					sdkaws.ToString(in.EngineVersion) != "15.4" || sdkaws.ToString(in.DatabaseName) != "orders" {
+					t.Errorf("CreateDBCluster sent the wrong settings (password matches the secret: %v)", sdkaws.ToString(in.MasterUserPassword) == password)
+				}
+				if calls.count("ModifyDBCluster") != 0 {
+					t.Errorf("the password of a new cluster was reset")
+				}
+			},
 		},
 		{
 			name:     "fast-clone at the latest restorable time",
@@ -35,15 +62,32 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 			backup:   func(e *env) provisioner.Backup { return provisioner.Backup{Kind: provisioner.BackupPointInTime} },
 			wantUser: "prodadmin",
 			wantKMS:  testKMSKey, // the source's key: a copy-on-write clone shares its pages
+			sent: func(t *testing.T, e *env, calls *crashes, password string) {
+				in := calls.input("RestoreDBClusterToPointInTime").(*rds.RestoreDBClusterToPointInTimeInput)
+				if sdkaws.ToString(in.RestoreType) != "copy-on-write" || !sdkaws.ToBool(in.UseLatestRestorableTime) || in.RestoreToTime != nil ||
+					sdkaws.ToString(in.SourceDBClusterIdentifier) != e.sourceCluster || sdkaws.ToString(in.DBSubnetGroupName) != "clonebot-private" ||
+					!slices.Equal(in.VpcSecurityGroupIds, e.cfg.VPCSecurityGroupIDs) {
+					t.Errorf("RestoreDBClusterToPointInTime sent %+v", in)
+				}
+				checkPasswordSet(t, calls, password)
+			},
 		},
 		{
 			name:   "fast-clone to a point in time",
 			source: "payments",
 			backup: func(e *env) provisioner.Backup {
-				return provisioner.Backup{Kind: provisioner.BackupPointInTime, Date: time.Now().Add(-time.Second)}
+				return provisioner.Backup{Kind: provisioner.BackupPointInTime, Date: pointInTime}
 			},
 			wantUser: "prodadmin",
 			wantKMS:  testKMSKey,
+			sent: func(t *testing.T, e *env, calls *crashes, password string) {
+				in := calls.input("RestoreDBClusterToPointInTime").(*rds.RestoreDBClusterToPointInTimeInput)
+				if sdkaws.ToString(in.RestoreType) != "copy-on-write" || in.UseLatestRestorableTime != nil ||
+					!sdkaws.ToTime(in.RestoreToTime).Equal(pointInTime) {
+					t.Errorf("RestoreDBClusterToPointInTime sent %+v", in)
+				}
+				checkPasswordSet(t, calls, password)
+			},
 		},
 		{
 			name:   "snapshot of a date, found by the catalogue",
@@ -54,12 +98,21 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 			},
 			wantUser: "prodadmin",
 			wantKMS:  testKMSKey,
+			sent: func(t *testing.T, e *env, calls *crashes, password string) {
+				in := calls.input("RestoreDBClusterFromSnapshot").(*rds.RestoreDBClusterFromSnapshotInput)
+				if sdkaws.ToString(in.SnapshotIdentifier) != e.sourceCluster+"-daily" || sdkaws.ToString(in.KmsKeyId) != testKMSKey ||
+					sdkaws.ToString(in.DBSubnetGroupName) != "clonebot-private" || !slices.Equal(in.VpcSecurityGroupIds, e.cfg.VPCSecurityGroupIDs) {
+					t.Errorf("RestoreDBClusterFromSnapshot sent %+v", in)
+				}
+				checkPasswordSet(t, calls, password)
+			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.makeSourceCluster()
+			calls := e.crashAt(nil)
 			spec := e.spec(tt.source)
 			spec.Backup = tt.backup(e)
 			n, _ := namesFor(spec.RequestID)
@@ -108,6 +161,7 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 			if len(pw) != provisioner.PasswordLength || !slices.Contains(e.generated(), pw) {
 				t.Errorf("secret password: %d characters, generated by the provisioner: %v", len(pw), slices.Contains(e.generated(), pw))
 			}
+			tt.sent(t, e, calls, pw)
 			wantCreds := provisioner.Credentials{
 				Engine: "postgres", Host: c.endpoint, Port: c.port, Username: tt.wantUser,
 				Password: creds.Password, DBName: e.cfg.Sources[tt.source].Database,
@@ -152,5 +206,264 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 				t.Errorf("the source cluster was touched: %+v", src)
 			}
 		})
+	}
+}
+
+func TestCreateAfterACrashFinishesTheSameClone(t *testing.T) {
+	tests := []struct {
+		name    string
+		source  string
+		crashAt string // the call after which the first Create dies
+		makes   string // the call that makes the cluster
+	}{
+		{"after the secret is stored", "orders", "CreateSecret", "CreateDBCluster"},
+		{"after the cluster is made", "orders", "CreateDBCluster", "CreateDBCluster"},
+		{"after the instance is made", "orders", "CreateDBInstance", "CreateDBCluster"},
+		{"after the secret is completed", "orders", "PutSecretValue", "CreateDBCluster"},
+		{"after the clone is made, before its password is set", "payments", "RestoreDBClusterToPointInTime", "RestoreDBClusterToPointInTime"},
+		{"after the clone's password is set", "payments", "ModifyDBCluster", "RestoreDBClusterToPointInTime"},
+		{"after the snapshot is restored", "ledger", "RestoreDBClusterFromSnapshot", "RestoreDBClusterFromSnapshot"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.makeSourceCluster()
+			e.makeSnapshot(e.sourceCluster + "-daily")
+			calls := e.crashAt(map[string]int{tt.crashAt: 1})
+			spec := e.spec(tt.source)
+			spec.Backup.Date = time.Now()
+			if tt.source == "payments" {
+				spec.Backup.Date = time.Time{}
+			}
+
+			if _, _, err := e.create(spec); !errors.Is(err, errCrash) {
+				t.Fatalf("first Create: %v, want the simulated crash", err)
+			}
+			clone, steps, err := e.create(spec)
+			if err != nil {
+				t.Fatalf("second Create: %v", err)
+			}
+			if len(steps) == 0 || steps[len(steps)-1] != "instance available" {
+				t.Errorf("second Create's progress = %q", steps)
+			}
+			if n := e.clustersOf(spec.RequestID); n != 1 {
+				t.Errorf("%d clusters for the request, want 1", n)
+			}
+			if n := e.secretsOf(spec.RequestID); n != 1 {
+				t.Errorf("%d secrets for the request, want 1", n)
+			}
+			for _, m := range []string{"CreateSecret", tt.makes, "CreateDBInstance"} {
+				if got := calls.count(m); got != 1 {
+					t.Errorf("%s called %d times, want 1", m, got)
+				}
+			}
+			passwords := e.generated()
+			if len(passwords) != 1 {
+				t.Fatalf("%d passwords generated, want 1", len(passwords))
+			}
+			creds, err := e.store.Resolve(e.ctx, clone.CredentialRef)
+			if err != nil {
+				t.Fatal(rec.Err(err))
+			}
+			if creds.Password.Reveal() != passwords[0] || creds.Host == "" {
+				t.Errorf("the secret does not hold the first password and the host (host %q)", creds.Host)
+			}
+			if in, ok := calls.input("ModifyDBCluster").(*rds.ModifyDBClusterInput); ok && sdkaws.ToString(in.MasterUserPassword) != passwords[0] {
+				t.Errorf("the cluster's password was set to something else than the stored one")
+			}
+			if tt.source != "orders" && calls.count("ModifyDBCluster") == 0 {
+				t.Errorf("the copied cluster's password was never set")
+			}
+
+			// A third Create of a finished clone changes nothing and returns the same clone.
+			before := map[string]int{}
+			for _, m := range []string{"CreateSecret", "PutSecretValue", "ModifyDBCluster", tt.makes, "CreateDBInstance"} {
+				before[m] = calls.count(m)
+			}
+			again, _, err := e.create(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.CredentialRef != clone.CredentialRef || again.Host != clone.Host || !slices.Equal(again.Resources, clone.Resources) {
+				t.Errorf("third Create returned %+v, want %+v", again, clone)
+			}
+			for m, n := range before {
+				if calls.count(m) != n {
+					t.Errorf("third Create called %s", m)
+				}
+			}
+		})
+	}
+}
+
+func TestDestroyIsIdempotent(t *testing.T) {
+	tests := []struct {
+		name    string
+		crashAt string // the call after which the first Destroy dies; "" for none
+	}{
+		{"destroy twice", ""},
+		{"crash after the instance is deleted", "DeleteDBInstance"},
+		{"crash after the cluster is deleted", "DeleteDBCluster"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			spec := e.spec("orders")
+			clone, _, err := e.create(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.crashAt(map[string]int{tt.crashAt: 1})
+			err = rec.Err(e.p.Destroy(e.ctx, spec.RequestID))
+			if tt.crashAt != "" && !errors.Is(err, errCrash) {
+				t.Fatalf("first Destroy: %v, want the simulated crash", err)
+			}
+			if tt.crashAt == "" && err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
+					t.Fatalf("Destroy #%d after the first: %v", i+2, err)
+				}
+			}
+			if n := e.clustersOf(spec.RequestID); n != 0 {
+				t.Errorf("%d clusters left", n)
+			}
+			if _, err := e.store.Resolve(e.ctx, clone.CredentialRef); !errors.Is(rec.Err(err), ErrNotFound) {
+				t.Errorf("secret after Destroy: %v", err)
+			}
+		})
+	}
+}
+
+func TestDestroyTakesAFinalSnapshotWhenAsked(t *testing.T) {
+	e := newEnv(t)
+	e.p.cfg.FinalSnapshot = true
+	spec := e.spec("orders")
+	if _, _, err := e.create(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := namesFor(spec.RequestID)
+	out, err := e.clients.RDS.DescribeDBClusterSnapshots(e.ctx, &rds.DescribeDBClusterSnapshotsInput{DBClusterSnapshotIdentifier: sdkaws.String(n.finalSnapshot)})
+	if err != nil || len(out.DBClusterSnapshots) != 1 {
+		t.Fatalf("final snapshot %s: %v", n.finalSnapshot, err)
+	}
+	_, _ = e.clients.RDS.DeleteDBClusterSnapshot(e.ctx, &rds.DeleteDBClusterSnapshotInput{DBClusterSnapshotIdentifier: sdkaws.String(n.finalSnapshot)})
+}
+
+func TestCreateRefusesBadRequests(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name   string
+		change func(*provisioner.Spec)
+		want   error
+	}{
+		{"unknown source", func(s *provisioner.Spec) { s.Source = "nope" }, provisioner.ErrUnknownSource},
+		{"strategy the source is not configured for", func(s *provisioner.Spec) { s.Strategy = provisioner.StrategySnapshot }, ErrStrategyMismatch},
+		{"request id that cannot name a cluster", func(s *provisioner.Spec) { s.RequestID = "req_1" }, ErrBadRequestID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := e.spec("orders")
+			tt.change(&spec)
+			if _, err := e.p.Create(e.ctx, spec, nil); !errors.Is(rec.Err(err), tt.want) {
+				t.Errorf("Create: %v, want %v", err, tt.want)
+			}
+			if len(e.generated()) != 0 || e.secretsOf(spec.RequestID) != 0 {
+				t.Errorf("something was made for a refused request")
+			}
+		})
+	}
+}
+
+func TestExtendRewritesDeleteAfter(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("orders")
+	if _, _, err := e.create(spec); err != nil {
+		t.Fatal(err)
+	}
+	later := spec.ExpiresAt.Add(3 * time.Hour)
+	if err := rec.Err(e.p.Extend(e.ctx, spec.RequestID, later)); err != nil {
+		t.Fatal(err)
+	}
+	want := later.UTC().Format(time.RFC3339)
+	n, _ := namesFor(spec.RequestID)
+	if got := e.cluster(n.cluster).tags[TagDeleteAfter]; got != want {
+		t.Errorf("cluster delete-after = %q, want %q", got, want)
+	}
+	inst, err := e.p.describeInstance(e.ctx, n.instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rdsTagMap(inst.TagList)[TagDeleteAfter]; got != want {
+		t.Errorf("instance delete-after = %q, want %q", got, want)
+	}
+	secret, err := e.clients.Secrets.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: sdkaws.String(n.secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := secretTagMap(secret.Tags)[TagDeleteAfter]; got != want {
+		t.Errorf("secret delete-after = %q, want %q", got, want)
+	}
+	if got := e.cluster(n.cluster).tags[TagRequestID]; got != spec.RequestID {
+		t.Errorf("Extend lost the other tags: request-id = %q", got)
+	}
+
+	if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Extend(e.ctx, spec.RequestID, later); !errors.Is(rec.Err(err), ErrNotFound) {
+		t.Errorf("Extend of a destroyed clone: %v, want ErrNotFound", err)
+	}
+}
+
+func TestSweepDestroysOrphansAndLeavesLiveClones(t *testing.T) {
+	e := newEnv(t)
+	live, orphan, expired := e.spec("orders"), e.spec("orders"), e.spec("orders")
+	expired.ExpiresAt = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, s := range []provisioner.Spec{live, orphan, expired} {
+		if _, _, err := e.create(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A secret left alone by a crash before its cluster was made is an orphan too.
+	lonely := e.spec("orders")
+	e.crashAt(map[string]int{"CreateSecret": 1})
+	if _, _, err := e.create(lonely); !errors.Is(err, errCrash) {
+		t.Fatalf("Create: %v, want the simulated crash", err)
+	}
+	e.p.Now = func() time.Time { return live.ExpiresAt.Add(-time.Minute) }
+	known := func(id string) bool { return id != orphan.RequestID && id != lonely.RequestID }
+
+	destroyed, err := e.p.Sweep(e.ctx, known)
+	if err != nil {
+		t.Fatal(rec.Err(err))
+	}
+	want := []string{orphan.RequestID, expired.RequestID, lonely.RequestID}
+	slices.Sort(want)
+	if !slices.Equal(destroyed, want) {
+		t.Errorf("Sweep destroyed %q, want %q", destroyed, want)
+	}
+	for _, s := range []provisioner.Spec{orphan, expired, lonely} {
+		if e.clustersOf(s.RequestID) != 0 || e.secretsOf(s.RequestID) != 0 {
+			t.Errorf("%s survived the sweep", s.RequestID)
+		}
+	}
+	if e.clustersOf(live.RequestID) != 1 || e.secretsOf(live.RequestID) != 1 {
+		t.Errorf("the live clone was swept")
+	}
+	again, err := e.p.Sweep(e.ctx, known)
+	if err != nil || len(again) != 0 {
+		t.Errorf("second Sweep destroyed %q (%v), want nothing", again, err)
+	}
+
+	// Once the clock passes the live clone's delete-after, it goes too.
+	e.p.Now = func() time.Time { return live.ExpiresAt.Add(time.Second) }
+	destroyed, err = e.p.Sweep(e.ctx, known)
+	if err != nil || !slices.Equal(destroyed, []string{live.RequestID}) {
+		t.Errorf("Sweep after expiry destroyed %q (%v), want the live clone", destroyed, rec.Err(err))
 	}
 }
