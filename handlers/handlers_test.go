@@ -1,0 +1,469 @@
+package handlers
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+func day0(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+
+const testPolicy = `
+default_tier: dev
+pending_expiry: 1h
+pending_reminder: 15m
+ttl_warnings: [60m, 10m]
+request_channel: CREQ
+security_channel: CSEC
+incident_channels: ["inc-*"]
+admins: [group:platform]
+sources:
+  prod: {backend: local, strategy: restore, backups: "/b/{source}/{date}/", team: payments}
+  billing: {backend: aws, strategy: fast-clone}
+tiers:
+  dev:
+    masking: full
+    approval: auto
+    default_ttl: 8h
+    max_ttl: 24h
+    requesters: [group:developers]
+    quota: {per_user: 2}
+  staging:
+    masking: partial
+    approval: single
+    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
+    default_ttl: 8h
+    max_ttl: 48h
+    requesters: [group:developers]
+  debug:
+    masking: none
+    approval: dual
+    slots:
+      - {name: on-call peer, approvers: [group:oncall]}
+      - {name: security or manager, approvers: [group:security, group:managers]}
+    default_ttl: 4h
+    max_ttl: 8h
+    requesters: [group:oncall]
+  breakglass:
+    masking: none
+    approval: breakglass
+    default_ttl: 30m
+    max_ttl: 4h
+    requesters: [group:oncall]
+    review_within: 48h
+`
+
+type fixture struct {
+	t     *testing.T
+	svc   *Service
+	store *redisstore.Store
+	life  *fakeLifecycle
+	note  *recordingNotifier
+	now   time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	p, err := approvals.ParsePolicy([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, prefix := testenv.Redis(t)
+	f := &fixture{t: t, life: &fakeLifecycle{}, note: &recordingNotifier{}, now: t0}
+	f.store = redisstore.New(c, prefix, redisstore.WithClock(func() time.Time { return f.now }))
+	dir := fakeDirectory{
+		users: map[string]User{
+			"UDEV":    {Name: "dana", Team: "payments", Groups: []string{"developers"}},
+			"UDEV2":   {Name: "dev2", Team: "payments", Groups: []string{"developers"}},
+			"UONCALL": {Name: "olga", Team: "sre", Groups: []string{"oncall", "developers"}},
+			"UPEER":   {Name: "pete", Team: "sre", Groups: []string{"oncall"}},
+			"ULEAD":   {Name: "lee", Groups: []string{"leads"}},
+			"USEC":    {Name: "sam", Groups: []string{"security"}},
+			"UADMIN":  {Name: "ada", Groups: []string{"platform"}},
+		},
+		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
+	}
+	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: dailyCatalogue(day0(20), day0(21)), Lifecycle: f.life,
+		Directory: dir, Notifier: f.note, Logger: zap.NewNop(), Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var ctx = context.Background()
+
+func (f *fixture) request(user string, in CloneInput) (Reply, *approvals.Request) {
+	f.t.Helper()
+	rep, err := f.svc.RequestClone(ctx, Actor{User: user, Channel: "CGEN"}, in)
+	if err != nil {
+		f.t.Fatalf("RequestClone: %v", err)
+	}
+	if rep.Refused {
+		f.t.Fatalf("RequestClone refused: %+v", rep)
+	}
+	rs, err := f.store.ListUser(ctx, user)
+	if err != nil || len(rs) == 0 {
+		f.t.Fatalf("ListUser: %v, %d", err, len(rs))
+	}
+	return rep, rs[0]
+}
+
+func (f *fixture) mustNothingStored(user string) {
+	f.t.Helper()
+	if n, err := f.store.ActiveCount(ctx, user); err != nil || n != 0 {
+		f.t.Fatalf("%s has %d active requests (%v), want none", user, n, err)
+	}
+	if calls := f.note.all(); len(calls) != 0 {
+		f.t.Fatalf("notifications on bad input: %q", calls)
+	}
+}
+
+func (f *fixture) vote(user, id string, d approvals.Decision, reason string) Reply {
+	f.t.Helper()
+	rep, err := f.svc.Vote(ctx, Actor{User: user}, id, d, reason)
+	if err != nil {
+		f.t.Fatalf("Vote: %v", err)
+	}
+	return rep
+}
+
+// ready walks a request to ready through the store, as the lifecycle will.
+func (f *fixture) ready(id string) *approvals.Request {
+	f.t.Helper()
+	var r *approvals.Request
+	for _, to := range []approvals.Status{approvals.StatusProvisioning, approvals.StatusRestoring, approvals.StatusReady} {
+		var err error
+		r, err = f.store.Transition(ctx, approvals.TransitionInput{RequestID: id, To: to, By: "clonebot", At: f.now,
+			Clone: &approvals.CloneInfo{Host: "db.local", Port: 5432, Database: "clone_x", User: "clone_x", CredentialRef: "file:///s/x"}})
+		if err != nil {
+			f.t.Fatalf("transition %s to %s: %v", id, to, err)
+		}
+	}
+	return r
+}
+
+func contains(calls []string, fragment string) bool {
+	return slices.ContainsFunc(calls, func(c string) bool { return strings.Contains(c, fragment) })
+}
+
+func TestRequestClone(t *testing.T) {
+	tests := []struct {
+		name       string
+		user       string
+		in         CloneInput
+		wantStatus approvals.Status
+		wantText   string
+		wantLife   bool
+	}{
+		{"dev is approved at once", "UDEV", CloneInput{Source: "prod", When: When{At: day0(21)}}, approvals.StatusApproved, "approved automatically", true},
+		{"latest is the newest backup", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}}, approvals.StatusApproved, "as of 2026-11-21", true},
+		{"staging waits for a lead", "UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging", Reason: "bug 12"}, approvals.StatusPending, "cl-", false},
+		{"debug waits for two", "UONCALL", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "debug", TTL: 2 * time.Hour}, approvals.StatusPending, "ttl 2h", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rep, r := f.request(tt.user, tt.in)
+			if r.Status != tt.wantStatus || !strings.Contains(rep.Text, tt.wantText) {
+				t.Fatalf("status %s, reply %q; want %s, %q", r.Status, rep.Text, tt.wantStatus, tt.wantText)
+			}
+			if r.MessageTS == "" || r.Channel != "CREQ" {
+				t.Fatalf("card position not stored: %q %q", r.Channel, r.MessageTS)
+			}
+			if got := len(f.life.approved) == 1; got != tt.wantLife {
+				t.Fatalf("lifecycle started: %v, want %v", f.life.approved, tt.wantLife)
+			}
+			if tt.wantStatus == approvals.StatusPending && !strings.Contains(strings.Join(rep.Lines, "\n"), "Needs approval from") {
+				t.Fatalf("reply does not say who approves: %q", rep.Lines)
+			}
+		})
+	}
+}
+
+func TestRequestCloneBadInputChangesNothing(t *testing.T) {
+	tests := []struct {
+		name        string
+		user        string
+		in          CloneInput
+		wantText    string
+		wantOptions []string
+	}{
+		{"unknown source", "UDEV", CloneInput{Source: "prdo", When: When{Latest: true}}, `Unknown source "prdo"`, []string{"billing", "prod"}},
+		{"no backup that day", "UDEV", CloneInput{Source: "prod", When: When{At: day0(10)}}, "no backup of prod for 2026-11-10", []string{"2026-11-20", "2026-11-21"}},
+		{"ttl over the cap", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, TTL: 999 * time.Hour}, "ttl=999h is over the dev tier's cap of 24h; use ttl=24h or less.", nil},
+		{"tier not allowed", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, Tier: "debug"}, "may not request the debug tier", []string{"dev", "staging"}},
+		{"unknown tier", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, Tier: "gold"}, `Unknown tier "gold"`, []string{"debug", "dev", "staging"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rep, err := f.svc.RequestClone(ctx, Actor{User: tt.user, Channel: "CGEN"}, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Refused || !strings.Contains(rep.Text, tt.wantText) {
+				t.Fatalf("reply %+v, want a refusal with %q", rep, tt.wantText)
+			}
+			if tt.wantOptions != nil && !slices.Equal(sorted(rep.Options), tt.wantOptions) {
+				t.Fatalf("options %q, want %q", rep.Options, tt.wantOptions)
+			}
+			f.mustNothingStored(tt.user)
+		})
+	}
+}
+
+func sorted(xs []string) []string { out := slices.Clone(xs); slices.Sort(out); return out }
+
+func TestQuotaRefusesThenAllows(t *testing.T) {
+	f := newFixture(t)
+	in := CloneInput{Source: "prod", When: When{Latest: true}}
+	f.request("UDEV", in)
+	f.request("UDEV", in)
+	rep, err := f.svc.RequestClone(ctx, Actor{User: "UDEV"}, in)
+	if err != nil || !rep.Refused || !strings.Contains(rep.Text, "2 active clone request(s)") {
+		t.Fatalf("third request: %+v, %v", rep, err)
+	}
+}
+
+func TestBreakGlass(t *testing.T) {
+	f := newFixture(t)
+	rep, err := f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CGEN"}, "prod", "INC-1 down")
+	if err != nil || !rep.Refused || !strings.Contains(rep.Text, "only in incident channels: inc-*") || !slices.Equal(rep.Options, []string{"inc-*"}) {
+		t.Fatalf("outside an incident channel: %+v, %v", rep, err)
+	}
+	f.mustNothingStored("UONCALL")
+
+	rep, err = f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CINC"}, "prod", "INC-1 down")
+	if err != nil || rep.Refused {
+		t.Fatalf("in an incident channel: %+v, %v", rep, err)
+	}
+	rs, _ := f.store.ListUser(ctx, "UONCALL")
+	if len(rs) != 1 || rs[0].Status != approvals.StatusApproved || rs[0].Masking != approvals.MaskNone || rs[0].Channel != "CINC" {
+		t.Fatalf("break-glass request: %+v", *rs[0])
+	}
+	if !rs[0].ReviewDueAt.Equal(t0.Add(48 * time.Hour)) {
+		t.Fatalf("review due %v", rs[0].ReviewDueAt)
+	}
+	if !contains(f.note.all(), "alert UONCALL: Break-glass") || len(f.life.approved) != 1 {
+		t.Fatalf("no security alert or lifecycle: %q %v", f.note.all(), f.life.approved)
+	}
+}
+
+func TestVote(t *testing.T) {
+	f := newFixture(t)
+	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "debug"})
+
+	steps := []struct {
+		name     string
+		user     string
+		decision approvals.Decision
+		refused  bool
+		wantText string
+		status   approvals.Status
+	}{
+		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, true, "cannot approve or deny your own request", approvals.StatusPending},
+		{"not eligible", "UDEV", approvals.DecisionApprove, true, "not in a group it still needs", approvals.StatusPending},
+		{"on-call peer approves", "UPEER", approvals.DecisionApprove, false, "it still needs", approvals.StatusPending},
+		{"same peer again", "UPEER", approvals.DecisionApprove, true, "You already approved", approvals.StatusPending},
+		{"security completes it", "USEC", approvals.DecisionApprove, false, "the clone is being made", approvals.StatusApproved},
+		{"late click", "ULEAD", approvals.DecisionDeny, true, "already approved; your click changed nothing", approvals.StatusApproved},
+	}
+	for _, s := range steps {
+		rep := f.vote(s.user, r.ID, s.decision, "")
+		if rep.Refused != s.refused || !strings.Contains(rep.Text, s.wantText) {
+			t.Fatalf("%s: reply %+v, want refused=%v %q", s.name, rep, s.refused, s.wantText)
+		}
+		got, _ := f.store.Get(ctx, r.ID)
+		if got.Status != s.status {
+			t.Fatalf("%s: status %s, want %s", s.name, got.Status, s.status)
+		}
+	}
+	calls := f.note.all()
+	if !contains(calls, "note "+r.ID+" UPEER: approved as on-call peer") || !contains(calls, "card "+r.ID+" approved") {
+		t.Fatalf("notifications: %q", calls)
+	}
+	if !slices.Equal(f.life.approved, []string{r.ID}) {
+		t.Fatalf("lifecycle started %v, want once for %s", f.life.approved, r.ID)
+	}
+}
+
+func TestDenyWithReason(t *testing.T) {
+	f := newFixture(t)
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	rep := f.vote("ULEAD", r.ID, approvals.DecisionDeny, "  use staging data  ")
+	if rep.Refused {
+		t.Fatalf("deny: %+v", rep)
+	}
+	got, _ := f.store.Get(ctx, r.ID)
+	if got.Status != approvals.StatusDenied || !contains(f.note.all(), "ULEAD: denied the request: use staging data") {
+		t.Fatalf("status %s, notes %q", got.Status, f.note.all())
+	}
+	if len(f.life.approved) != 0 {
+		t.Fatal("lifecycle started for a denied request")
+	}
+}
+
+func TestVoteOnMissingRequest(t *testing.T) {
+	f := newFixture(t)
+	if rep := f.vote("ULEAD", "cl-2222222", approvals.DecisionApprove, ""); !rep.Refused || !strings.Contains(rep.Text, "no request cl-2222222") {
+		t.Fatalf("reply %+v", rep)
+	}
+}
+
+func TestExtend(t *testing.T) {
+	f := newFixture(t)
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{Latest: true}}) // dev: 8h, cap 24h
+	a := Actor{User: "UDEV"}
+
+	rep, _ := f.svc.Extend(ctx, a, r.ID, time.Hour)
+	if !rep.Refused || !strings.Contains(rep.Text, "only a ready clone") {
+		t.Fatalf("extend before ready: %+v", rep)
+	}
+	f.ready(r.ID)
+	if rep, _ := f.svc.Extend(ctx, Actor{User: "UDEV2"}, r.ID, time.Hour); !rep.Refused || !strings.Contains(rep.Text, "Only the requester") {
+		t.Fatalf("extend by someone else: %+v", rep)
+	}
+	rep, err := f.svc.Extend(ctx, a, r.ID, 2*time.Hour)
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until 2026-11-22 19:00 UTC") {
+		t.Fatalf("extend 2h: %+v, %v", rep, err)
+	}
+	rep, err = f.svc.Extend(ctx, a, r.ID, 100*time.Hour)
+	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, "2026-11-23 09:00") {
+		t.Fatalf("extend over the cap: %+v, %v", rep, err)
+	}
+	got, _ := f.store.Get(ctx, r.ID)
+	if !got.ExpiresAt.Equal(t0.Add(24 * time.Hour)) {
+		t.Fatalf("expires %v", got.ExpiresAt)
+	}
+	if rep, _ := f.svc.Extend(ctx, a, r.ID, time.Hour); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") {
+		t.Fatalf("extend at the cap: %+v", rep)
+	}
+	// An admin may extend anyone's clone... but it is capped already; destroy instead.
+	rep, err = f.svc.Destroy(ctx, Actor{User: "UADMIN"}, r.ID)
+	if err != nil || rep.Refused || !slices.Equal(f.life.destroyed, []string{r.ID + " by UADMIN"}) {
+		t.Fatalf("admin destroy: %+v, %v, %v", rep, err, f.life.destroyed)
+	}
+}
+
+func TestCancelAndDestroy(t *testing.T) {
+	f := newFixture(t)
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+
+	if rep, _ := f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "/clone cancel "+r.ID) {
+		t.Fatalf("destroy of a pending request: %+v", rep)
+	}
+	if rep, _ := f.svc.Cancel(ctx, Actor{User: "ULEAD"}, r.ID); !rep.Refused {
+		t.Fatalf("cancel by a lead: %+v", rep)
+	}
+	if rep, err := f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID); err != nil || rep.Refused {
+		t.Fatalf("cancel: %+v, %v", rep, err)
+	}
+	if rep, _ := f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "already cancelled") {
+		t.Fatalf("second cancel: %+v", rep)
+	}
+	if rep, _ := f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "nothing to destroy") {
+		t.Fatalf("destroy of a cancelled request: %+v", rep)
+	}
+	if len(f.life.destroyed) != 0 {
+		t.Fatalf("destroyed %v", f.life.destroyed)
+	}
+}
+
+func TestDestroyAll(t *testing.T) {
+	f := newFixture(t)
+	_, pending := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, running := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
+	f.ready(running.ID)
+
+	if rep, err := f.svc.DestroyAll(ctx, Actor{User: "UDEV"}); err != nil || !rep.Refused {
+		t.Fatalf("non-admin: %+v, %v", rep, err)
+	}
+	rep, err := f.svc.DestroyAll(ctx, Actor{User: "UADMIN"})
+	if err != nil || !strings.Contains(rep.Text, "1 pending request(s) cancelled, 1 clone(s) being destroyed") {
+		t.Fatalf("admin: %+v, %v", rep, err)
+	}
+	got, _ := f.store.Get(ctx, pending.ID)
+	if got.Status != approvals.StatusCancelled || !slices.Equal(f.life.destroyed, []string{running.ID + " by UADMIN"}) {
+		t.Fatalf("pending %s, destroyed %v", got.Status, f.life.destroyed)
+	}
+	if !contains(f.note.all(), "alert UADMIN: Kill switch used") {
+		t.Fatalf("no security alert: %q", f.note.all())
+	}
+}
+
+func TestListStatusReportHome(t *testing.T) {
+	f := newFixture(t)
+	_, mine := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, other := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
+	f.ready(other.ID)
+
+	if rep, _ := f.svc.List(ctx, Actor{User: "UDEV"}, false); len(rep.Requests) != 1 || rep.Requests[0].ID != mine.ID {
+		t.Fatalf("list: %+v", rep)
+	}
+	if rep, _ := f.svc.List(ctx, Actor{User: "UDEV"}, true); !rep.Refused {
+		t.Fatalf("list all by a developer: %+v", rep)
+	}
+	if rep, _ := f.svc.List(ctx, Actor{User: "UADMIN"}, true); len(rep.Requests) != 2 {
+		t.Fatalf("list all by an admin: %+v", rep)
+	}
+	if rep, _ := f.svc.Status(ctx, Actor{User: "USEC"}, mine.ID); rep.Timeline == nil || rep.Timeline.ID != mine.ID {
+		t.Fatalf("status: %+v", rep)
+	}
+
+	f.now = t0.Add(9 * time.Hour) // the ready clone is past its 8h TTL and still alive
+	rep, err := f.svc.Report(ctx, Actor{User: "USEC"}, 30*24*time.Hour)
+	text := strings.Join(rep.Lines, "\n")
+	if err != nil || !strings.Contains(text, "Active now: 2 (pending 1, being made or destroyed 0, ready 1)") ||
+		!strings.Contains(text, "target 0): 1") || !strings.Contains(text, "Active by user: dana 1, olga 1") ||
+		!strings.Contains(text, "Active by team: payments 1, sre 1") || !strings.Contains(text, "audit log") {
+		t.Fatalf("report: %s, %v", text, err)
+	}
+
+	h, err := f.svc.Home(ctx, "ULEAD")
+	if err != nil || len(h.Awaiting) != 1 || h.Awaiting[0].ID != mine.ID || len(h.Mine) != 0 {
+		t.Fatalf("lead's home: %+v, %v", h, err)
+	}
+	if h, _ := f.svc.Home(ctx, "UDEV"); len(h.Awaiting) != 0 || len(h.Mine) != 1 {
+		t.Fatalf("requester's home: %+v", h)
+	}
+}
+
+func TestExplainBackupsHelp(t *testing.T) {
+	f := newFixture(t)
+	rep, err := f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: day0(21)}, Tier: "debug"})
+	text := strings.Join(rep.Lines, "\n")
+	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
+		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
+		!strings.Contains(text, "Strategy: restore from backup of 2026-11-21 (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
+		t.Fatalf("explain: %+v, %v", rep, err)
+	}
+	f.mustNothingStored("UONCALL")
+
+	rep, err = f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", time.Time{})
+	if err != nil || !slices.Equal(rep.Lines, []string{"backup of 2026-11-21 (3.0 GiB)", "backup of 2026-11-20 (3.0 GiB)"}) {
+		t.Fatalf("backups: %+v, %v", rep, err)
+	}
+	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", day0(1).AddDate(0, -1, 0)); !strings.Contains(rep.Text, "No backups of prod in October 2026") {
+		t.Fatalf("backups of October: %+v", rep)
+	}
+	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "nope", time.Time{}); !rep.Refused || !slices.Equal(rep.Options, []string{"billing", "prod"}) {
+		t.Fatalf("backups of an unknown source: %+v", rep)
+	}
+	rep, _ = f.svc.Help(ctx, Actor{User: "UDEV"}, []string{"/clone help"})
+	if !strings.Contains(strings.Join(rep.Lines, "\n"), "Tiers you may request: dev (full masking") || strings.Contains(strings.Join(rep.Lines, "\n"), "debug") {
+		t.Fatalf("help: %+v", rep)
+	}
+}

@@ -1,0 +1,231 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/approvals"
+)
+
+// List shows the actor's active requests, or (all, admins only) everyone's.
+func (s *Service) List(ctx context.Context, a Actor, all bool) (Reply, error) {
+	var rs []*approvals.Request
+	var err error
+	if all {
+		u, uerr := s.user(ctx, a.User)
+		if uerr != nil {
+			return Reply{}, uerr
+		}
+		if !s.policy.IsAdmin(u.ID, u.Groups) {
+			return refused("Only admins can list every clone; /clone list shows yours."), nil
+		}
+		rs, err = s.store.ListActive(ctx)
+	} else {
+		rs, err = s.store.ListUser(ctx, a.User)
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(rs) == 0 {
+		if all {
+			return ok("There are no active clones or pending requests."), nil
+		}
+		return ok("You have no active clones or pending requests."), nil
+	}
+	whose := "Your"
+	if all {
+		whose = "All"
+	}
+	return Reply{Text: fmt.Sprintf("%s active clones and pending requests (%d):", whose, len(rs)), Requests: rs}, nil
+}
+
+// Status shows one request with its timeline.
+func (s *Service) Status(ctx context.Context, a Actor, id string) (Reply, error) {
+	r, answer, err := s.get(ctx, id)
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+	return Reply{Text: fmt.Sprintf("%s: %s", r.ID, r.Status), Timeline: r}, nil
+}
+
+// Extend gives a ready clone more time, capped so its whole life stays within its tier's
+// maximum.
+func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duration) (Reply, error) {
+	if d <= 0 {
+		return refused("Extend by a positive duration, like 2h."), nil
+	}
+	u, r, answer, err := s.managed(ctx, a, id, "extend")
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+	if r.Status != approvals.StatusReady {
+		return refused("%s is %s; only a ready clone can be extended.", r.ID, r.Status), nil
+	}
+	until, capped := approvals.CapExtension(r, d)
+	if !until.After(r.ExpiresAt) {
+		return refused("%s is already at its tier's cap of %s in total; it cannot be extended.", r.ID, approvals.FormatDuration(r.MaxTTL)), nil
+	}
+	r, err = s.store.Extend(ctx, r.ID, u.ID, until, s.now())
+	if errors.Is(err, approvals.ErrNotActive) {
+		return refused("%s is no longer ready; it cannot be extended.", id), nil
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	text := fmt.Sprintf("extended the clone until %s", until.UTC().Format("2006-01-02 15:04 MST"))
+	if capped {
+		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
+	}
+	s.note(ctx, r, u.ID, "%s", text)
+	s.changed(ctx, r)
+	return ok("%s: %s.", r.ID, capitalise(text)), nil
+}
+
+// Destroy tears a clone down now.
+func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error) {
+	u, r, answer, err := s.managed(ctx, a, id, "destroy")
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+	switch {
+	case r.Status == approvals.StatusPending:
+		return refused("%s is still pending; /clone cancel %s withdraws it.", r.ID, r.ID), nil
+	case r.Status == approvals.StatusDestroying:
+		return ok("%s is already being destroyed.", r.ID), nil
+	case !approvals.CanTransition(r.Status, approvals.StatusDestroying):
+		return refused("%s is %s; there is nothing to destroy.", r.ID, r.Status), nil
+	}
+	if err := s.lifecycle.DestroyNow(ctx, r, u.ID); err != nil {
+		return Reply{}, fmt.Errorf("destroy %s: %w", r.ID, err)
+	}
+	s.note(ctx, r, u.ID, "asked for the clone to be destroyed now")
+	return ok("%s is being destroyed; the thread says when it is gone.", r.ID), nil
+}
+
+// Cancel withdraws a pending request.
+func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error) {
+	u, r, answer, err := s.managed(ctx, a, id, "cancel")
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+	r, err = s.store.Cancel(ctx, r.ID, u.ID, s.now())
+	if errors.Is(err, approvals.ErrNotPending) {
+		cur, gerr := s.store.Get(ctx, id)
+		if gerr != nil {
+			return Reply{}, gerr
+		}
+		if cur.Status.Active() {
+			return refused("%s is already %s; /clone destroy %s removes the clone.", id, cur.Status, id), nil
+		}
+		return refused("%s is already %s; nothing to cancel.", id, cur.Status), nil
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	s.note(ctx, r, u.ID, "cancelled the request")
+	s.changed(ctx, r)
+	return ok("%s is cancelled.", r.ID), nil
+}
+
+// managed loads a request the actor wants to change; only its requester or an admin may.
+func (s *Service) managed(ctx context.Context, a Actor, id, verb string) (User, *approvals.Request, *Reply, error) {
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return User{}, nil, nil, err
+	}
+	r, answer, err := s.get(ctx, id)
+	if err != nil || answer != nil {
+		return User{}, nil, answer, err
+	}
+	if !s.mayManage(u, r) {
+		rep := refused("Only the requester of %s or an admin can %s it.", r.ID, verb)
+		return User{}, nil, &rep, nil
+	}
+	return u, r, nil, nil
+}
+
+// DestroyAll is the kill switch: admins only; every pending request is cancelled, every clone
+// destroyed, and security is alerted.
+func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	if !s.policy.IsAdmin(u.ID, u.Groups) {
+		s.log.Warn("destroy-all refused", zap.String("user", u.ID))
+		return refused("Only admins can use the kill switch."), nil
+	}
+	active, err := s.store.ListActive(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	var cancelled, destroying int
+	var errs []error
+	for _, r := range active {
+		// step 1: pending requests are withdrawn; step 2: everything else is torn down.
+		if r.Status == approvals.StatusPending {
+			c, err := s.store.Cancel(ctx, r.ID, u.ID, s.now())
+			if err == nil {
+				cancelled++
+				s.note(ctx, c, u.ID, "cancelled the request with the kill switch")
+				s.changed(ctx, c)
+				continue
+			}
+			if !errors.Is(err, approvals.ErrNotPending) {
+				errs = append(errs, err)
+				continue
+			}
+			if r, err = s.store.Get(ctx, r.ID); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if !approvals.CanTransition(r.Status, approvals.StatusDestroying) {
+			continue
+		}
+		if err := s.lifecycle.DestroyNow(ctx, r, u.ID); err != nil {
+			errs = append(errs, fmt.Errorf("destroy %s: %w", r.ID, err))
+			continue
+		}
+		destroying++
+		s.note(ctx, r, u.ID, "destroyed the clone with the kill switch")
+	}
+	// step 3: security hears of it, whatever happened.
+	summary := fmt.Sprintf("Kill switch used: %d pending request(s) cancelled, %d clone(s) being destroyed, %d failure(s).",
+		cancelled, destroying, len(errs))
+	if err := s.notify.SecurityAlert(ctx, Alert{By: u.ID, Text: summary}); err != nil {
+		s.log.Error("kill switch security alert not posted", zap.Error(err))
+	}
+	if len(errs) > 0 {
+		return Reply{}, fmt.Errorf("destroy-all: %d of %d: %w", len(errs), len(active), errors.Join(errs...))
+	}
+	return ok("%s", summary), nil
+}
+
+// Help lists the commands (usage, from the caller) and what this person may ask for.
+func (s *Service) Help(ctx context.Context, a Actor, usage []string) (Reply, error) {
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	var tiers []string
+	for _, name := range s.policy.TierNames() {
+		t := s.policy.Tiers[name]
+		if approvals.MatchesAny(t.Requesters, u.ID, u.Groups) {
+			tiers = append(tiers, fmt.Sprintf("%s (%s masking, %s approval, ttl %s up to %s)", name, t.Masking, t.Approval,
+				approvals.FormatDuration(time.Duration(t.DefaultTTL)), approvals.FormatDuration(time.Duration(t.MaxTTL))))
+		}
+	}
+	lines := []string{"Sources: " + strings.Join(s.policy.SourceNames(), ", ")}
+	if len(tiers) == 0 {
+		lines = append(lines, "You are not in any group that may request a clone; ask an admin.")
+	} else {
+		lines = append(lines, "Tiers you may request: "+strings.Join(tiers, "; "))
+	}
+	return Reply{Text: "clonebot makes temporary, masked copies of production databases.", Lines: lines, Usage: usage}, nil
+}

@@ -1,0 +1,133 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/clonebot/clonebot/approvals"
+)
+
+// Report gives the governance figures the store can answer now: active clones, standing
+// credentials, open break-glass reviews, clones by user and team. The figures over a window
+// (mean access duration, time-to-access, revocation latency, break-glass per month) need the
+// history of destroyed clones, which the audit log keeps; the reply says so.
+func (s *Service) Report(ctx context.Context, a Actor, window time.Duration) (Reply, error) {
+	now := s.now()
+	active, err := s.store.ListActive(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	var pending, working, ready, standing, breakGlass, overdue int
+	byUser, byTeam := map[string]int{}, map[string]int{}
+	for _, r := range active {
+		switch r.Status {
+		case approvals.StatusPending:
+			pending++
+		case approvals.StatusReady:
+			ready++
+			if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+				standing++
+			}
+		default:
+			working++
+		}
+		if r.Mode == approvals.ModeBreakGlass {
+			breakGlass++
+			if !r.ReviewDueAt.IsZero() && now.After(r.ReviewDueAt) {
+				overdue++
+			}
+		}
+		byUser[r.Requester]++
+		if r.Team != "" {
+			byTeam[r.Team]++
+		}
+	}
+	lines := []string{
+		fmt.Sprintf("Active now: %d (pending %d, being made or destroyed %d, ready %d)", len(active), pending, working, ready),
+		fmt.Sprintf("Standing credentials (clones past their expiry still alive; target 0): %d", standing),
+		fmt.Sprintf("Break-glass clones alive: %d, with review overdue: %d", breakGlass, overdue),
+	}
+	users, err := s.counts(ctx, byUser, true)
+	if err != nil {
+		return Reply{}, err
+	}
+	if users != "" {
+		lines = append(lines, "Active by user: "+users)
+	}
+	if teams, _ := s.counts(ctx, byTeam, false); teams != "" {
+		lines = append(lines, "Active by team: "+teams)
+	}
+	lines = append(lines, fmt.Sprintf("Over the last %s, mean access duration, time-to-access, revocation latency and break-glass per month come from the audit log, which is not connected yet.",
+		approvals.FormatDuration(window)))
+	return Reply{Text: "Governance report", Lines: lines}, nil
+}
+
+// counts writes "name 3, other 1", largest first, looking user IDs up by name.
+func (s *Service) counts(ctx context.Context, m map[string]int, users bool) (string, error) {
+	type kv struct {
+		k string
+		n int
+	}
+	var kvs []kv
+	for k, n := range m {
+		if users {
+			u, err := s.user(ctx, k)
+			if err != nil {
+				return "", err
+			}
+			if u.Name != "" {
+				k = u.Name
+			}
+		}
+		kvs = append(kvs, kv{k, n})
+	}
+	slices.SortFunc(kvs, func(a, b kv) int { return cmp.Or(b.n-a.n, cmp.Compare(a.k, b.k)) })
+	out := ""
+	for i, e := range kvs {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%s %d", e.k, e.n)
+	}
+	return out, nil
+}
+
+// Home is what a person's App Home tab shows.
+type Home struct {
+	Mine     []*approvals.Request // their active requests and clones
+	Awaiting []*approvals.Request // pending requests they could approve and have not voted on
+	IsAdmin  bool
+}
+
+// Home gathers a person's App Home.
+func (s *Service) Home(ctx context.Context, user string) (Home, error) {
+	u, err := s.user(ctx, user)
+	if err != nil {
+		return Home{}, err
+	}
+	mine, err := s.store.ListUser(ctx, u.ID)
+	if err != nil {
+		return Home{}, err
+	}
+	active, err := s.store.ListActive(ctx)
+	if err != nil {
+		return Home{}, err
+	}
+	h := Home{Mine: mine, IsAdmin: s.policy.IsAdmin(u.ID, u.Groups)}
+	for _, r := range active {
+		if r.Status != approvals.StatusPending || !approvals.Eligible(r, u.ID, u.Groups) {
+			continue
+		}
+		if _, voted := r.VoteOf(u.ID); voted {
+			continue
+		}
+		if !slices.ContainsFunc(openSlots(r), func(sl approvals.Slot) bool { return approvals.MatchesAny(sl.Approvers, u.ID, u.Groups) }) {
+			continue
+		}
+		h.Awaiting = append(h.Awaiting, r)
+	}
+	return h, nil
+}

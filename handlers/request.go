@@ -1,0 +1,375 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+// When is the date a clone is asked for: the newest backup, a day, or a point in time.
+type When struct {
+	Latest      bool
+	At          time.Time
+	PointInTime bool
+}
+
+// CloneInput is a clone request as typed or filled in the form.
+type CloneInput struct {
+	Source string
+	When   When
+	Tier   string        // "" for the policy's default
+	TTL    time.Duration // 0 for the tier's default
+	Reason string
+}
+
+// maxCreateAttempts bounds redraws of a request id that is already taken.
+const maxCreateAttempts = 3
+
+// RequestClone evaluates a request against the policy, finds its backup, stores it (pending,
+// or approved for automatic tiers), posts its card and, when approved, starts the lifecycle.
+func (s *Service) RequestClone(ctx context.Context, a Actor, in CloneInput) (Reply, error) {
+	return s.request(ctx, a, in, false)
+}
+
+// BreakGlass gives an on-call engineer an unmasked clone of source's newest backup at once,
+// only from an incident channel, and alerts security.
+func (s *Service) BreakGlass(ctx context.Context, a Actor, source, reason string) (Reply, error) {
+	if strings.TrimSpace(reason) == "" {
+		return refused(`Break-glass needs a reason: /clone breakglass %s reason="INC-123 what is broken"`, source), nil
+	}
+	return s.request(ctx, a, CloneInput{Source: source, When: When{Latest: true}, Reason: reason}, true)
+}
+
+func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlass bool) (Reply, error) {
+	now := s.now()
+
+	// step 1: who is asking, and what the policy says.
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	out, err := s.evaluate(ctx, a, u, in, breakGlass)
+	if err != nil {
+		return Reply{}, err
+	}
+	if out.Refusal != nil {
+		return refusal(out.Refusal), nil
+	}
+
+	// step 2: the backup the clone is made from.
+	b, answer, err := s.backup(ctx, in.Source, in.When)
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+
+	// step 3: store it; a taken id is drawn again.
+	r := &approvals.Request{
+		Requester: u.ID, Team: u.Team, Source: in.Source, Date: b.Date, PointInTime: b.Kind == provisioner.BackupPointInTime,
+		Tier: out.Tier, Masking: out.Masking, Mode: out.Mode, Slots: out.Slots, TTL: out.TTL, MaxTTL: out.MaxTTL,
+		Reason: in.Reason, Channel: s.cardChannel(a, breakGlass), Status: approvals.StatusPending,
+		CreatedAt: now, UpdatedAt: now, PendingExpiresAt: now.Add(out.PendingExpiry),
+	}
+	if out.AutoApproved() {
+		r.Status = approvals.StatusApproved
+	}
+	if out.ReviewWithin > 0 {
+		r.ReviewDueAt = now.Add(out.ReviewWithin)
+	}
+	tier := s.policy.Tiers[out.Tier]
+	lim := approvals.Limits{PerUser: tier.Quota.PerUser, PerTeam: tier.Quota.PerTeam}
+	for attempt := 1; ; attempt++ {
+		r.ID = approvals.NewID()
+		err = s.store.Create(ctx, r, lim)
+		if !errors.Is(err, approvals.ErrExists) || attempt == maxCreateAttempts {
+			break
+		}
+	}
+	if errors.Is(err, approvals.ErrQuotaExceeded) {
+		return refused("You or your team are at the %s tier's limit of active clones; destroy one first (/clone list).", out.Tier), nil
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	stored, err := s.store.Get(ctx, r.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+
+	// step 4: show it, alert security for break-glass, start the clone if it is approved.
+	s.changed(ctx, stored)
+	if out.AlertSecurity {
+		text := fmt.Sprintf("Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
+			stored.ID, stored.Source, when(stored), approvals.FormatDuration(stored.TTL), stored.Reason, stored.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))
+		if err := s.notify.SecurityAlert(ctx, Alert{By: stored.Requester, Request: stored, Text: text}); err != nil {
+			s.log.Error("break-glass security alert not posted", zap.String("request_id", stored.ID), zap.Error(err))
+		}
+	}
+	if stored.Status == approvals.StatusApproved {
+		// The lifecycle's reconcile loop picks up approved requests, so a failed start is
+		// logged and retried there rather than undoing the approval.
+		if err := s.lifecycle.Approved(ctx, stored); err != nil {
+			s.log.Error("lifecycle start", zap.String("request_id", stored.ID), zap.Error(err))
+		}
+		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
+			stored.ID, stored.Source, when(stored), stored.Tier, stored.Masking, approvals.FormatDuration(stored.TTL))}, nil
+	}
+	return Reply{
+		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
+			stored.ID, stored.Source, when(stored), stored.Tier, stored.Masking, approvals.FormatDuration(stored.TTL)),
+		Lines: append(slotLines(stored.Slots),
+			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", stored.PendingExpiresAt.UTC().Format("15:04 MST"), stored.ID)),
+	}, nil
+}
+
+// evaluate applies the policy with what the store and the directory know of the requester.
+func (s *Service) evaluate(ctx context.Context, a Actor, u User, in CloneInput, breakGlass bool) (approvals.Outcome, error) {
+	mine, err := s.store.ActiveCount(ctx, u.ID)
+	if err != nil {
+		return approvals.Outcome{}, err
+	}
+	team := 0
+	if u.Team != "" {
+		active, err := s.store.ListActive(ctx)
+		if err != nil {
+			return approvals.Outcome{}, err
+		}
+		for _, r := range active {
+			if r.Team == u.Team {
+				team++
+			}
+		}
+	}
+	channelName := ""
+	if breakGlass && a.Channel != "" {
+		if channelName, err = s.dir.ChannelName(ctx, a.Channel); err != nil {
+			return approvals.Outcome{}, fmt.Errorf("look up channel %s: %w", a.Channel, err)
+		}
+	}
+	return approvals.Evaluate(s.policy, approvals.Input{
+		Requester: u.ID, Groups: u.Groups, Team: u.Team, Source: in.Source, Tier: in.Tier, TTL: in.TTL,
+		BreakGlass: breakGlass, ChannelID: a.Channel, ChannelName: channelName, Now: s.now(),
+		ActiveForUser: mine, ActiveForTeam: team,
+	}), nil
+}
+
+// cardChannel is where a request's card goes: the incident channel for break-glass, else the
+// policy's request channel, else where the command was typed, else the requester's DM.
+func (s *Service) cardChannel(a Actor, breakGlass bool) string {
+	switch {
+	case breakGlass && a.Channel != "":
+		return a.Channel
+	case s.policy.RequestChannel != "":
+		return s.policy.RequestChannel
+	case a.Channel != "":
+		return a.Channel
+	}
+	return a.User
+}
+
+// backup finds the backup a request is made from, answering a date with no backup with the
+// nearest dates that have one.
+func (s *Service) backup(ctx context.Context, source string, w When) (provisioner.Backup, *Reply, error) {
+	at := w.At
+	if w.Latest {
+		at = s.now()
+	}
+	b, err := s.catalogue.Find(ctx, source, at)
+	var nb *provisioner.NoBackupError
+	if errors.As(err, &nb) && w.Latest {
+		// latest: the newest backup before now.
+		var newest time.Time
+		for _, d := range nb.Nearest {
+			if !d.After(at) && d.After(newest) {
+				newest = d
+			}
+		}
+		if !newest.IsZero() {
+			b, err = s.catalogue.Find(ctx, source, newest)
+		}
+	}
+	if errors.As(err, &nb) {
+		rep := refused("There is no backup of %s for %s.", source, day(nb.Date))
+		if len(nb.Nearest) == 0 {
+			rep.Text = fmt.Sprintf("There are no backups of %s at all.", source)
+		}
+		for _, d := range nb.Nearest {
+			rep.Options = append(rep.Options, day(d))
+		}
+		if len(rep.Options) > 0 {
+			rep.Lines = []string{"Nearest dates with a backup: " + strings.Join(rep.Options, ", "), "/clone backups " + source + " lists them all."}
+		}
+		return provisioner.Backup{}, &rep, nil
+	}
+	if err != nil {
+		return provisioner.Backup{}, nil, fmt.Errorf("find backup of %s for %s: %w", source, day(at), err)
+	}
+	return b, nil, nil
+}
+
+// Explain is a dry run: which tier, approvers, masking, strategy, TTL and estimated time a
+// request would get. Nothing is created.
+func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, error) {
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	out, err := s.evaluate(ctx, a, u, in, false)
+	if err != nil {
+		return Reply{}, err
+	}
+	if out.Refusal != nil {
+		return refusal(out.Refusal), nil
+	}
+	b, answer, err := s.backup(ctx, in.Source, in.When)
+	if err != nil || answer != nil {
+		return deref(answer), err
+	}
+	approval := "automatic"
+	switch out.Mode {
+	case approvals.ModeSingle:
+		approval = "one approver"
+	case approvals.ModeDual:
+		approval = "two distinct approvers, one per slot"
+	}
+	src := s.policy.Sources[in.Source]
+	lines := []string{
+		fmt.Sprintf("Tier: %s (%s masking)", out.Tier, out.Masking),
+		"Approval: " + approval,
+	}
+	lines = append(lines, slotLines(out.Slots)...)
+	lines = append(lines,
+		fmt.Sprintf("Strategy: %s from %s", out.Strategy, backupLine(b)),
+		fmt.Sprintf("TTL: %s (the tier allows up to %s)", approvals.FormatDuration(out.TTL), approvals.FormatDuration(out.MaxTTL)),
+		"Estimated time to ready: "+estimate(src, b),
+	)
+	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines}, nil
+}
+
+// Backups lists the dates of source that can be cloned: in month, or the last 31 days.
+func (s *Service) Backups(ctx context.Context, a Actor, source string, month time.Time) (Reply, error) {
+	if _, ok := s.policy.Sources[source]; !ok {
+		return unknownSource(s.policy, source), nil
+	}
+	from, to := s.now().AddDate(0, 0, -31), s.now().Add(time.Nanosecond)
+	span := "the last 31 days"
+	if !month.IsZero() {
+		from, to = month, month.AddDate(0, 1, 0)
+		span = month.Format("January 2006")
+	}
+	bs, err := s.catalogue.Backups(ctx, source, from, to)
+	if errors.Is(err, provisioner.ErrUnknownSource) {
+		return unknownSource(s.policy, source), nil
+	}
+	if err != nil {
+		return Reply{}, fmt.Errorf("list backups of %s: %w", source, err)
+	}
+	if len(bs) == 0 {
+		return ok("No backups of %s in %s.", source, span), nil
+	}
+	rep := ok("Backups of %s in %s (newest first):", source, span)
+	for i := len(bs) - 1; i >= 0; i-- {
+		rep.Lines = append(rep.Lines, backupLine(bs[i]))
+	}
+	return rep, nil
+}
+
+func unknownSource(p *approvals.Policy, source string) Reply {
+	rep := refused("Unknown source %q.", source)
+	rep.Options = p.SourceNames()
+	rep.Lines = []string{"Configured sources: " + strings.Join(rep.Options, ", ")}
+	return rep
+}
+
+// refusal turns a policy refusal into an answer.
+func refusal(r *approvals.Refusal) Reply {
+	rep := refused("%s", capitalise(r.Message)+".")
+	rep.Options = r.Options
+	return rep
+}
+
+func capitalise(s string) string {
+	first, _, _ := strings.Cut(s, " ")
+	if s == "" || strings.Contains(first, "=") {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func deref(r *Reply) Reply {
+	if r == nil {
+		return Reply{}
+	}
+	return *r
+}
+
+// slotLines says who must approve.
+func slotLines(slots []approvals.Slot) []string {
+	var out []string
+	for _, sl := range slots {
+		var who []string
+		for _, p := range sl.Approvers {
+			who = append(who, string(p))
+		}
+		out = append(out, fmt.Sprintf("Needs approval from %s: %s", sl.Name, strings.Join(who, ", ")))
+	}
+	return out
+}
+
+func backupLine(b provisioner.Backup) string {
+	switch b.Kind {
+	case provisioner.BackupPointInTime:
+		return "point in time " + b.Date.UTC().Format(time.RFC3339)
+	case provisioner.BackupSnapshot:
+		return "snapshot of " + day(b.Date)
+	}
+	if b.Size > 0 {
+		return fmt.Sprintf("backup of %s (%s)", day(b.Date), humanBytes(b.Size))
+	}
+	return "backup of " + day(b.Date)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Rough figures for the estimate: making an Aurora/RDS cluster and instance takes minutes, a
+// local database seconds; a masked restore loads on the order of 50 MiB/s.
+const (
+	awsProvisionTime   = 10 * time.Minute
+	localProvisionTime = 10 * time.Second
+	restoreBytesPerSec = 50 << 20
+	maskInPlaceTime    = 5 * time.Minute
+)
+
+// estimate says how long a clone should take to be ready.
+func estimate(src approvals.Source, b provisioner.Backup) string {
+	d := localProvisionTime
+	if src.Backend == "aws" {
+		d = awsProvisionTime
+	}
+	switch {
+	case src.Strategy == "restore" && b.Size > 0:
+		d += time.Duration(b.Size/restoreBytesPerSec) * time.Second
+	case src.Strategy == "restore":
+		return "a few minutes plus the restore (backup size unknown)"
+	default:
+		d += maskInPlaceTime
+	}
+	return "about " + approvals.FormatDuration(d.Round(time.Minute)+time.Minute)
+}
