@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,7 @@ const (
 	codeDuplicateObject   = "42710" // CREATE ROLE of an existing role
 	codeDuplicateDatabase = "42P04"
 	codeObjectInUse       = "55006" // CREATE DATABASE … TEMPLATE while others use the template
+	codeUniqueViolation   = "23505" // a concurrent CREATE ROLE or DATABASE of the same name won
 )
 
 // Provisioner makes clones as databases and roles on one PostgreSQL server. It is safe for
@@ -97,7 +99,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	}
 	name := cloneName(spec.RequestID)
 	log := p.log.With(zap.String("request_id", spec.RequestID), zap.String("database", name))
-	conn, err := p.connect(ctx, "")
+	conn, err := p.lock(ctx, name)
 	if err != nil {
 		return provisioner.Clone{}, err
 	}
@@ -168,7 +170,7 @@ func (p *Provisioner) createRole(ctx context.Context, conn *pgx.Conn, name, requ
 		_, err := tx.Exec(ctx, "COMMENT ON ROLE "+ident+" IS "+quoteLiteral(roleComment(requestID)))
 		return err
 	})
-	if err != nil && !hasCode(err, codeDuplicateObject) {
+	if err != nil && !hasCode(err, codeDuplicateObject, codeUniqueViolation) {
 		return fmt.Errorf("create role %s: %w", name, err)
 	}
 	if err != nil {
@@ -237,7 +239,7 @@ func (p *Provisioner) createDatabase(ctx context.Context, conn *pgx.Conn, name s
 	switch {
 	case err == nil:
 		return nil
-	case hasCode(err, codeDuplicateDatabase): // a concurrent call made it; check whose it is
+	case hasCode(err, codeDuplicateDatabase, codeUniqueViolation): // a concurrent call made it; check whose it is
 		if owner, err := databaseOwner(ctx, conn, name); err != nil || owner != name {
 			return fmt.Errorf("database %s (owner %s): %w", name, owner, errors.Join(ErrNameTaken, err))
 		}
@@ -309,11 +311,15 @@ END $grant$`)
 	return nil
 }
 
-// storeSecret returns the stored credentials of clone name, writing new ones (with a fresh
-// password) when there are none.
+// storeSecret returns the stored credentials of clone name, storing new ones (with a fresh
+// password) when there are none, and the expiry of spec when a retry brings another.
 func (p *Provisioner) storeSecret(name string, spec provisioner.Spec) (secret, error) {
 	sec, err := p.secrets.read(name)
 	if err == nil {
+		if !sec.ExpiresAt.Equal(spec.ExpiresAt.UTC()) {
+			sec.ExpiresAt = spec.ExpiresAt.UTC()
+			return sec, p.secrets.write(name, sec)
+		}
 		return sec, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -323,7 +329,7 @@ func (p *Provisioner) storeSecret(name string, spec provisioner.Spec) (secret, e
 	if err != nil {
 		return secret{}, err
 	}
-	sec = secret{
+	return p.secrets.create(name, secret{
 		Engine:    "postgres",
 		Host:      p.cfg.Host,
 		Port:      p.cfg.Port,
@@ -332,11 +338,7 @@ func (p *Provisioner) storeSecret(name string, spec provisioner.Spec) (secret, e
 		DBName:    name,
 		RequestID: spec.RequestID,
 		ExpiresAt: spec.ExpiresAt.UTC(),
-	}
-	if err := p.secrets.write(name, sec); err != nil {
-		return secret{}, err
-	}
-	return sec, nil
+	})
 }
 
 // enableLogin lets the role log in with password until expiresAt. The server receives the
@@ -364,7 +366,7 @@ func (p *Provisioner) Extend(ctx context.Context, requestID string, expiresAt ti
 	if err != nil {
 		return fmt.Errorf("extend %s: %w", requestID, err)
 	}
-	conn, err := p.connect(ctx, "")
+	conn, err := p.lock(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -394,7 +396,7 @@ func (p *Provisioner) Destroy(ctx context.Context, requestID string) error {
 	name := cloneName(requestID)
 	ident := pgx.Identifier{name}.Sanitize()
 	log := p.log.With(zap.String("request_id", requestID), zap.String("database", name))
-	conn, err := p.connect(ctx, "")
+	conn, err := p.lock(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -475,6 +477,21 @@ func (p *Provisioner) ExposedDatabases(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// lock opens an admin session holding the server-wide advisory lock of clone name, so that
+// Create, Extend and Destroy of one request, from any number of clonebot replicas, run one at
+// a time. Closing the session releases the lock.
+func (p *Provisioner) lock(ctx context.Context, name string) (*pgx.Conn, error) {
+	conn, err := p.connect(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", "clonebot:"+name); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("lock clone %s: %w", name, err)
+	}
+	return conn, nil
+}
+
 func (p *Provisioner) connect(ctx context.Context, database string) (*pgx.Conn, error) {
 	cc := p.admin.Copy()
 	if database != "" {
@@ -510,7 +527,7 @@ func quoteLiteral(s string) string {
 	return string(append(out, '\''))
 }
 
-func hasCode(err error, code string) bool {
+func hasCode(err error, codes ...string) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code
+	return errors.As(err, &pgErr) && slices.Contains(codes, pgErr.Code)
 }

@@ -493,3 +493,33 @@ func TestExposedDatabases(t *testing.T) {
 		t.Errorf("exposed %q: want %s, and neither the clone %s nor the hardened postgres", got, open, clone.Database)
 	}
 }
+
+func TestConcurrentCreatesShareOneClone(t *testing.T) {
+	p := newProvisioner(t, "")
+	sp := spec("prod")
+	ctx := context.Background()
+	t.Cleanup(func() { _ = rec.Err(p.Destroy(context.Background(), sp.RequestID)) })
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() {
+			_, err := p.Create(ctx, sp, nil)
+			errs <- rec.Err(err)
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Create: %v", err)
+		}
+	}
+	name := cloneName(sp.RequestID)
+	if dbs, roles := count(t, name); dbs != 1 || roles != 1 {
+		t.Errorf("%d databases and %d roles, want one each", dbs, roles)
+	}
+	creds, err := p.SecretStore().Resolve(ctx, p.secrets.ref(name))
+	if err != nil {
+		t.Fatal(rec.Err(err))
+	}
+	if !canLogin(t, creds, "") {
+		t.Error("the stored credentials do not match the role after concurrent Creates")
+	}
+}

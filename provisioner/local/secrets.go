@@ -102,37 +102,61 @@ func readSecret(path string) (secret, error) {
 	return sec, nil
 }
 
-// write stores sec for the clone called name, atomically: a temporary 0600 file in the same
-// directory, synced, then renamed over the old one.
+// create stores sec for the clone called name unless a secret is stored already, in which
+// case it returns that one: of two concurrent calls, both end up with the first's password.
+func (s *SecretStore) create(name string, sec secret) (secret, error) {
+	tmp, err := s.temp(name, sec)
+	if err != nil {
+		return secret{}, err
+	}
+	defer os.Remove(tmp)
+	// A hard link appears atomically and only if nothing has the name: create-if-absent.
+	if err := os.Link(tmp, s.path(name)); errors.Is(err, fs.ErrExist) {
+		return s.read(name)
+	} else if err != nil {
+		return secret{}, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	return sec, syncDir(s.dir)
+}
+
+// write replaces the stored secret of the clone called name atomically.
 func (s *SecretStore) write(name string, sec secret) error {
-	b, err := json.Marshal(sec)
+	tmp, err := s.temp(name, sec)
 	if err != nil {
-		return fmt.Errorf("encode secret %s: %w", name, err)
+		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, "."+name+"-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write secret %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write secret %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), s.path(name)); err != nil {
-		return fmt.Errorf("write secret %s: %w", name, err)
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := os.Rename(tmp, s.path(name)); err != nil {
+		return fmt.Errorf("store secret %s: %w", name, err)
 	}
 	return syncDir(s.dir)
+}
+
+// temp writes sec to a synced 0600 temporary file in the store's directory.
+func (s *SecretStore) temp(name string, sec secret) (string, error) {
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return "", fmt.Errorf("encode secret %s: %w", name, err)
+	}
+	f, err := os.CreateTemp(s.dir, "."+name+"-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("store secret %s: %w", name, err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("store secret %s: %w", name, err)
+	}
+	return f.Name(), nil
 }
 
 // remove deletes the secret of the clone called name; a missing file is success.
