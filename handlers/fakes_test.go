@@ -25,7 +25,9 @@ func (d fakeDirectory) User(_ context.Context, id string) (User, error) {
 	return u, nil
 }
 
-func (d fakeDirectory) ChannelName(_ context.Context, id string) (string, error) { return d.channels[id], nil }
+func (d fakeDirectory) ChannelName(_ context.Context, id string) (string, error) {
+	return d.channels[id], nil
+}
 
 // fakeCatalogue answers with its function fields.
 type fakeCatalogue struct {
