@@ -24,8 +24,8 @@ const nearestCount = 3
 // Catalogue lists what the configured sources can be cloned from. A restore source's
 // backups are files laid out like its backups template, <root>/<source>/<YYYY-MM-DD>/<file>,
 // one backup per day. A fast-clone source copies its live template database, so the only
-// thing it can be cloned from is the present: Backups and Find answer with one point-in-time
-// backup at now, whatever day was asked for.
+// thing it can be cloned from is the present: Find answers with one point-in-time backup at
+// now, whatever day was asked for, and Backups lists that one when now is in its range.
 type Catalogue struct {
 	cfg Config
 	now func() time.Time

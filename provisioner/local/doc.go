@@ -5,9 +5,10 @@
 // It owns:
 //   - Provisioner: Create (restore: an empty database the agent restores into; fast-clone:
 //     CREATE DATABASE … TEMPLATE the live source), Extend (moves the role's VALID UNTIL) and
-//     Destroy (NOLOGIN, sessions terminated, database and role dropped, secret deleted);
-//   - FileStore and SecretStore: one 0600 JSON file per clone in a 0700 directory, referenced
-//     as file://<absolute path>;
+//     Destroy (NOLOGIN, sessions terminated, database and role dropped, secret deleted), each
+//     under a per-request advisory lock on the server so replicas never interleave;
+//   - SecretStore: one 0600 JSON file per clone in a 0700 directory, referenced as
+//     file://<absolute path>; the restore agent resolves references with it;
 //   - Catalogue: backup files laid out as <root>/<source>/<YYYY-MM-DD>/<file>; a fast-clone
 //     source has no files, its only "backup" is the live template at the time asked for.
 //
