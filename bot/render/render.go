@@ -1,0 +1,283 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/handlers"
+)
+
+// Action IDs of the buttons, and callback IDs of the modals.
+const (
+	ActionApprove    = "approve"
+	ActionDeny       = "deny"
+	ActionExtend     = "extend"
+	ActionDestroyNow = "destroy_now"
+	ActionCancel     = "cancel"
+
+	CallbackRequest = "request_clone"
+	CallbackDeny    = "deny_reason"
+)
+
+// ExtendBy is how much the Extend button adds (capped by the tier).
+const ExtendBy = time.Hour
+
+// Message is a Slack message: fallback text (notifications, screen readers) and blocks.
+type Message struct {
+	Text   string       `json:"text"`
+	Blocks []slack.Block `json:"blocks"`
+}
+
+// Options returns the message as slack-go options for chat.postMessage and chat.update.
+func (m Message) Options() []slack.MsgOption {
+	return []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
+}
+
+// Escape makes user text inert in mrkdwn: &, < and > become entities, so <!channel>, <@U…>
+// and <http://…|…> are shown, not acted on.
+func Escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// user mentions a Slack user ID; anything that is not an ID is escaped text.
+func user(id string) string {
+	if id == "" || id == "clonebot" {
+		return "clonebot"
+	}
+	for _, c := range id {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return Escape(id)
+		}
+	}
+	return "<@" + id + ">"
+}
+
+func mrkdwn(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+func plain(s string) *slack.TextBlockObject  { return slack.NewTextBlockObject(slack.PlainTextType, s, false, false) }
+
+func section(s string) *slack.SectionBlock { return slack.NewSectionBlock(mrkdwn(s), nil, nil) }
+
+func context(s string) *slack.ContextBlock { return slack.NewContextBlock("", mrkdwn(s)) }
+
+func button(action, value, text, style string) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(action, value, plain(text))
+	if style != "" {
+		b.Style = slack.Style(style)
+	}
+	return b
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04 MST") }
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
+// date writes a request's date: a day, or a point in time.
+func date(r *approvals.Request) string {
+	if r.PointInTime {
+		return stamp(r.Date)
+	}
+	return r.Date.UTC().Format(time.DateOnly)
+}
+
+var statusEmoji = map[approvals.Status]string{
+	approvals.StatusPending: ":hourglass_flowing_sand:", approvals.StatusApproved: ":white_check_mark:",
+	approvals.StatusDenied: ":no_entry:", approvals.StatusExpired: ":clock5:", approvals.StatusCancelled: ":heavy_multiplication_x:",
+	approvals.StatusProvisioning: ":gear:", approvals.StatusRestoring: ":inbox_tray:", approvals.StatusReady: ":large_green_circle:",
+	approvals.StatusDestroying: ":wastebasket:", approvals.StatusDestroyed: ":white_circle:", approvals.StatusFailed: ":x:",
+}
+
+func state(s approvals.Status) string { return statusEmoji[s] + " " + string(s) }
+
+// Card is the request card: everything about the request as stored, with Approve and Deny
+// only while it is pending.
+func Card(r *approvals.Request, now time.Time) Message {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain("Clone request " + r.ID)),
+		section(fmt.Sprintf("%s asks for a clone of *%s* as of *%s*", user(r.Requester), Escape(r.Source), date(r))),
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			mrkdwn("*Tier*\n" + Escape(r.Tier)),
+			mrkdwn("*Masking*\n" + string(r.Masking)),
+			mrkdwn("*TTL*\n" + approvals.FormatDuration(r.TTL) + " (max " + approvals.FormatDuration(r.MaxTTL) + ")"),
+			mrkdwn("*State*\n" + state(r.Status)),
+		}, nil),
+	}
+	if r.Reason != "" {
+		blocks = append(blocks, section("*Reason*\n"+Escape(r.Reason)))
+	}
+	if a := approvalsText(r); a != "" {
+		blocks = append(blocks, section(a))
+	}
+	blocks = append(blocks, context(cardFooter(r, now)))
+	if r.Status == approvals.StatusPending {
+		blocks = append(blocks, slack.NewActionBlock("vote",
+			button(ActionApprove, r.ID, "Approve", "primary"),
+			button(ActionDeny, r.ID, "Deny", "danger")))
+	}
+	return Message{Text: fmt.Sprintf("Clone request %s by %s: %s as of %s, %s", r.ID, user(r.Requester), Escape(r.Source), date(r), r.Status), Blocks: blocks}
+}
+
+// approvalsText lists each approver slot with who filled it, and any denial.
+func approvalsText(r *approvals.Request) string {
+	var lines []string
+	filled := r.FilledSlots()
+	for i, sl := range r.Slots {
+		if filled[i] != "" {
+			lines = append(lines, fmt.Sprintf(":white_check_mark: %s: %s", Escape(sl.Name), user(filled[i])))
+			continue
+		}
+		var who []string
+		for _, p := range sl.Approvers {
+			who = append(who, Escape(string(p)))
+		}
+		lines = append(lines, fmt.Sprintf(":white_square: %s: waiting (%s)", Escape(sl.Name), strings.Join(who, ", ")))
+	}
+	for _, v := range r.Votes {
+		if v.Decision == approvals.DecisionDeny {
+			line := ":no_entry: denied by " + user(v.User)
+			if v.Reason != "" {
+				line += ": " + Escape(v.Reason)
+			}
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "*Approvals*\n" + strings.Join(lines, "\n")
+}
+
+func cardFooter(r *approvals.Request, now time.Time) string {
+	parts := []string{"Requested " + stamp(r.CreatedAt)}
+	switch {
+	case r.Status == approvals.StatusPending:
+		parts = append(parts, "expires undecided at "+clock(r.PendingExpiresAt))
+	case r.Status == approvals.StatusReady:
+		parts = append(parts, fmt.Sprintf("destroyed at %s (%s left)", stamp(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
+	case r.Status == approvals.StatusFailed && r.Failure != "":
+		parts = append(parts, "failed: "+Escape(r.Failure))
+	}
+	if !r.ReviewDueAt.IsZero() {
+		parts = append(parts, "break-glass review due "+stamp(r.ReviewDueAt))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// Note is one timeline line in the thread.
+func Note(n handlers.Note, at time.Time) Message {
+	text := fmt.Sprintf("%s %s", user(n.By), Escape(n.Text))
+	return Message{Text: text, Blocks: []slack.Block{context(clock(at) + " · " + text)}}
+}
+
+// Progress is the one status line in the thread, edited in place.
+func Progress(r *approvals.Request, status string) Message {
+	text := fmt.Sprintf(":gear: %s: %s", r.ID, Escape(status))
+	return Message{Text: text, Blocks: []slack.Block{section(text)}}
+}
+
+// secretsManagerARN reports whether ref is an AWS Secrets Manager ARN.
+func secretsManagerARN(ref string) bool { return strings.HasPrefix(ref, "arn:aws:secretsmanager:") }
+
+// Ready says where the clone is and how to get its credentials. It never holds a password:
+// only the reference to where the password is kept.
+func Ready(r *approvals.Request) Message {
+	c := r.Clone
+	if c == nil {
+		c = &approvals.CloneInfo{}
+	}
+	blocks := []slack.Block{
+		section(fmt.Sprintf(":large_green_circle: *%s is ready* for %s: %s as of %s, %s masking.", r.ID, user(r.Requester), Escape(r.Source), date(r), r.Masking)),
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			mrkdwn("*Host*\n`" + Escape(c.Host) + "`"),
+			mrkdwn(fmt.Sprintf("*Port*\n`%d`", c.Port)),
+			mrkdwn("*Database*\n`" + Escape(c.Database) + "`"),
+			mrkdwn("*User*\n`" + Escape(c.User) + "`"),
+		}, nil),
+		section("*Credentials*\n`" + Escape(c.CredentialRef) + "`"),
+	}
+	if secretsManagerARN(c.CredentialRef) {
+		blocks = append(blocks, section("Get the password with:\n```aws secretsmanager get-secret-value --secret-id "+Escape(c.CredentialRef)+" --query SecretString --output text```"))
+	} else {
+		blocks = append(blocks, section("The password is in clonebot's local secret store under that reference."))
+	}
+	blocks = append(blocks, context(fmt.Sprintf("The password is never posted in Slack. The clone is destroyed at %s.", stamp(r.ExpiresAt))))
+	return Message{Text: fmt.Sprintf("%s is ready: %s:%d/%s as %s", r.ID, Escape(c.Host), c.Port, Escape(c.Database), Escape(c.User)), Blocks: blocks}
+}
+
+// TTLWarning says when the clone will be destroyed, with Extend and Destroy-now buttons.
+func TTLWarning(r *approvals.Request, left time.Duration) Message {
+	text := fmt.Sprintf(":alarm_clock: %s: %s will be destroyed in %s, at %s.", user(r.Requester), r.ID, approvals.FormatDuration(left), stamp(r.ExpiresAt))
+	return Message{Text: text, Blocks: []slack.Block{
+		section(text),
+		slack.NewActionBlock("ttl",
+			button(ActionExtend, r.ID, "Extend "+approvals.FormatDuration(ExtendBy), "primary"),
+			button(ActionDestroyNow, r.ID, "Destroy now", "danger")),
+	}}
+}
+
+// SecurityAlert is a message for the security channel.
+func SecurityAlert(a handlers.Alert) Message {
+	text := fmt.Sprintf(":rotating_light: %s: %s", user(a.By), Escape(a.Text))
+	blocks := []slack.Block{section(text)}
+	if a.Request != nil && a.Request.ID != "" {
+		blocks = append(blocks, context(fmt.Sprintf("Request %s · requester %s · /clone status %s", a.Request.ID, user(a.Request.Requester), a.Request.ID)))
+	}
+	return Message{Text: text, Blocks: blocks}
+}
+
+// Reply is an ephemeral answer to the person who acted.
+func Reply(rep handlers.Reply, now time.Time) Message {
+	text := Escape(rep.Text)
+	if rep.Refused {
+		text = ":warning: " + text
+	}
+	blocks := []slack.Block{section(text)}
+	if len(rep.Lines) > 0 {
+		var b strings.Builder
+		for _, l := range rep.Lines {
+			b.WriteString("• " + Escape(l) + "\n")
+		}
+		blocks = append(blocks, section(strings.TrimSuffix(b.String(), "\n")))
+	}
+	for _, r := range rep.Requests {
+		blocks = append(blocks, section(listLine(r, now)))
+	}
+	if r := rep.Timeline; r != nil {
+		blocks = append(blocks, section(fmt.Sprintf("%s as of %s · tier %s · requested by %s", Escape(r.Source), date(r), Escape(r.Tier), user(r.Requester))))
+		var b strings.Builder
+		for _, e := range r.History {
+			fmt.Fprintf(&b, "%s · %s by %s", stamp(e.At), Escape(e.Type), user(e.By))
+			if e.Note != "" {
+				b.WriteString(": " + Escape(e.Note))
+			}
+			b.WriteString("\n")
+		}
+		if b.Len() > 0 {
+			blocks = append(blocks, section(strings.TrimSuffix(b.String(), "\n")))
+		}
+	}
+	if len(rep.Usage) > 0 {
+		blocks = append(blocks, section("```"+Escape(strings.Join(rep.Usage, "\n"))+"```"))
+	}
+	return Message{Text: text, Blocks: blocks}
+}
+
+// listLine is one request in a list: id, what, state and time left.
+func listLine(r *approvals.Request, now time.Time) string {
+	s := fmt.Sprintf("*%s* · %s as of %s · %s · %s", r.ID, Escape(r.Source), date(r), Escape(r.Tier), state(r.Status))
+	if r.Status == approvals.StatusReady {
+		s += " · " + approvals.FormatDuration(r.TimeLeft(now)) + " left"
+	}
+	if r.Requester != "" {
+		s += " · " + user(r.Requester)
+	}
+	return s
+}
+
+// Failure is what a person sees when something broke: the reference to look up in the logs.
+func Failure(ref string) Message {
+	text := fmt.Sprintf(":x: Something went wrong on clonebot's side. Give the operators this reference: `%s`.", Escape(ref))
+	return Message{Text: text, Blocks: []slack.Block{section(text)}}
+}

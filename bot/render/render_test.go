@@ -1,0 +1,154 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/handlers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+// golden compares v, as indented JSON, with testdata/name.golden.json.
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep < and & readable in the golden files
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+const hostileReason = "<!channel> ping <@U999> and <https://evil.example|click here> & <!here>"
+
+var (
+	slotPeer     = approvals.Slot{Name: "on-call peer", Approvers: []approvals.Principal{"group:oncall"}}
+	slotSecurity = approvals.Slot{Name: "security or manager", Approvers: []approvals.Principal{"group:security", "group:managers"}}
+)
+
+func debugRequest() *approvals.Request {
+	return &approvals.Request{
+		ID: "cl-7f3k2q", Requester: "UREQ", Team: "payments", Source: "prod", Date: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC),
+		Tier: "debug", Masking: approvals.MaskNone, Mode: approvals.ModeDual, Slots: []approvals.Slot{slotPeer, slotSecurity},
+		TTL: 4 * time.Hour, MaxTTL: 8 * time.Hour, Reason: hostileReason, Channel: "CREQ", MessageTS: "1700000000.000100",
+		Status: approvals.StatusPending, CreatedAt: t0, PendingExpiresAt: t0.Add(time.Hour), UpdatedAt: t0,
+		Votes: []approvals.Vote{{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0, At: t0.Add(5 * time.Minute)}},
+		History: []approvals.Event{
+			{Type: "requested", To: approvals.StatusPending, By: "UREQ", At: t0},
+			{Type: "voted", By: "UPEER", Note: "approve", At: t0.Add(5 * time.Minute)},
+		},
+	}
+}
+
+func readyRequest(ref string) *approvals.Request {
+	r := debugRequest()
+	r.Status = approvals.StatusReady
+	r.Votes = append(r.Votes, approvals.Vote{User: "USEC", Decision: approvals.DecisionApprove, Slot: 1, At: t0.Add(6 * time.Minute)})
+	r.ReadyAt, r.ExpiresAt = t0.Add(20*time.Minute), t0.Add(4*time.Hour+20*time.Minute)
+	r.Clone = &approvals.CloneInfo{Host: "clonebot-cl-7f3k2q.cluster-abc.eu-west-1.rds.amazonaws.com", Port: 5432,
+		Database: "prod", User: "clone_cl_7f3k2q", CredentialRef: ref}
+	return r
+}
+
+const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:clonebot/cl-7f3k2q-AbCdEf"
+
+func TestGolden(t *testing.T) {
+	denied := debugRequest()
+	denied.Status = approvals.StatusDenied
+	denied.Votes = append(denied.Votes, approvals.Vote{User: "USEC", Decision: approvals.DecisionDeny, Slot: -1, Reason: "use <!here> staging", At: t0.Add(7 * time.Minute)})
+	failed := readyRequest(arn)
+	failed.Status, failed.Failure = approvals.StatusFailed, "masking failed on table users; the clone was not released"
+	breakGlass := readyRequest(arn)
+	breakGlass.Tier, breakGlass.Mode, breakGlass.Slots, breakGlass.Votes = "breakglass", approvals.ModeBreakGlass, nil, nil
+	breakGlass.ReviewDueAt = t0.Add(48 * time.Hour)
+	p, err := approvals.LoadPolicy("../../deploy/policy.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		give any
+	}{
+		{"card_pending", Card(debugRequest(), t0.Add(10*time.Minute))},
+		{"card_denied", Card(denied, t0.Add(10*time.Minute))},
+		{"card_ready", Card(readyRequest(arn), t0.Add(time.Hour))},
+		{"card_failed", Card(failed, t0.Add(time.Hour))},
+		{"card_breakglass", Card(breakGlass, t0.Add(time.Hour))},
+		{"note", Note(handlers.Note{By: "USEC", Text: "denied the request: " + hostileReason}, t0)},
+		{"note_clonebot", Note(handlers.Note{Text: "the clone is being made"}, t0)},
+		{"progress", Progress(readyRequest(arn), "restoring table users: 1.2 GiB of 3.0 GiB")},
+		{"ready_aws", Ready(readyRequest(arn))},
+		{"ready_local", Ready(readyRequest("file:///var/lib/clonebot/secrets/cl-7f3k2q"))},
+		{"ttl_warning", TTLWarning(readyRequest(arn), time.Hour)},
+		{"security_alert", SecurityAlert(handlers.Alert{By: "UONCALL", Request: breakGlass, Text: "Break-glass: unmasked clone. Reason: " + hostileReason})},
+		{"reply_refused", Reply(handlers.Reply{Refused: true, Text: `Unknown source "<!channel>".`, Lines: []string{"Configured sources: billing, prod"},
+			Usage: []string{`/clone <source> <date> [tier=dev|staging|debug] [ttl=4h] [reason="..."]`}}, t0)},
+		{"reply_list", Reply(handlers.Reply{Text: "Your active clones and pending requests (2):", Requests: []*approvals.Request{readyRequest(arn), debugRequest()}}, t0.Add(time.Hour))},
+		{"reply_status", Reply(handlers.Reply{Text: "cl-7f3k2q: pending", Timeline: debugRequest()}, t0)},
+		{"failure", Failure("ref-1a2b3c4d")},
+		{"home", Home(handlers.Home{Mine: []*approvals.Request{readyRequest(arn)}, Awaiting: []*approvals.Request{debugRequest()}}, t0.Add(time.Hour))},
+		{"home_empty", Home(handlers.Home{}, t0)},
+		{"modal_request", RequestModal(p, "C123")},
+		{"modal_deny", DenyModal("cl-7f3k2q", `{"id":"cl-7f3k2q","channel":"CREQ"}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { golden(t, tt.name, tt.give) })
+	}
+}
+
+// TestNoMentionsEscape proves no rendered message can carry a live mention or link from user
+// text: after escaping, the hostile reason's <!channel>, <@U999> and <https://…> are gone.
+func TestNoMentionsEscape(t *testing.T) {
+	for name, m := range map[string]Message{
+		"card":  Card(debugRequest(), t0),
+		"note":  Note(handlers.Note{By: "UPEER", Text: hostileReason}, t0),
+		"alert": SecurityAlert(handlers.Alert{By: "U1", Text: hostileReason}),
+		"reply": Reply(handlers.Reply{Text: hostileReason, Lines: []string{hostileReason}}, t0),
+	} {
+		b, _ := json.Marshal(m)
+		s := string(b)
+		for _, bad := range []string{"<!channel>", "<!here>", "<@U999>", "<https://"} {
+			if strings.Contains(s, bad) || strings.Contains(s, strings.ReplaceAll(bad, "<", `\u003c`)) {
+				t.Errorf("%s: %q survived escaping", name, bad)
+			}
+		}
+		if !strings.Contains(s, "&lt;!channel&gt;") && !strings.Contains(s, `\u0026lt;!channel\u0026gt;`) {
+			t.Errorf("%s: the escaped reason is missing: %s", name, s)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	if got := Escape("a & <b> <!channel>"); got != "a &amp; &lt;b&gt; &lt;!channel&gt;" {
+		t.Fatalf("Escape = %q", got)
+	}
+}

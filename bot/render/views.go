@@ -1,0 +1,105 @@
+package render
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/handlers"
+)
+
+// Input block and action IDs of the request modal.
+const (
+	InputSource = "source"
+	InputDate   = "date"
+	InputTier   = "tier"
+	InputTTL    = "ttl"
+	InputReason = "reason"
+)
+
+// Home is a person's App Home tab: their clones with time left and buttons, and the requests
+// waiting for their approval.
+func Home(h handlers.Home, now time.Time) slack.HomeTabViewRequest {
+	blocks := []slack.Block{slack.NewHeaderBlock(plain("Your clones"))}
+	if len(h.Mine) == 0 {
+		blocks = append(blocks, section("You have no active clones. Type `/clone` to request one."))
+	}
+	for _, r := range h.Mine {
+		s := slack.NewSectionBlock(mrkdwn(listLine(r, now)), nil, nil, slack.SectionBlockOptionBlockID("mine-"+r.ID))
+		blocks = append(blocks, s)
+		switch r.Status {
+		case approvals.StatusReady:
+			blocks = append(blocks, slack.NewActionBlock("mine-actions-"+r.ID,
+				button(ActionExtend, r.ID, "Extend "+approvals.FormatDuration(ExtendBy), "primary"),
+				button(ActionDestroyNow, r.ID, "Destroy now", "danger")))
+		case approvals.StatusPending:
+			blocks = append(blocks, slack.NewActionBlock("mine-actions-"+r.ID, button(ActionCancel, r.ID, "Cancel request", "")))
+		}
+	}
+	blocks = append(blocks, slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Waiting for your approval")))
+	if len(h.Awaiting) == 0 {
+		blocks = append(blocks, section("Nothing is waiting for you."))
+	}
+	for _, r := range h.Awaiting {
+		line := listLine(r, now)
+		if r.Reason != "" {
+			line += "\n" + Escape(r.Reason)
+		}
+		blocks = append(blocks,
+			slack.NewSectionBlock(mrkdwn(line), nil, nil, slack.SectionBlockOptionBlockID("await-"+r.ID)),
+			slack.NewActionBlock("await-actions-"+r.ID,
+				button(ActionApprove, r.ID, "Approve", "primary"),
+				button(ActionDeny, r.ID, "Deny", "danger")))
+	}
+	blocks = append(blocks, context("Updated "+stamp(now)))
+	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
+}
+
+// RequestModal is the form /clone opens. privateMetadata carries where to answer.
+func RequestModal(p *approvals.Policy, privateMetadata string) slack.ModalViewRequest {
+	var sources []*slack.OptionBlockObject
+	for _, s := range p.SourceNames() {
+		sources = append(sources, slack.NewOptionBlockObject(s, plain(s), nil))
+	}
+	var tiers []*slack.OptionBlockObject
+	for _, name := range p.TierNames() {
+		t := p.Tiers[name]
+		if t.Approval == approvals.ModeBreakGlass {
+			continue
+		}
+		desc := fmt.Sprintf("%s masking, %s approval, up to %s", t.Masking, t.Approval, approvals.FormatDuration(time.Duration(t.MaxTTL)))
+		tiers = append(tiers, slack.NewOptionBlockObject(name, plain(name), plain(desc)))
+	}
+	source := slack.NewInputBlock(InputSource, plain("Source"), nil,
+		slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Database"), InputSource, sources...))
+	dateEl := slack.NewPlainTextInputBlockElement(plain("latest, yesterday, 2024-05-01 or 2024-05-01T13:45:00Z"), InputDate)
+	dateEl.InitialValue = "latest"
+	tier := slack.NewInputBlock(InputTier, plain("Tier"), plain("Default: "+p.DefaultTier),
+		slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Tier"), InputTier, tiers...))
+	tier.Optional = true
+	ttl := slack.NewInputBlock(InputTTL, plain("Time to live"), plain("Like 4h or 90m; default: the tier's"),
+		slack.NewPlainTextInputBlockElement(plain("4h"), InputTTL))
+	ttl.Optional = true
+	reasonEl := slack.NewPlainTextInputBlockElement(plain("What is the clone for?"), InputReason)
+	reasonEl.Multiline = true
+	reason := slack.NewInputBlock(InputReason, plain("Reason"), nil, reasonEl)
+	reason.Optional = true
+	return slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: CallbackRequest, PrivateMetadata: privateMetadata,
+		Title: plain("Request a clone"), Submit: plain("Request"), Close: plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{source, slack.NewInputBlock(InputDate, plain("Date"), nil, dateEl), tier, ttl, reason}},
+	}
+}
+
+// DenyModal asks an approver why they deny. privateMetadata carries the request and channel.
+func DenyModal(requestID, privateMetadata string) slack.ModalViewRequest {
+	el := slack.NewPlainTextInputBlockElement(plain("Why? The requester sees this."), InputReason)
+	el.Multiline = true
+	return slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: CallbackDeny, PrivateMetadata: privateMetadata,
+		Title: plain("Deny " + requestID), Submit: plain("Deny"), Close: plain("Back"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock(InputReason, plain("Reason"), nil, el)}},
+	}
+}
