@@ -28,7 +28,7 @@ const ExtendBy = time.Hour
 
 // Message is a Slack message: fallback text (notifications, screen readers) and blocks.
 type Message struct {
-	Text   string       `json:"text"`
+	Text   string        `json:"text"`
 	Blocks []slack.Block `json:"blocks"`
 }
 
@@ -56,8 +56,12 @@ func user(id string) string {
 	return "<@" + id + ">"
 }
 
-func mrkdwn(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
-func plain(s string) *slack.TextBlockObject  { return slack.NewTextBlockObject(slack.PlainTextType, s, false, false) }
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+}
 
 func section(s string) *slack.SectionBlock { return slack.NewSectionBlock(mrkdwn(s), nil, nil) }
 
