@@ -1,0 +1,35 @@
+package mask_test
+
+import (
+	"fmt"
+
+	"github.com/clonebot/clonebot/agent/mask"
+)
+
+func Example() {
+	rules, err := mask.ParseRules([]byte(`
+levels:
+  full:
+    public.users:
+      email: {strategy: fake-email, unique: true}
+      ssn: {strategy: partial, keep_first: 0, keep_last: 4}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	profile, _ := rules.Profile("full")
+	columns := []string{"id", "email", "ssn", "name"}
+	if err := profile.Check(map[string][]string{"public.users": columns}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, ok, err := profile.ForTable("public.users", columns, mask.Options{Key: []byte("example key, 16+ bytes")})
+	if err != nil || !ok {
+		fmt.Println(ok, err)
+		return
+	}
+	out, err := m.MaskLine(nil, []byte("7\tjohn.doe@corp.example\t123-45-6789\tJohn\\tDoe"))
+	fmt.Printf("%s %v\n", out, err)
+	// Output: 7	zoe.3pp6t7uwzem5lezu@example.com	***-**-6789	John\tDoe <nil>
+}
