@@ -93,7 +93,7 @@ func pingPostgres(u string) error {
 // startPostgres runs initdb and postgres from the system binaries in a temporary directory.
 // PostgreSQL refuses to run as root, so as root the server runs as the "postgres" user.
 func startPostgres() (string, error) {
-	u, _, err := launchPostgres(tempDir("postgres"), startProcess)
+	u, _, _, err := launchPostgres(tempDir("postgres"), startProcess, ServerOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -101,42 +101,52 @@ func startPostgres() (string, error) {
 }
 
 // launchPostgres initialises a data directory under dir and starts a server on it with start,
-// adding the extra "-c name=value" settings; it does not wait for the server to accept
-// connections. It returns the superuser URL and the data directory.
-func launchPostgres(dir string, start func(*exec.Cmd) error, settings ...string) (string, string, error) {
+// as opts say; it does not wait for the server to accept connections. It returns the
+// superuser URL (over TCP, or over the Unix socket in dir when TCP needs a password), the TCP
+// port and the data directory.
+func launchPostgres(dir string, start func(*exec.Cmd) error, opts ServerOptions) (string, int, string, error) {
 	initdb, err := lookBinary("initdb")
 	if err != nil {
-		return "", "", err
+		return "", 0, "", err
 	}
 	postgres, err := lookBinary("postgres")
 	if err != nil {
-		return "", "", err
+		return "", 0, "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", "", err
+		return "", 0, "", err
 	}
 	cred, err := nonRootCredential(dir)
 	if err != nil {
-		return "", "", err
+		return "", 0, "", err
 	}
 	data := filepath.Join(dir, "data")
-	init := exec.Command(initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	auth := []string{"-A", "trust"}
+	if opts.PasswordAuth {
+		auth = []string{"--auth-local=trust", "--auth-host=scram-sha-256"}
+	}
+	init := exec.Command(initdb, append(auth, "-D", data, "-U", "postgres", "--no-sync")...)
 	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := init.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("initdb: %w: %s", err, out)
+		return "", 0, "", fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
 		"-k", dir, "-c", "fsync=off", "-c", "max_connections=200"}
-	for _, s := range settings {
+	for _, s := range opts.Settings {
 		args = append(args, "-c", s)
 	}
 	cmd := exec.Command(postgres, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
 	if err := start(cmd); err != nil {
-		return "", "", fmt.Errorf("start postgres: %w", err)
+		return "", 0, "", fmt.Errorf("start postgres: %w", err)
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), data, nil
+	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if opts.PasswordAuth {
+		u = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d", url.QueryEscape(dir), port)
+	}
+	return u, port, data, nil
 }
 
 // nonRootCredential returns nil when not root, else the postgres user's credential after

@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,48 +73,30 @@ func server(t *testing.T) *passwordServer {
 }
 
 func (s *passwordServer) start() error {
-	dir, err := os.MkdirTemp("", "clonebot-local-pg-")
+	dir, err := os.MkdirTemp("", "clonebot-local-pg-log-")
 	if err != nil {
 		return err
 	}
 	s.dir = dir
-	cred, err := serverCredential(dir)
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(pgBinary("initdb"), "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %w: %s", err, out)
-	}
 	s.logPath = filepath.Join(dir, "server.log")
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(pgBinary("postgres"), "-D", data, "-p", strconv.Itoa(s.port), "-h", "127.0.0.1", "-k", dir,
-		"-c", "fsync=off", "-c", "log_statement=all", "-c", "max_connections=100")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	s.stopFn = func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+	server, err := testenv.StartServerWith(context.Background(), testenv.ServerOptions{
+		PasswordAuth: true,
+		Settings:     []string{"log_statement=all", "max_connections=100"},
+		Log:          logFile,
+	})
+	if err != nil {
 		logFile.Close()
-	}
-	s.superURL = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d", url.QueryEscape(dir), s.port)
-	if err := waitReady(s.superURL); err != nil {
 		return err
 	}
+	s.stopFn = func() {
+		server.Stop()
+		logFile.Close()
+	}
+	s.superURL, s.port = server.URL, server.Port
 	return s.makeAdmin()
 }
 
@@ -154,52 +131,6 @@ func (s *passwordServer) makeAdmin() error {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(s.adminName, pw.Reveal()), Host: "127.0.0.1:" + strconv.Itoa(s.port), Path: "/postgres", RawQuery: "sslmode=disable"}
 	s.adminURL = u.String()
 	return nil
-}
-
-func waitReady(u string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := pgx.Connect(ctx, u)
-		cancel()
-		if err == nil {
-			return conn.Close(context.Background())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not start: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond) // waiting for a process to start, not for a test to pass
-	}
-}
-
-// serverCredential: PostgreSQL refuses to run as root, so as root it runs as "postgres".
-func serverCredential(dir string) (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root and no postgres user: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func pgBinary(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, v := range []string{"15", "16", "17"} {
-		p := filepath.Join("/usr/lib/postgresql", v, "bin", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return name
 }
 
 // superuser opens a superuser connection for test setup and inspection.
