@@ -32,11 +32,11 @@
 // and fixed.
 //
 //   - partial: an email keeps the first half of its local part (at most 6 characters, or
-//     keep_first), then ***, then @domain: john.doe@example.com → john***@example.com. Any
-//     other value keeps its first keep_first and last keep_last letters or digits (default 1
-//     and 1) and stars the letters and digits between; punctuation and spaces stay, so
-//     4111 1111 1111 1111 with keep_first 0, keep_last 4 → **** **** **** 1111. A value too
-//     short to hide anything is starred entirely. Unique adds a keyed tag (+tag inside the
+//     keep_first; keep_last does not apply), then ***, then @domain: john.doe@example.com →
+//     john***@example.com. Any other value keeps its first keep_first and last keep_last
+//     letters or digits (default 1 and 1) and stars the letters and digits between;
+//     punctuation and spaces stay, so 4111 1111 1111 1111 with keep_first 0, keep_last 4 →
+//     **** **** **** 1111. A value too short to hide anything is starred entirely. Unique adds a keyed tag (+tag inside the
 //     email's local part, ~tag after other values), since redaction alone collides.
 //   - token: the HMAC in lower-case hex (64 characters) or base32 (52), cut to length.
 //   - fake-email: firstname.<tag>@example.com, the tag 80 bits of the HMAC in base32.
