@@ -1,0 +1,361 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/bot/command"
+	"github.com/clonebot/clonebot/bot/render"
+	"github.com/clonebot/clonebot/bot/transport"
+	"github.com/clonebot/clonebot/handlers"
+)
+
+var _ transport.Dispatcher = (*Bot)(nil)
+
+// Bot is the transport.Dispatcher: it turns Slack payloads into use-case calls and answers
+// the person who acted, ephemerally.
+type Bot struct {
+	svc    *handlers.Service
+	api    *slack.Client
+	notify *Notifier
+	policy *approvals.Policy
+	log    *zap.Logger
+	clock  Clock
+	client *http.Client // posts answers to response_url
+}
+
+// Deps are what New wires together. Directory is optional (default: NewDirectory on Slack);
+// HTTPClient is optional (default: 5 s timeout).
+type Deps struct {
+	Config     Config
+	Slack      *slack.Client
+	Store      handlers.Store
+	Policy     *approvals.Policy
+	Catalogue  handlers.Catalogue
+	Lifecycle  handlers.Lifecycle
+	Notifier   *Notifier
+	Directory  handlers.Directory
+	Logger     *zap.Logger
+	Clock      Clock
+	HTTPClient *http.Client
+}
+
+// New builds the Bot and its use cases, and connects the Notifier's App Home to them.
+func New(d Deps) (*Bot, error) {
+	if err := d.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Slack == nil || d.Notifier == nil || d.Clock == nil || d.Logger == nil {
+		return nil, errors.New("bot: Slack, Notifier, Clock and Logger are required")
+	}
+	if d.Directory == nil {
+		d.Directory = NewDirectory(d.Slack, d.Config, d.Clock)
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	svc, err := handlers.New(handlers.Deps{Store: d.Store, Policy: d.Policy, Catalogue: d.Catalogue, Lifecycle: d.Lifecycle,
+		Directory: d.Directory, Notifier: d.Notifier, Logger: d.Logger, Now: d.Clock.Now})
+	if err != nil {
+		return nil, err
+	}
+	d.Notifier.setHome(svc.Home)
+	return &Bot{svc: svc, api: d.Slack, notify: d.Notifier, policy: d.Policy, log: d.Logger, clock: d.Clock, client: d.HTTPClient}, nil
+}
+
+// Service returns the use cases (for the lifecycle and the demo).
+func (b *Bot) Service() *handlers.Service { return b.svc }
+
+// target is where an answer goes: a response_url, else an ephemeral message in a channel,
+// else a DM.
+type target struct {
+	responseURL, channel, user string
+}
+
+// slackUnescape undoes the escaping Slack applies to slash-command text.
+var slackUnescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+// Command handles a /clone slash command.
+func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) {
+	to := target{responseURL: cmd.ResponseURL, channel: cmd.ChannelID, user: cmd.UserID}
+	log := b.log.With(zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID))
+	c, err := command.Parse(slackUnescape.Replace(cmd.Text), b.clock.Now())
+	var perr *command.Error
+	if errors.As(err, &perr) {
+		b.answer(ctx, log, to, render.Reply(handlers.Reply{Refused: true, Text: perr.Msg, Usage: perr.Usage}, b.clock.Now()))
+		return
+	}
+	if c.Kind == command.KindModal {
+		meta, _ := json.Marshal(modalMeta{Channel: cmd.ChannelID})
+		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, render.RequestModal(b.policy, string(meta))); err != nil {
+			b.fail(ctx, log.With(zap.String("kind", "modal")), to, fmt.Errorf("views.open: %w", err))
+		}
+		return
+	}
+	log = log.With(zap.String("command", string(c.Kind)))
+	rep, err := b.run(ctx, handlers.Actor{User: cmd.UserID, Channel: cmd.ChannelID}, c)
+	if err != nil {
+		b.fail(ctx, log, to, err)
+		return
+	}
+	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
+}
+
+// run calls the use case of a parsed command.
+func (b *Bot) run(ctx context.Context, a handlers.Actor, c command.Command) (handlers.Reply, error) {
+	in := handlers.CloneInput{Source: c.Source, When: handlers.When{Latest: c.Date.Latest, At: c.Date.At, PointInTime: c.Date.PointInTime},
+		Tier: c.Tier, TTL: c.TTL, Reason: c.Reason}
+	switch c.Kind {
+	case command.KindRequest:
+		return b.svc.RequestClone(ctx, a, in)
+	case command.KindExplain:
+		return b.svc.Explain(ctx, a, in)
+	case command.KindBackups:
+		return b.svc.Backups(ctx, a, c.Source, c.Month)
+	case command.KindList:
+		return b.svc.List(ctx, a, c.All)
+	case command.KindStatus:
+		return b.svc.Status(ctx, a, c.ID)
+	case command.KindExtend:
+		return b.svc.Extend(ctx, a, c.ID, c.Duration)
+	case command.KindDestroy:
+		return b.svc.Destroy(ctx, a, c.ID)
+	case command.KindCancel:
+		return b.svc.Cancel(ctx, a, c.ID)
+	case command.KindBreakGlass:
+		return b.svc.BreakGlass(ctx, a, c.Source, c.Reason)
+	case command.KindReport:
+		return b.svc.Report(ctx, a, c.Window)
+	case command.KindDestroyAll:
+		return b.svc.DestroyAll(ctx, a)
+	case command.KindHelp:
+		return b.svc.Help(ctx, a, command.Help())
+	}
+	return handlers.Reply{}, fmt.Errorf("command %q has no use case", c.Kind)
+}
+
+// modalMeta is the private_metadata of the modals: where to answer, and which request.
+type modalMeta struct {
+	Channel string `json:"channel,omitempty"`
+	Request string `json:"request,omitempty"`
+}
+
+// Interaction handles button clicks and modal submissions.
+func (b *Bot) Interaction(ctx context.Context, cb slack.InteractionCallback) {
+	log := b.log.With(zap.String("user", cb.User.ID), zap.String("interaction", string(cb.Type)))
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		for _, act := range cb.ActionCallback.BlockActions {
+			b.action(ctx, log.With(zap.String("action", act.ActionID), zap.String("request_id", act.Value)), cb, act)
+		}
+	case slack.InteractionTypeViewSubmission:
+		b.submission(ctx, log.With(zap.String("callback", cb.View.CallbackID)), cb)
+	default:
+		log.Debug("interaction ignored")
+	}
+}
+
+// action handles one button.
+func (b *Bot) action(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback, act *slack.BlockAction) {
+	to := target{responseURL: cb.ResponseURL, channel: cb.Channel.ID, user: cb.User.ID}
+	a := handlers.Actor{User: cb.User.ID}
+	id := act.Value
+	if !approvals.ValidID(id) {
+		log.Warn("button with a bad request id")
+		return
+	}
+	var rep handlers.Reply
+	var err error
+	switch act.ActionID {
+	case render.ActionApprove:
+		rep, err = b.svc.Vote(ctx, a, id, approvals.DecisionApprove, "")
+	case render.ActionDeny:
+		// Deny asks for a reason first; the vote happens when the modal is submitted.
+		meta, _ := json.Marshal(modalMeta{Channel: cb.Channel.ID, Request: id})
+		if _, err := b.api.OpenViewContext(ctx, cb.TriggerID, render.DenyModal(id, string(meta))); err != nil {
+			b.fail(ctx, log, to, fmt.Errorf("views.open: %w", err))
+		}
+		return
+	case render.ActionExtend:
+		rep, err = b.svc.Extend(ctx, a, id, render.ExtendBy)
+	case render.ActionDestroyNow:
+		rep, err = b.svc.Destroy(ctx, a, id)
+	case render.ActionCancel:
+		rep, err = b.svc.Cancel(ctx, a, id)
+	default:
+		log.Debug("unknown action ignored")
+		return
+	}
+	if err != nil {
+		b.fail(ctx, log, to, err)
+		return
+	}
+	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
+}
+
+// submission handles the request modal and the Deny-reason modal. They were acked empty;
+// the answer goes ephemerally to the channel they came from, or by DM.
+func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback) {
+	var meta modalMeta
+	_ = json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta)
+	to := target{channel: meta.Channel, user: cb.User.ID}
+	a := handlers.Actor{User: cb.User.ID, Channel: meta.Channel}
+	var rep handlers.Reply
+	var err error
+	switch cb.View.CallbackID {
+	case render.CallbackRequest:
+		c, perr := b.modalCommand(cb.View.State)
+		if perr != nil {
+			b.answer(ctx, log, to, render.Reply(handlers.Reply{Refused: true, Text: perr.Msg, Usage: perr.Usage}, b.clock.Now()))
+			return
+		}
+		rep, err = b.run(ctx, a, c)
+	case render.CallbackDeny:
+		if !approvals.ValidID(meta.Request) {
+			log.Warn("deny modal without a request id")
+			return
+		}
+		rep, err = b.svc.Vote(ctx, a, meta.Request, approvals.DecisionDeny, inputValue(cb.View.State, render.InputReason))
+	default:
+		log.Debug("unknown modal ignored")
+		return
+	}
+	if err != nil {
+		b.fail(ctx, log, to, err)
+		return
+	}
+	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
+}
+
+// modalCommand reads the request form into a command, through the same parser as typed
+// commands. Free-text fields must be single words so they cannot smuggle options in.
+func (b *Bot) modalCommand(st *slack.ViewState) (command.Command, *command.Error) {
+	source, date := inputValue(st, render.InputSource), strings.TrimSpace(inputValue(st, render.InputDate))
+	tier, ttl := inputValue(st, render.InputTier), strings.TrimSpace(inputValue(st, render.InputTTL))
+	reason := strings.TrimSpace(inputValue(st, render.InputReason))
+	for field, v := range map[string]string{"source": source, "date": date, "tier": tier, "ttl": ttl} {
+		if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '=' || r == '"' }) {
+			return command.Command{}, &command.Error{Msg: fmt.Sprintf("the %s field takes one word, not %q", field, v), Usage: []string{command.Usage(command.KindRequest)}}
+		}
+	}
+	if date == "" {
+		date = "latest"
+	}
+	text := source + " " + date
+	if tier != "" {
+		text += " tier=" + tier
+	}
+	if ttl != "" {
+		text += " ttl=" + ttl
+	}
+	if reason != "" {
+		text += " reason=" + command.Quote(reason)
+	}
+	c, err := command.Parse(text, b.clock.Now())
+	var perr *command.Error
+	if errors.As(err, &perr) {
+		return command.Command{}, perr
+	}
+	if c.Kind != command.KindRequest {
+		return command.Command{}, &command.Error{Msg: "choose a source", Usage: []string{command.Usage(command.KindRequest)}}
+	}
+	return c, nil
+}
+
+// inputValue reads a modal input by its block ID (= action ID): text or the selected option.
+func inputValue(st *slack.ViewState, id string) string {
+	if st == nil {
+		return ""
+	}
+	act, ok := st.Values[id][id]
+	if !ok {
+		return ""
+	}
+	if act.SelectedOption.Value != "" {
+		return act.SelectedOption.Value
+	}
+	return act.Value
+}
+
+// Event handles Events API events: app_home_opened publishes the person's App Home.
+func (b *Bot) Event(ctx context.Context, ev slackevents.EventsAPIEvent) {
+	if ev.Type != slackevents.CallbackEvent {
+		return
+	}
+	if e, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent); ok {
+		if e.Tab != "" && e.Tab != "home" {
+			return
+		}
+		if err := b.notify.PublishHome(ctx, e.User); err != nil {
+			ref := newRef()
+			b.log.Error("app home", zap.String("ref", ref), zap.String("user", e.User), zap.Error(err))
+		}
+	}
+}
+
+// answer sends an ephemeral answer; a failure to answer can only be logged.
+func (b *Bot) answer(ctx context.Context, log *zap.Logger, to target, m render.Message) {
+	var err error
+	switch {
+	case to.responseURL != "":
+		blocks := slack.Blocks{BlockSet: m.Blocks}
+		err = slack.PostWebhookCustomHTTPContext(ctx, to.responseURL, b.client, &slack.WebhookMessage{
+			ResponseType: slack.ResponseTypeEphemeral, Text: m.Text, Blocks: &blocks})
+		if err != nil {
+			err = errors.New("post to response_url: " + redactURL(err))
+		}
+	case to.channel != "":
+		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, m.Options()...)
+	default:
+		_, _, err = b.api.PostMessageContext(ctx, to.user, m.Options()...)
+	}
+	if err != nil {
+		log.Warn("answer not delivered", zap.Error(err))
+	}
+}
+
+// redactURL keeps a response_url (a short-lived capability) out of the log.
+func redactURL(err error) string {
+	var ue interface{ Unwrap() error }
+	for errors.As(err, &ue) {
+		inner := ue.Unwrap()
+		if inner == nil {
+			break
+		}
+		if !strings.Contains(inner.Error(), "://") {
+			return inner.Error()
+		}
+		err = inner
+	}
+	if strings.Contains(err.Error(), "://") {
+		return "request failed"
+	}
+	return err.Error()
+}
+
+// fail logs err with a new reference id and shows the person only the reference.
+func (b *Bot) fail(ctx context.Context, log *zap.Logger, to target, err error) {
+	ref := newRef()
+	log.Error("request failed", zap.String("ref", ref), zap.Error(err))
+	b.answer(ctx, log, to, render.Failure(ref))
+}
+
+// newRef returns a short random reference for a logged failure.
+func newRef() string {
+	var buf [4]byte
+	_, _ = rand.Read(buf[:])
+	return "ref-" + hex.EncodeToString(buf[:])
+}

@@ -1,0 +1,138 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/handlers"
+)
+
+var _ handlers.Directory = (*Directory)(nil)
+
+// Directory answers who someone is from Slack: user groups (usergroups.list and
+// usergroups.users.list), names (users.info) and channel names (conversations.info). Answers
+// are cached and refreshed after Config.DirectoryRefresh on the clock, so a person added to or
+// removed from a group counts as such at most that long afterwards. Safe for concurrent use.
+type Directory struct {
+	api        *slack.Client
+	clock      Clock
+	refresh    time.Duration
+	teamPrefix string
+
+	mu       sync.Mutex
+	groupsAt time.Time
+	groups   map[string][]string // user ID → group handles
+	users    map[string]cached[slack.User]
+	channels map[string]cached[string]
+}
+
+type cached[T any] struct {
+	v  T
+	at time.Time
+}
+
+// NewDirectory returns a Directory on api.
+func NewDirectory(api *slack.Client, cfg Config, clock Clock) *Directory {
+	cfg.applyDefaults()
+	return &Directory{api: api, clock: clock, refresh: cfg.DirectoryRefresh, teamPrefix: cfg.TeamGroupPrefix,
+		users: map[string]cached[slack.User]{}, channels: map[string]cached[string]{}}
+}
+
+func (d *Directory) fresh(at time.Time) bool {
+	return !at.IsZero() && d.clock.Now().Sub(at) < d.refresh
+}
+
+// User returns a person's display name, groups and team (the first group whose handle starts
+// with the team prefix, without it).
+func (d *Directory) User(ctx context.Context, id string) (handlers.User, error) {
+	groups, err := d.groupsOf(ctx, id)
+	if err != nil {
+		return handlers.User{}, err
+	}
+	info, err := d.info(ctx, id)
+	if err != nil {
+		return handlers.User{}, err
+	}
+	u := handlers.User{ID: id, Groups: groups, Name: info.Profile.DisplayName}
+	if u.Name == "" {
+		u.Name = info.RealName
+	}
+	if u.Name == "" {
+		u.Name = info.Name
+	}
+	for _, g := range groups {
+		if team, ok := strings.CutPrefix(g, d.teamPrefix); ok && d.teamPrefix != "" && team != "" {
+			u.Team = team
+			break
+		}
+	}
+	return u, nil
+}
+
+func (d *Directory) info(ctx context.Context, id string) (slack.User, error) {
+	d.mu.Lock()
+	c, ok := d.users[id]
+	d.mu.Unlock()
+	if ok && d.fresh(c.at) {
+		return c.v, nil
+	}
+	u, err := d.api.GetUserInfoContext(ctx, id)
+	if err != nil {
+		return slack.User{}, fmt.Errorf("users.info %s: %w", id, err)
+	}
+	d.mu.Lock()
+	d.users[id] = cached[slack.User]{v: *u, at: d.clock.Now()}
+	d.mu.Unlock()
+	return *u, nil
+}
+
+// groupsOf returns the handles of the user groups id is in, reloading every group's members
+// when the cache is stale. One caller reloads; the others wait for it.
+func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.fresh(d.groupsAt) {
+		groups, err := d.api.GetUserGroupsContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("usergroups.list: %w", err)
+		}
+		byUser := map[string][]string{}
+		for _, g := range groups {
+			if g.DateDelete != 0 {
+				continue
+			}
+			members, err := d.api.GetUserGroupMembersContext(ctx, g.ID)
+			if err != nil {
+				return nil, fmt.Errorf("usergroups.users.list %s: %w", g.Handle, err)
+			}
+			for _, m := range members {
+				byUser[m] = append(byUser[m], g.Handle)
+			}
+		}
+		d.groups, d.groupsAt = byUser, d.clock.Now()
+	}
+	return append([]string(nil), d.groups[id]...), nil
+}
+
+// ChannelName returns a channel's name.
+func (d *Directory) ChannelName(ctx context.Context, id string) (string, error) {
+	d.mu.Lock()
+	c, ok := d.channels[id]
+	d.mu.Unlock()
+	if ok && d.fresh(c.at) {
+		return c.v, nil
+	}
+	ch, err := d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+	if err != nil {
+		return "", fmt.Errorf("conversations.info %s: %w", id, err)
+	}
+	d.mu.Lock()
+	d.channels[id] = cached[string]{v: ch.Name, at: d.clock.Now()}
+	d.mu.Unlock()
+	return ch.Name, nil
+}
