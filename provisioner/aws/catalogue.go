@@ -165,7 +165,7 @@ func (c *Catalogue) files(ctx context.Context, source string, src SourceConfig) 
 			key := sdkaws.ToString(o.Key)
 			keys[key] = true
 			m := pattern.FindStringSubmatch(key)
-			if m == nil || strings.HasSuffix(key, "/") || strings.HasSuffix(key, checksumSuffix) {
+			if m == nil || strings.HasSuffix(key, checksumSuffix) {
 				continue
 			}
 			day, err := time.Parse(dateLayout, m[1])
@@ -314,13 +314,13 @@ func parseTemplate(s string) (template, error) {
 
 // match returns the listing prefix of source's backups (everything before {date}) and the
 // pattern of their keys, whose first group is the date. A template ending in {date} or
-// {date}/ is a folder: every object under it is a backup file.
+// {date}/ is a folder: every object under it but folder markers is a backup file.
 func (t template) match(source string) (string, *regexp.Regexp) {
 	key := strings.ReplaceAll(t.key, "{source}", source)
 	before, after, _ := strings.Cut(key, "{date}")
 	expr := "^" + regexp.QuoteMeta(before) + `(\d{4}-\d{2}-\d{2})` + regexp.QuoteMeta(after)
 	if after == "" || strings.HasSuffix(after, "/") {
-		expr += ".+"
+		expr += ".*[^/]" // any object but a folder marker
 	}
 	return before, regexp.MustCompile(expr + "$")
 }

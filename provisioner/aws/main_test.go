@@ -98,7 +98,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // makeSourceCluster creates the production cluster that fast-clone and snapshot copy.
-func (e *env) makeSourceCluster() rdsCluster {
+func (e *env) makeSourceCluster() {
 	e.t.Helper()
 	_, err := e.clients.RDS.CreateDBCluster(e.ctx, &rds.CreateDBClusterInput{
 		DBClusterIdentifier: sdkaws.String(e.sourceCluster),
@@ -127,7 +127,6 @@ func (e *env) makeSourceCluster() rdsCluster {
 		_, _ = e.clients.RDS.DeleteDBInstance(ctx, &rds.DeleteDBInstanceInput{DBInstanceIdentifier: sdkaws.String(e.sourceCluster + "-1"), SkipFinalSnapshot: sdkaws.Bool(true)})
 		_, _ = e.clients.RDS.DeleteDBCluster(ctx, &rds.DeleteDBClusterInput{DBClusterIdentifier: sdkaws.String(e.sourceCluster), SkipFinalSnapshot: sdkaws.Bool(true)})
 	})
-	return e.cluster(e.sourceCluster)
 }
 
 // makeSnapshot takes a manual snapshot of the source cluster.
