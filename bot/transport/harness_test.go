@@ -113,7 +113,9 @@ func newPool(t *testing.T, workers, queue int) (*transport.Pool, *prometheus.Reg
 // counts afterwards are final.
 func drain(t *testing.T, p *transport.Pool) {
 	t.Helper()
-	if err := p.Shutdown(testCtx(t)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -198,7 +198,9 @@ func TestHTTPEventRetryIsHandledOnce(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	dedupers := map[string]func() transport.Deduper{
 		"memory": func() transport.Deduper { return transport.NewMemoryDeduper(time.Hour, func() time.Time { return t0 }) },
-		"redis":  func() transport.Deduper { return transport.NewRedisDeduper(rdb, prefix+testenv.UniqueName("d"), time.Hour) },
+		"redis": func() transport.Deduper {
+			return transport.NewRedisDeduper(rdb, prefix+testenv.UniqueName("d"), time.Hour)
+		},
 	}
 	for name, newDeduper := range dedupers {
 		t.Run(name, func(t *testing.T) {

@@ -133,6 +133,9 @@ type pacedOpener struct{ s *Socket }
 func (p pacedOpener) Do(req *http.Request) (*http.Response, error) {
 	s := p.s
 	if strings.HasSuffix(req.URL.Path, "/apps.connections.open") {
+		if err := req.Context().Err(); err != nil {
+			return nil, err // shutting down: no reconnect to pace
+		}
 		s.mu.Lock()
 		first := !s.opened
 		s.opened = true
