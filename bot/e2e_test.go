@@ -1,0 +1,537 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/bot"
+	"github.com/clonebot/clonebot/bot/render"
+	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/bot/transport"
+	"github.com/clonebot/clonebot/internal/leakcheck"
+	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const (
+	botToken      = "xoxb-test-bot-token-8d1f0c2a"
+	appToken      = "xapp-test-app-token-51be7730"
+	signingSecret = "signing-secret-3c9a77e0d4"
+)
+
+var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+const e2ePolicy = `
+default_tier: dev
+pending_expiry: 1h
+pending_reminder: 15m
+ttl_warnings: [60m, 10m]
+request_channel: CREQ
+security_channel: CSEC
+incident_channels: ["inc-*"]
+admins: [group:platform]
+sources:
+  prod: {backend: aws, strategy: restore, backups: "s3://backups/{source}/{date}/", team: payments}
+tiers:
+  dev:
+    masking: full
+    approval: auto
+    default_ttl: 8h
+    max_ttl: 24h
+    requesters: [group:developers]
+  staging:
+    masking: partial
+    approval: single
+    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
+    default_ttl: 8h
+    max_ttl: 48h
+    requesters: [group:developers]
+  breakglass:
+    masking: none
+    approval: breakglass
+    default_ttl: 30m
+    max_ttl: 4h
+    requesters: [group:oncall]
+    review_within: 48h
+`
+
+// fakeClock moves only when a waiter asks it to: After(d) advances it by d and fires at once,
+// so throttling is exercised without sleeping. Safe for concurrent use.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+// catalogue has a backup of prod every day.
+type catalogue struct{}
+
+func (catalogue) Backups(_ context.Context, source string, from, to time.Time) ([]provisioner.Backup, error) {
+	return nil, nil
+}
+
+func (catalogue) Find(_ context.Context, source string, at time.Time) (provisioner.Backup, error) {
+	if source != "prod" {
+		return provisioner.Backup{}, provisioner.ErrUnknownSource
+	}
+	d := at.UTC().Truncate(24 * time.Hour)
+	return provisioner.Backup{Source: source, Kind: provisioner.BackupFile, Date: d, Location: "s3://backups/prod/" + d.Format(time.DateOnly) + "/prod.dump"}, nil
+}
+
+// lifecycle stands in for the real one: on approval it makes a "clone" through the store and
+// the Notifier as the real lifecycle will, with a password planted in its credential store.
+type lifecycle struct {
+	t        *testing.T
+	store    *redisstore.Store
+	notifier *bot.Notifier
+	secrets  map[string]provisioner.Password
+	mu       sync.Mutex
+	approved []string
+}
+
+func (l *lifecycle) Approved(ctx context.Context, r *approvals.Request) error {
+	l.mu.Lock()
+	l.approved = append(l.approved, r.ID)
+	l.mu.Unlock()
+	ref := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:clonebot/" + r.ID
+	pw, err := provisioner.GeneratePassword()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.secrets[ref] = pw
+	l.mu.Unlock()
+	for _, step := range []approvals.Status{approvals.StatusProvisioning, approvals.StatusRestoring} {
+		if r, err = l.store.Transition(ctx, approvals.TransitionInput{RequestID: r.ID, To: step, By: "clonebot"}); err != nil {
+			return err
+		}
+		if err := l.notifier.Progress(ctx, r, "entered "+string(step)); err != nil {
+			return err
+		}
+	}
+	r, err = l.store.Transition(ctx, approvals.TransitionInput{RequestID: r.ID, To: approvals.StatusReady, By: "clonebot",
+		Clone: &approvals.CloneInfo{Host: "clone.example.internal", Port: 5432, Database: "prod", User: "clone_user", CredentialRef: ref}})
+	if err != nil {
+		return err
+	}
+	return l.notifier.Ready(ctx, r)
+}
+
+func (l *lifecycle) DestroyNow(context.Context, *approvals.Request, string) error { return nil }
+
+func (l *lifecycle) approvedIDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.approved...)
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	fake   *slackfake.Server
+	store  *redisstore.Store
+	clock  *fakeClock
+	life   *lifecycle
+	leaks  *leakcheck.Recorder
+	bot    *bot.Bot
+	pool   *transport.Pool
+	dedupe transport.Deduper
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	h := &harness{t: t, ctx: ctx, fake: slackfake.New(), clock: &fakeClock{now: t0}, leaks: leakcheck.New()}
+	t.Cleanup(h.fake.Close)
+	for _, s := range []string{botToken, appToken, signingSecret} {
+		h.leaks.Secret(s)
+	}
+	for id, name := range map[string]string{"UDEV": "dana", "ULEAD": "lee", "USEC": "sam", "UONCALL": "olga", "UADMIN": "ada"} {
+		u := slack.User{ID: id, Name: name, RealName: strings.ToUpper(name)}
+		u.Profile.DisplayName = name
+		h.fake.AddUser(u)
+	}
+	h.fake.AddUserGroup("S1", "developers", "UDEV", "UONCALL")
+	h.fake.AddUserGroup("S2", "leads", "ULEAD")
+	h.fake.AddUserGroup("S3", "security", "USEC")
+	h.fake.AddUserGroup("S4", "oncall", "UONCALL")
+	h.fake.AddUserGroup("S5", "platform", "UADMIN")
+	h.fake.AddUserGroup("S6", "team-payments", "UDEV")
+	h.fake.AddChannel("CREQ", "clone-requests")
+	h.fake.AddChannel("CGEN", "general")
+	h.fake.AddChannel("CINC", "inc-42")
+	h.fake.AddChannel("CSEC", "security-alerts")
+
+	policy, err := approvals.ParsePolicy([]byte(e2ePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, prefix := testenv.Redis(t)
+	h.store = redisstore.New(rdb, prefix, redisstore.WithClock(h.clock.Now))
+	log := h.leaks.Logger()
+	api := slack.New(botToken, slack.OptionAPIURL(h.fake.APIURL()))
+	notifier := bot.NewNotifier(api, policy, bot.Config{}, log, h.clock)
+	h.life = &lifecycle{t: t, store: h.store, notifier: notifier, secrets: map[string]provisioner.Password{}}
+	h.bot, err = bot.New(bot.Deps{Slack: api, Store: h.store, Policy: policy, Catalogue: catalogue{}, Lifecycle: h.life,
+		Notifier: notifier, Logger: log, Clock: h.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.pool, err = transport.NewPool(2, 16, prometheus.NewRegistry(), log); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.pool.Shutdown(context.Background()) })
+	h.dedupe = transport.NewMemoryDeduper(time.Hour, time.Now)
+	t.Cleanup(h.assertNoSecrets)
+	return h
+}
+
+// assertNoSecrets scans everything the bot sent to Slack and everything it logged for the
+// tokens, the signing secret and every password planted in the credential store.
+func (h *harness) assertNoSecrets() {
+	h.life.mu.Lock()
+	for _, pw := range h.life.secrets {
+		h.leaks.Secret(pw.Reveal())
+	}
+	h.life.mu.Unlock()
+	payloads := h.fake.AllPayloads()
+	h.leaks.Text(payloads)
+	if secrets, texts := h.leaks.Counts(); secrets < 3 || texts == 0 || payloads == "" {
+		h.t.Errorf("leak scan saw %d secrets and %d texts; it must see something to prove anything", secrets, texts)
+	}
+	for _, l := range h.leaks.Leaks() {
+		h.t.Errorf("a secret reached Slack or the log: %.300s", l)
+	}
+}
+
+// httpServer serves the HTTP transport with the bot behind it.
+func (h *harness) httpServer() *httptest.Server {
+	handler, err := transport.NewHTTPHandler(transport.HTTPOptions{SigningSecret: signingSecret, Dispatcher: h.bot,
+		Pool: h.pool, Deduper: h.dedupe, Logger: h.leaks.Logger()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	h.t.Cleanup(srv.Close)
+	return srv
+}
+
+func (h *harness) post(url string, body []byte, ts time.Time, secret string) int {
+	h.t.Helper()
+	req, err := slackfake.SignedRequest(h.ctx, url, secret, ts, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitCalls waits for the nth call of method and returns it.
+func (h *harness) waitCalls(method string, n int) []slackfake.Call {
+	h.t.Helper()
+	calls, err := h.fake.WaitCalls(h.ctx, method, n)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return calls
+}
+
+// answer waits for the ephemeral answer posted to responseURL.
+func (h *harness) answer(responseURL string) string {
+	h.t.Helper()
+	for n := 1; ; n++ {
+		h.waitCalls(slackfake.MethodResponseURL, n)
+		if rs := h.fake.Responses(responseURL); len(rs) > 0 {
+			return string(rs[0].JSON)
+		}
+	}
+}
+
+func (h *harness) only() *approvals.Request {
+	h.t.Helper()
+	rs, err := h.store.ListActive(h.ctx)
+	if err != nil || len(rs) != 1 {
+		h.t.Fatalf("want one active request, have %d (%v)", len(rs), err)
+	}
+	return rs[0]
+}
+
+// jsonText undoes encoding/json's HTML escaping, so assertions read as Slack shows the text.
+func jsonText(s string) string {
+	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(s)
+}
+
+func mustContain(t *testing.T, what, s string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			t.Fatalf("%s does not contain %q:\n%s", what, p, s)
+		}
+	}
+}
+
+func TestHTTPRequestApproveAndRefusals(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+
+	// step 1: a signed slash command → the card is posted in the request channel.
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", `prod 2026-11-21 tier=staging reason="&lt;!channel&gt; see <@U999>"`)
+	if code := h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret); code != http.StatusOK {
+		t.Fatalf("slash command: HTTP %d", code)
+	}
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of 2026-11-21, tier staging", "ephemeral")
+	card := h.waitCalls("chat.postMessage", 1)[0]
+	r := h.only()
+	if card.Param("channel") != "CREQ" || r.MessageTS == "" || r.Status != approvals.StatusPending {
+		t.Fatalf("card in %q, request %+v", card.Param("channel"), r)
+	}
+	blocks := jsonText(card.Param("blocks"))
+	mustContain(t, "the card", blocks, `"action_id":"approve"`, `&lt;!channel&gt; see &lt;@U999&gt;`)
+	if strings.Contains(blocks, "<!channel>") || strings.Contains(blocks, "<@U999>") {
+		t.Fatalf("the reason pings someone: %s", blocks)
+	}
+
+	// step 2: the requester's own click is refused ephemerally and changes nothing.
+	self := h.fake.BlockAction("UDEV", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
+	if code := h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(self), time.Now(), signingSecret); code != http.StatusOK {
+		t.Fatalf("click: HTTP %d", code)
+	}
+	mustContain(t, "the self-approval answer", h.answer(self.ResponseURL), "You cannot approve or deny your own request")
+	if got := h.only(); got.Status != approvals.StatusPending || len(got.Votes) != 0 {
+		t.Fatalf("self-approval changed the request: %+v", got)
+	}
+
+	// step 3: an eligible approver → card updated in place, a thread reply, the clone made.
+	approve := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(approve), time.Now(), signingSecret)
+	mustContain(t, "the approver's answer", h.answer(approve.ResponseURL), "You approved "+r.ID)
+	updates := h.waitCalls("chat.update", 1)
+	if updates[0].Param("ts") != r.MessageTS || strings.Contains(updates[0].Param("blocks"), `"action_id":"approve"`) {
+		t.Fatalf("the card was not re-rendered without buttons: %s", updates[0].Param("blocks"))
+	}
+	var threaded []string
+	for _, c := range h.fake.CallsTo("chat.postMessage") {
+		if c.Param("thread_ts") == r.MessageTS {
+			threaded = append(threaded, c.Param("text"))
+		}
+	}
+	mustContain(t, "the thread", jsonText(strings.Join(threaded, "\n")), "<@ULEAD> approved as lead or security", "is ready")
+	if got := h.life.approvedIDs(); len(got) != 1 || got[0] != r.ID {
+		t.Fatalf("lifecycle started for %v", got)
+	}
+	ready, _ := h.store.Get(h.ctx, r.ID)
+	if ready.Status != approvals.StatusReady {
+		t.Fatalf("status %s", ready.Status)
+	}
+	var dm bool
+	for _, c := range h.fake.CallsTo("chat.postMessage") {
+		if c.Param("channel") == "UDEV" && strings.Contains(jsonText(c.Param("blocks")), "aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:") {
+			dm = true
+		}
+	}
+	if !dm {
+		t.Fatal("the requester got no DM with the credential reference")
+	}
+
+	// step 4: a duplicate click is refused ephemerally.
+	again := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(again), time.Now(), signingSecret)
+	mustContain(t, "the duplicate click's answer", h.answer(again.ResponseURL), "already")
+	if got := h.life.approvedIDs(); len(got) != 1 {
+		t.Fatalf("a duplicate click started the lifecycle again: %v", got)
+	}
+}
+
+func TestHTTPForgedAndStaleRequestsChangeNothing(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+	body := slackfake.CommandBody(h.fake.SlashCommand("UDEV", "CGEN", "prod latest"))
+	tests := []struct {
+		name   string
+		ts     time.Time
+		secret string
+	}{
+		{"forged signature", time.Now(), "not-the-signing-secret"},
+		{"stale timestamp", time.Now().Add(-6 * time.Minute), signingSecret},
+	}
+	for _, tt := range tests {
+		if code := h.post(srv.URL+transport.PathCommands, body, tt.ts, tt.secret); code != http.StatusUnauthorized {
+			t.Fatalf("%s: HTTP %d, want 401", tt.name, code)
+		}
+	}
+	// A good request afterwards proves the pool was idle, not slow: its card is the first call.
+	good := h.fake.SlashCommand("UDEV", "CGEN", "help")
+	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(good), time.Now(), signingSecret)
+	h.answer(good.ResponseURL)
+	if rs, _ := h.store.ListActive(h.ctx); len(rs) != 0 {
+		t.Fatalf("refused requests stored %d requests", len(rs))
+	}
+	if n := len(h.fake.CallsTo("chat.postMessage")); n != 0 {
+		t.Fatalf("refused requests posted %d messages", n)
+	}
+}
+
+func TestHTTPReplayedEventHandledOnce(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+	body := slackfake.EventBody("Ev0REPLAY1", slackfake.AppHomeOpened("UDEV"))
+	for range 3 {
+		if code := h.post(srv.URL+transport.PathEvents, body, time.Now(), signingSecret); code != http.StatusOK {
+			t.Fatalf("event: HTTP %d", code)
+		}
+	}
+	// A different event afterwards: once its view is published, the replays had their chance.
+	h.post(srv.URL+transport.PathEvents, slackfake.EventBody("Ev0OTHER2", slackfake.AppHomeOpened("ULEAD")), time.Now(), signingSecret)
+	h.waitCalls("views.publish", 2)
+	var forDev int
+	for _, c := range h.fake.CallsTo("views.publish") {
+		if c.Param("user_id") == "UDEV" {
+			forDev++
+		}
+	}
+	if forDev != 1 {
+		t.Fatalf("the replayed event was handled %d times", forDev)
+	}
+	view, _ := h.fake.HomeView("UDEV")
+	mustContain(t, "the App Home", string(view), "Your clones", "Waiting for your approval")
+}
+
+func TestSocketModeRequestAndApprove(t *testing.T) {
+	h := newHarness(t)
+	sock, err := transport.NewSocket(transport.SocketOptions{AppToken: appToken, APIURL: h.fake.APIURL(), Dispatcher: h.bot,
+		Pool: h.pool, Deduper: h.dedupe, Logger: h.leaks.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- sock.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := h.fake.WaitConnections(h.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "prod yesterday tier=staging")
+	env := h.fake.Deliver(slackfake.EnvelopeSlashCommands, cmd)
+	if _, err := h.fake.WaitAck(h.ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of 2026-11-21")
+	h.waitCalls("chat.postMessage", 1)
+	r := h.only()
+
+	click := h.fake.BlockAction("USEC", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
+	env = h.fake.Deliver(slackfake.EnvelopeInteractive, click)
+	if _, err := h.fake.WaitAck(h.ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "the approver's answer", h.answer(click.ResponseURL), "You approved")
+	h.waitCalls("chat.update", 1)
+	if got, _ := h.store.Get(h.ctx, r.ID); got.Status != approvals.StatusReady {
+		t.Fatalf("status %s", got.Status)
+	}
+}
+
+func TestDenyWithReasonModal(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "prod latest tier=staging")
+	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
+	h.answer(cmd.ResponseURL)
+	r := h.only()
+
+	deny := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionDeny, r.ID)
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(deny), time.Now(), signingSecret)
+	open := h.waitCalls("views.open", 1)[0]
+	var req struct {
+		View slack.ModalViewRequest `json:"view"`
+	}
+	if err := json.Unmarshal(open.JSON, &req); err != nil || req.View.CallbackID != render.CallbackDeny {
+		t.Fatalf("deny modal: %v %s", err, open.JSON)
+	}
+	if got := h.only(); got.Status != approvals.StatusPending {
+		t.Fatalf("Deny decided before the reason: %s", got.Status)
+	}
+
+	sub := h.fake.ViewSubmission("ULEAD", render.CallbackDeny, req.View.PrivateMetadata, map[string]map[string]slack.BlockAction{
+		render.InputReason: {render.InputReason: {Value: "use the staging data <!here>"}}})
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(sub), time.Now(), signingSecret)
+	eph := h.waitCalls("chat.postEphemeral", 1)[0]
+	if eph.Param("channel") != "CREQ" || eph.Param("user") != "ULEAD" {
+		t.Fatalf("answer to %s/%s", eph.Param("channel"), eph.Param("user"))
+	}
+	h.waitCalls("chat.update", 1)
+	got, _ := h.store.Get(h.ctx, r.ID)
+	if got.Status != approvals.StatusDenied || got.Votes[0].Reason != "use the staging data <!here>" {
+		t.Fatalf("after the deny modal: %s %+v", got.Status, got.Votes)
+	}
+}
+
+func TestRequestModal(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "")
+	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
+	open := h.waitCalls("views.open", 1)[0]
+	var req struct {
+		View slack.ModalViewRequest `json:"view"`
+	}
+	if err := json.Unmarshal(open.JSON, &req); err != nil || req.View.CallbackID != render.CallbackRequest {
+		t.Fatalf("request modal: %v %s", err, open.JSON)
+	}
+	values := func(date, ttl string) map[string]map[string]slack.BlockAction {
+		return map[string]map[string]slack.BlockAction{
+			render.InputSource: {render.InputSource: {SelectedOption: slack.OptionBlockObject{Value: "prod"}}},
+			render.InputDate:   {render.InputDate: {Value: date}},
+			render.InputTTL:    {render.InputTTL: {Value: ttl}},
+			render.InputReason: {render.InputReason: {Value: `needs "quotes" too`}},
+		}
+	}
+	// A date that tries to smuggle an option in is refused, and nothing is stored.
+	bad := h.fake.ViewSubmission("UDEV", render.CallbackRequest, req.View.PrivateMetadata, values("latest tier=staging", ""))
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(bad), time.Now(), signingSecret)
+	mustContain(t, "the refusal", jsonText(h.waitCalls("chat.postEphemeral", 1)[0].Param("blocks")), "the date field takes one word")
+	if rs, _ := h.store.ListActive(h.ctx); len(rs) != 0 {
+		t.Fatalf("a refused form stored %d requests", len(rs))
+	}
+	good := h.fake.ViewSubmission("UDEV", render.CallbackRequest, req.View.PrivateMetadata, values("yesterday", "2h"))
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(good), time.Now(), signingSecret)
+	mustContain(t, "the answer", jsonText(h.waitCalls("chat.postEphemeral", 2)[1].Param("blocks")), "approved automatically", "ttl 2h")
+	if r := h.only(); r.Reason != `needs "quotes" too` || r.TTL != 2*time.Hour {
+		t.Fatalf("request from the form: %+v", r)
+	}
+}
