@@ -21,6 +21,10 @@ var ErrStrategyMismatch = errors.New("strategy does not match the source's confi
 // ErrBeingDestroyed is returned by Create when the request's cluster is being deleted.
 var ErrBeingDestroyed = errors.New("clone is being destroyed")
 
+// ErrNoExpiry is returned by Create for a Spec without ExpiresAt: every clone carries a
+// delete-after tag.
+var ErrNoExpiry = errors.New("spec has no expiry")
+
 // secretEngine is the engine field of the secret, as RDS writes it for PostgreSQL.
 const secretEngine = "postgres"
 
@@ -75,7 +79,7 @@ func (p *Provisioner) Account(ctx context.Context) (string, error) {
 // Create makes the clone for spec.RequestID or finishes the one a previous call started.
 // Every step first looks for what it would make, by the name derived from the request id.
 // It returns provisioner.ErrUnknownSource, ErrStrategyMismatch, ErrBadRequestID,
-// ErrBeingDestroyed, or the AWS error of the step that failed.
+// ErrNoExpiry, ErrBeingDestroyed, or the AWS error of the step that failed.
 func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progress provisioner.ProgressFunc) (provisioner.Clone, error) {
 	n, err := namesFor(spec.RequestID)
 	if err != nil {
@@ -90,6 +94,9 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	}
 	if spec.Strategy != src.Strategy {
 		return provisioner.Clone{}, fmt.Errorf("create %s: source %s is cloned by %s, not %s: %w", spec.RequestID, spec.Source, src.Strategy, spec.Strategy, ErrStrategyMismatch)
+	}
+	if spec.ExpiresAt.IsZero() {
+		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, ErrNoExpiry)
 	}
 	log := p.log.With(zap.String("request_id", spec.RequestID), zap.String("cluster", n.cluster), zap.String("strategy", string(spec.Strategy)))
 	tags := tagsFor(spec)

@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -8,8 +9,10 @@ import (
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -364,6 +367,7 @@ func TestCreateRefusesBadRequests(t *testing.T) {
 		{"unknown source", func(s *provisioner.Spec) { s.Source = "nope" }, provisioner.ErrUnknownSource},
 		{"strategy the source is not configured for", func(s *provisioner.Spec) { s.Strategy = provisioner.StrategySnapshot }, ErrStrategyMismatch},
 		{"request id that cannot name a cluster", func(s *provisioner.Spec) { s.RequestID = "req_1" }, ErrBadRequestID},
+		{"no expiry", func(s *provisioner.Spec) { s.ExpiresAt = time.Time{} }, ErrNoExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,5 +469,85 @@ func TestSweepDestroysOrphansAndLeavesLiveClones(t *testing.T) {
 	destroyed, err = e.p.Sweep(e.ctx, known)
 	if err != nil || !slices.Equal(destroyed, []string{live.RequestID}) {
 		t.Errorf("Sweep after expiry destroyed %q (%v), want the live clone", destroyed, rec.Err(err))
+	}
+}
+
+// busyRDS refuses the first delete of each kind the way AWS refuses to delete what is still
+// being created (moto makes everything available at once, so it never does).
+type busyRDS struct {
+	rdsAPI
+	refused map[string]int
+}
+
+func (b busyRDS) DeleteDBInstance(ctx context.Context, in *rds.DeleteDBInstanceInput, o ...func(*rds.Options)) (*rds.DeleteDBInstanceOutput, error) {
+	if b.refused["DeleteDBInstance"]++; b.refused["DeleteDBInstance"] == 1 {
+		return nil, &rdstypes.InvalidDBInstanceStateFault{Message: sdkaws.String("instance is creating")}
+	}
+	return b.rdsAPI.DeleteDBInstance(ctx, in, o...)
+}
+
+func (b busyRDS) DeleteDBCluster(ctx context.Context, in *rds.DeleteDBClusterInput, o ...func(*rds.Options)) (*rds.DeleteDBClusterOutput, error) {
+	if b.refused["DeleteDBCluster"]++; b.refused["DeleteDBCluster"] == 1 {
+		return nil, &rdstypes.InvalidDBClusterStateFault{Message: sdkaws.String("cluster is creating")}
+	}
+	return b.rdsAPI.DeleteDBCluster(ctx, in, o...)
+}
+
+func TestDestroyWaitsForWhatIsStillBeingCreated(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("orders")
+	if _, _, err := e.create(spec); err != nil {
+		t.Fatal(err)
+	}
+	busy := busyRDS{rdsAPI: e.p.rds, refused: map[string]int{}}
+	e.p.rds = busy
+	if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
+		t.Fatal(err)
+	}
+	if busy.refused["DeleteDBInstance"] != 2 || busy.refused["DeleteDBCluster"] != 2 {
+		t.Errorf("deletes tried %v, want each refused once then retried", busy.refused)
+	}
+	if e.clustersOf(spec.RequestID) != 0 {
+		t.Errorf("the cluster survived")
+	}
+}
+
+func TestAccount(t *testing.T) {
+	e := newEnv(t)
+	account, err := e.p.Account(e.ctx)
+	if err != nil || len(account) != 12 {
+		t.Errorf("Account() = %q, %v; want a 12-digit account", account, rec.Err(err))
+	}
+}
+
+// The leak check itself runs at the end of every test (newEnv). This test drives the paths
+// where a password is nearest to an error: a failed restore after the secret was stored,
+// and a secret whose content is not valid JSON.
+func TestNoPasswordInLogsOrErrors(t *testing.T) {
+	e := newEnv(t)
+	e.makeSourceCluster()
+	spec := e.spec("ledger")
+	spec.Backup.Location = "no-such-snapshot"
+	if _, _, err := e.create(spec); err == nil {
+		t.Fatal("Create from a missing snapshot succeeded")
+	}
+	if len(e.generated()) != 1 {
+		t.Fatalf("the secret was not stored before the restore failed")
+	}
+
+	broken := `{"password": "` + e.generated()[0] + `", "port": "not a number"`
+	name := "clonebot/" + testenv.UniqueName("broken-")
+	out, err := e.clients.Secrets.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{Name: sdkaws.String(name), SecretString: sdkaws.String(broken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.clients.Secrets.DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{SecretId: out.ARN, ForceDeleteWithoutRecovery: sdkaws.Bool(true)})
+	})
+	if _, err := e.store.Resolve(e.ctx, sdkaws.ToString(out.ARN)); rec.Err(err) == nil {
+		t.Error("Resolve of a broken secret succeeded")
+	}
+	if secrets, texts := rec.Counts(); secrets == 0 || texts < 5 {
+		t.Errorf("the recorder saw %d secrets and %d texts; the check looked at nothing", secrets, texts)
 	}
 }
