@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,19 +117,13 @@ func (h *HTTPHandler) refuse(w http.ResponseWriter, status int, reason string, e
 	http.Error(w, http.StatusText(status), status)
 }
 
-func (h *HTTPHandler) command(w http.ResponseWriter, r *http.Request, body []byte) {
+func (h *HTTPHandler) command(w http.ResponseWriter, _ *http.Request, body []byte) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil || form.Get("command") == "" || form.Get("user_id") == "" {
 		h.refuse(w, http.StatusBadRequest, "malformed", err)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	cmd, err := slack.SlashCommandParse(r)
-	if err != nil {
-		h.refuse(w, http.StatusBadRequest, "malformed", err)
-		return
-	}
+	cmd := slashCommand(form)
 	gate := make(chan struct{})
 	defer close(gate)
 	if !h.pool.submit(KindCommand, gate, h.dispatchCommand(cmd)) {
@@ -204,6 +197,19 @@ func (h *HTTPHandler) event(w http.ResponseWriter, r *http.Request, body []byte)
 		h.log.Warn("event dropped: worker pool full", zap.String("event_id", outer.EventID), zap.String("type", ev.InnerEvent.Type))
 	}
 	ack(w)
+}
+
+// slashCommand reads the fields of Slack's slash-command form.
+func slashCommand(f url.Values) slack.SlashCommand {
+	return slack.SlashCommand{
+		TeamID: f.Get("team_id"), TeamDomain: f.Get("team_domain"),
+		EnterpriseID: f.Get("enterprise_id"), EnterpriseName: f.Get("enterprise_name"),
+		IsEnterpriseInstall: f.Get("is_enterprise_install") == "true",
+		ChannelID:           f.Get("channel_id"), ChannelName: f.Get("channel_name"),
+		UserID: f.Get("user_id"), UserName: f.Get("user_name"),
+		Command: f.Get("command"), Text: f.Get("text"),
+		ResponseURL: f.Get("response_url"), TriggerID: f.Get("trigger_id"), APIAppID: f.Get("api_app_id"),
+	}
 }
 
 // ack writes an empty 200 and flushes it, so Slack has its answer before the work starts.
