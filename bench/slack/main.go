@@ -62,8 +62,8 @@ func (w *worker) Command(_ context.Context, cmd slack.SlashCommand) {
 	w.handled.Add(1)
 }
 func (w *worker) Interaction(context.Context, slack.InteractionCallback) {}
-func (w *worker) Event(context.Context, slackevents.EventsAPIEvent)       {}
-func (w *worker) Busy(string)                                             { w.busy.Add(1) }
+func (w *worker) Event(context.Context, slackevents.EventsAPIEvent)      {}
+func (w *worker) Busy(string)                                            { w.busy.Add(1) }
 
 func run(n, clients, workers, queue int) error {
 	// step 1: the transport under test and the bare baseline, each on its own loopback port.
