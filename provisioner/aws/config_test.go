@@ -151,3 +151,18 @@ func TestTemplateMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestMasterPasswordFitsAurora(t *testing.T) {
+	seen := map[string]bool{}
+	for range 50 {
+		pw, err := NewMasterPassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := pw.Reveal()
+		if len(v) != MasterPasswordLength || strings.ContainsAny(v, "/\"@ ") || seen[v] {
+			t.Fatalf("master password of %d characters, repeated %v, or with a character Aurora refuses", len(v), seen[v])
+		}
+		seen[v] = true
+	}
+}

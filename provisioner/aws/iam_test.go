@@ -122,7 +122,8 @@ type policy struct {
 	}
 }
 
-func TestIAMPolicyMatchesCalls(t *testing.T) {
+func readPolicy(t *testing.T) policy {
+	t.Helper()
 	raw, err := os.ReadFile("../../deploy/iam-policy.json")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +132,11 @@ func TestIAMPolicyMatchesCalls(t *testing.T) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestIAMPolicyMatchesCalls(t *testing.T) {
+	p := readPolicy(t)
 	called := calledActions(t)
 	if len(called) < 15 {
 		t.Fatalf("found only %d calls in the source: %v", len(called), called)
@@ -164,14 +170,7 @@ func TestIAMPolicyMatchesCalls(t *testing.T) {
 // condition would answer AccessDenied instead of NotFound for a secret already deleted,
 // which would break idempotent Destroy).
 func TestIAMPolicyScopesWrites(t *testing.T) {
-	raw, err := os.ReadFile("../../deploy/iam-policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p policy
-	if err := json.Unmarshal(raw, &p); err != nil {
-		t.Fatal(err)
-	}
+	p := readPolicy(t)
 	write := regexp.MustCompile(`^rds:(Create|Restore|Modify|Delete|AddTags)`)
 	for _, s := range p.Statement {
 		for _, a := range s.Action {

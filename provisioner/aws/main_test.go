@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	p.NewPassword = func() (provisioner.Password, error) {
-		pw, err := provisioner.GeneratePassword()
+		pw, err := NewMasterPassword()
 		rec.Secret(pw.Reveal())
 		e.mu.Lock()
 		e.passwords = append(e.passwords, pw.Reveal())

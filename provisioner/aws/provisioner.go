@@ -25,6 +25,21 @@ var ErrBeingDestroyed = errors.New("clone is being destroyed")
 // delete-after tag.
 var ErrNoExpiry = errors.New("spec has no expiry")
 
+// MasterPasswordLength is the longest master password Aurora accepts (CreateDBCluster and
+// ModifyDBCluster: 8 to 41 characters), shorter than provisioner.PasswordLength.
+const MasterPasswordLength = 41
+
+// NewMasterPassword returns the first MasterPasswordLength characters of a
+// provisioner.GeneratePassword password: each character is still uniformly drawn from 66
+// symbols by crypto/rand (about 248 bits).
+func NewMasterPassword() (provisioner.Password, error) {
+	pw, err := provisioner.GeneratePassword()
+	if err != nil {
+		return provisioner.Password{}, err
+	}
+	return provisioner.NewPassword(pw.Reveal()[:MasterPasswordLength]), nil
+}
+
 // secretEngine is the engine field of the secret, as RDS writes it for PostgreSQL.
 const secretEngine = "postgres"
 
@@ -39,7 +54,7 @@ type Provisioner struct {
 
 	// Now is the clock Sweep compares delete-after tags with.
 	Now func() time.Time
-	// NewPassword makes a clone's master password.
+	// NewPassword makes a clone's master password (NewMasterPassword by default).
 	NewPassword func() (provisioner.Password, error)
 }
 
@@ -59,7 +74,7 @@ func New(cfg Config, c Clients, log *zap.Logger) (*Provisioner, error) {
 		catalogue:   newCatalogue(cfg, c.RDS, c.S3),
 		log:         log,
 		Now:         time.Now,
-		NewPassword: provisioner.GeneratePassword,
+		NewPassword: NewMasterPassword,
 	}, nil
 }
 
@@ -134,6 +149,9 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	endpoint := sdkaws.ToString(cluster.Endpoint)
 	if spec.Strategy != provisioner.StrategyRestore && (created || secret.creds.Host != endpoint) {
 		if err := p.setMasterPassword(ctx, n.cluster, secret.creds.Password); err != nil {
+			return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		}
+		if cluster, err = p.waitCluster(ctx, n.cluster); err != nil {
 			return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
 		}
 		log.Info("master password set")
