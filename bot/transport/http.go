@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -228,23 +229,32 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = http.NewResponseController(w).Flush()
 }
 
-// Serve runs an HTTP server for handler on addr until ctx ends, then shuts it down, giving
-// in-flight requests up to 10 s.
+// Serve listens on addr and runs ServeListener.
 func Serve(ctx context.Context, addr string, handler http.Handler, log *zap.Logger) error {
-	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second,
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for slack http on %s: %w", addr, err)
+	}
+	return ServeListener(ctx, l, handler, log)
+}
+
+// ServeListener serves handler on l until ctx ends, then shuts the server down, giving
+// in-flight requests up to 10 s. It returns nil after a clean shutdown.
+func ServeListener(ctx context.Context, l net.Listener, handler http.Handler, log *zap.Logger) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("slack http transport listening", zap.String("addr", addr))
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("slack http transport listening", zap.String("addr", l.Addr().String()))
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve slack http on %s: %w", addr, err)
+		return fmt.Errorf("serve slack http on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shut down slack http on %s: %w", addr, err)
+		return fmt.Errorf("shut down slack http on %s: %w", l.Addr(), err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -345,5 +346,29 @@ func TestHTTPFullPoolAnswersBusy(t *testing.T) {
 	}
 	if got := metricOf("clonebot_slack_handled_total", map[string]string{"kind": "command"}); got != 2 {
 		t.Fatalf("handled{command} = %v", got)
+	}
+}
+
+func TestServeListenerAnswersAndStops(t *testing.T) {
+	_, _, rec, pool, _ := newHTTP(t, httpSetup{})
+	h, err := transport.NewHTTPHandler(transport.HTTPOptions{SigningSecret: secret, Dispatcher: rec, Pool: pool,
+		Deduper: transport.NewMemoryDeduper(time.Hour, time.Now), Logger: zap.NewNop(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- transport.ServeListener(ctx, l, h, zap.NewNop()) }()
+	status, body := post(t, "http://"+l.Addr().String()+transport.PathEvents, secret, t0, slackfake.URLVerificationBody("c1"))
+	if status != 200 || body != "c1" {
+		t.Fatalf("status %d body %q", status, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeListener after cancel: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -79,10 +80,15 @@ type Socket struct {
 	httpc    *http.Client
 	ping     time.Duration
 
+	connected atomic.Bool // a connection said hello and has not been replaced since
+
 	mu       sync.Mutex
 	opened   bool // apps.connections.open was called before
 	attempts int  // opens since the last hello
 }
+
+// Connected reports whether a Socket Mode connection is up (for /readyz).
+func (s *Socket) Connected() bool { return s.connected.Load() }
 
 // NewSocket checks the options and builds the transport; Run connects.
 func NewSocket(o SocketOptions) (*Socket, error) {
@@ -177,6 +183,7 @@ func (s *Socket) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			<-done
+			s.connected.Store(false)
 			return nil
 		case evt := <-client.Events:
 			s.handle(ctx, client, evt)
@@ -187,10 +194,12 @@ func (s *Socket) Run(ctx context.Context) error {
 func (s *Socket) handle(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		s.connected.Store(false)
 		s.log.Debug("connecting to slack")
 	case socketmode.EventTypeConnected:
 		s.log.Info("connected to slack")
 	case socketmode.EventTypeHello:
+		s.connected.Store(true)
 		s.mu.Lock()
 		s.attempts = 0
 		s.mu.Unlock()

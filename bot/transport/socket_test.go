@@ -36,6 +36,7 @@ var testBackoff = transport.Backoff{Initial: 100 * time.Millisecond, Max: 400 * 
 
 type socketEnv struct {
 	fake  *slackfake.Server
+	sock  *transport.Socket
 	rec   *recorder
 	pool  *transport.Pool
 	waits *waits
@@ -79,7 +80,7 @@ func startSocket(t *testing.T, hold bool, workers, queue int, prepare func(*slac
 		})
 	}
 	t.Cleanup(stop)
-	return &socketEnv{fake: fake, rec: rec, pool: pool, waits: w, stop: stop,
+	return &socketEnv{fake: fake, sock: s, rec: rec, pool: pool, waits: w, stop: stop,
 		mf: func(name string, labels map[string]string) float64 { return metric(t, reg, name, labels) }}
 }
 
@@ -101,7 +102,13 @@ func TestSocketAcksAndDispatchesEveryKind(t *testing.T) {
 			t.Fatalf("ack of %s carries %s, want no payload", id, ack.Payload)
 		}
 	}
+	if !env.sock.Connected() {
+		t.Fatal("Connected() = false with a connection up")
+	}
 	env.stop()
+	if env.sock.Connected() {
+		t.Fatal("Connected() = true after Run returned")
+	}
 	if c, i, e := env.rec.counts(); c != 1 || i != 1 || e != 1 {
 		t.Fatalf("dispatched %d commands, %d interactions, %d events; want one each", c, i, e)
 	}
