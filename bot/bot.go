@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -327,24 +328,11 @@ func (b *Bot) answer(ctx context.Context, log *zap.Logger, to target, m render.M
 	}
 }
 
-// redactURL keeps a response_url (a short-lived capability) out of the log.
-func redactURL(err error) string {
-	var ue interface{ Unwrap() error }
-	for errors.As(err, &ue) {
-		inner := ue.Unwrap()
-		if inner == nil {
-			break
-		}
-		if !strings.Contains(inner.Error(), "://") {
-			return inner.Error()
-		}
-		err = inner
-	}
-	if strings.Contains(err.Error(), "://") {
-		return "request failed"
-	}
-	return err.Error()
-}
+// urls matches URLs in error text: a response_url is a short-lived capability and stays
+// out of the log.
+var urls = regexp.MustCompile(`https?://\S+`)
+
+func redactURL(err error) string { return urls.ReplaceAllString(err.Error(), "[url]") }
 
 // fail logs err with a new reference id and shows the person only the reference.
 func (b *Bot) fail(ctx context.Context, log *zap.Logger, to target, err error) {

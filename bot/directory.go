@@ -24,6 +24,7 @@ type Directory struct {
 	refresh    time.Duration
 	teamPrefix string
 
+	groupsMu sync.Mutex // held while the groups reload, so one caller reloads and the rest wait
 	mu       sync.Mutex
 	groupsAt time.Time
 	groups   map[string][]string // user ID → group handles
@@ -94,9 +95,12 @@ func (d *Directory) info(ctx context.Context, id string) (slack.User, error) {
 // groupsOf returns the handles of the user groups id is in, reloading every group's members
 // when the cache is stale. One caller reloads; the others wait for it.
 func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
+	d.groupsMu.Lock()
+	defer d.groupsMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.fresh(d.groupsAt) {
+	stale := !d.fresh(d.groupsAt)
+	d.mu.Unlock()
+	if stale {
 		groups, err := d.api.GetUserGroupsContext(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("usergroups.list: %w", err)
@@ -114,8 +118,12 @@ func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 				byUser[m] = append(byUser[m], g.Handle)
 			}
 		}
+		d.mu.Lock()
 		d.groups, d.groupsAt = byUser, d.clock.Now()
+		d.mu.Unlock()
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return append([]string(nil), d.groups[id]...), nil
 }
 

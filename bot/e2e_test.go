@@ -367,7 +367,18 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 		t.Fatal("the requester got no DM with the credential reference")
 	}
 
-	// step 4: a duplicate click is refused ephemerally.
+	// step 4: the TTL warning's Extend button gives the clone an hour more.
+	if err := h.life.notifier.TTLWarning(h.ctx, ready, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	extend := h.fake.BlockAction("UDEV", "CREQ", r.MessageTS, render.ActionExtend, r.ID)
+	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(extend), time.Now(), signingSecret)
+	mustContain(t, "the extend answer", h.answer(extend.ResponseURL), "Extended the clone until")
+	if got, _ := h.store.Get(h.ctx, r.ID); !got.ExpiresAt.Equal(ready.ExpiresAt.Add(time.Hour)) {
+		t.Fatalf("expiry %v after extend, want %v", got.ExpiresAt, ready.ExpiresAt.Add(time.Hour))
+	}
+
+	// step 5: a duplicate click is refused ephemerally.
 	again := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
 	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(again), time.Now(), signingSecret)
 	mustContain(t, "the duplicate click's answer", h.answer(again.ResponseURL), "already")

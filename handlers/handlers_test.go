@@ -467,3 +467,16 @@ func TestExplainBackupsHelp(t *testing.T) {
 		t.Fatalf("help: %+v", rep)
 	}
 }
+
+func TestVoteAfterTheApprovalWindow(t *testing.T) {
+	f := newFixture(t)
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	f.now = t0.Add(2 * time.Hour)
+	rep := f.vote("ULEAD", r.ID, approvals.DecisionApprove, "")
+	if !rep.Refused || !strings.Contains(rep.Text, "approval window of "+r.ID+" closed at 10:00 UTC") {
+		t.Fatalf("late vote: %+v", rep)
+	}
+	if len(f.life.approved) != 0 {
+		t.Fatal("a vote after the window started the lifecycle")
+	}
+}

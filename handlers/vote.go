@@ -68,6 +68,9 @@ func voteRefusal(res approvals.VoteResult, voter string) Reply {
 		}
 		return refused("You already %s %s at %s; one person counts once.", verb, r.ID, v.At.UTC().Format("15:04 MST"))
 	case approvals.VoteNotPending:
+		if r.Status == approvals.StatusPending {
+			return refused("The approval window of %s closed at %s; your click changed nothing.", r.ID, r.PendingExpiresAt.UTC().Format("15:04 MST"))
+		}
 		return refused("%s is already %s; your click changed nothing.", r.ID, r.Status)
 	case approvals.VoteNotEligible:
 		open := openSlots(r)
