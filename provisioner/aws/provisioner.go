@@ -113,6 +113,15 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	if spec.ExpiresAt.IsZero() {
 		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, ErrNoExpiry)
 	}
+	clone, err := p.create(ctx, n, spec, src, progress)
+	if err != nil {
+		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+	}
+	return clone, nil
+}
+
+// create runs Create's steps for a checked spec.
+func (p *Provisioner) create(ctx context.Context, n names, spec provisioner.Spec, src SourceConfig, progress provisioner.ProgressFunc) (provisioner.Clone, error) {
 	log := p.log.With(zap.String("request_id", spec.RequestID), zap.String("cluster", n.cluster), zap.String("strategy", string(spec.Strategy)))
 	tags := tagsFor(spec)
 
@@ -121,7 +130,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 		Engine: secretEngine, Port: defaultPort, Username: p.cfg.MasterUsername, DBName: src.Database,
 	})
 	if err != nil {
-		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		return provisioner.Clone{}, err
 	}
 	log.Info("secret stored", zap.String("secret_arn", secret.arn))
 	progress.Report("secret stored", n.secret)
@@ -129,7 +138,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	// step 2: the cluster, made by the source's strategy unless it exists.
 	cluster, created, err := p.ensureCluster(ctx, n, spec, src, tags, secret.creds.Password)
 	if err != nil {
-		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		return provisioner.Clone{}, err
 	}
 	if created || sdkaws.ToString(cluster.Status) != "available" {
 		log.Info("cluster creating", zap.Bool("created_now", created))
@@ -138,7 +147,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 
 	// step 3: wait for the cluster.
 	if cluster, err = p.waitCluster(ctx, n.cluster); err != nil {
-		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		return provisioner.Clone{}, err
 	}
 	log.Info("cluster available")
 	progress.Report("cluster available", n.cluster)
@@ -149,10 +158,10 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	endpoint := sdkaws.ToString(cluster.Endpoint)
 	if spec.Strategy != provisioner.StrategyRestore && (created || secret.creds.Host != endpoint) {
 		if err := p.setMasterPassword(ctx, n.cluster, secret.creds.Password); err != nil {
-			return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+			return provisioner.Clone{}, err
 		}
 		if cluster, err = p.waitCluster(ctx, n.cluster); err != nil {
-			return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+			return provisioner.Clone{}, err
 		}
 		log.Info("master password set")
 	}
@@ -160,7 +169,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	// step 5: the instance, unless it exists.
 	instance, created, err := p.ensureInstance(ctx, n, tags)
 	if err != nil {
-		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		return provisioner.Clone{}, err
 	}
 	if created || sdkaws.ToString(instance.DBInstanceStatus) != "available" {
 		log.Info("instance creating", zap.String("instance", n.instance), zap.Bool("created_now", created))
@@ -169,7 +178,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 
 	// step 6: wait for the instance.
 	if err := p.waitInstance(ctx, n.instance); err != nil {
-		return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+		return provisioner.Clone{}, err
 	}
 	log.Info("instance available", zap.String("instance", n.instance))
 	progress.Report("instance available", n.instance)
@@ -181,7 +190,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 	creds.Username = sdkaws.ToString(cluster.MasterUsername)
 	if creds != secret.creds {
 		if err := p.writeSecret(ctx, storedSecret{arn: secret.arn, creds: creds}); err != nil {
-			return provisioner.Clone{}, fmt.Errorf("create %s: %w", spec.RequestID, err)
+			return provisioner.Clone{}, err
 		}
 	}
 	return provisioner.Clone{
