@@ -146,12 +146,7 @@ func New(opts ...Option) *Server {
 
 // Close drops every Socket Mode connection and stops the server.
 func (s *Server) Close() {
-	s.mu.Lock()
-	conns := append([]*wsConn(nil), s.conns...)
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.close()
-	}
+	s.Drop()
 	s.srv.Close()
 }
 

@@ -217,32 +217,14 @@ func (s *Socket) handle(ctx context.Context, client *socketmode.Client, evt sock
 		socketmode.EventTypeErrorWriteFailed, socketmode.EventTypeInvalidAuth:
 		s.log.Warn("socket mode trouble", zap.String("event", string(evt.Type)), zap.Any("detail", errorOf(evt.Data)))
 	case socketmode.EventTypeSlashCommand:
-		cmd, ok := evt.Data.(slack.SlashCommand)
-		if !ok || evt.Request == nil {
-			return
+		if cmd, ok := evt.Data.(slack.SlashCommand); ok && evt.Request != nil {
+			s.submitAndAck(ctx, client, evt.Request, KindCommand, s.dispatchCommand(cmd), busyMessage)
 		}
-		gate := make(chan struct{})
-		defer close(gate)
-		if !s.pool.submit(KindCommand, gate, s.dispatchCommand(cmd)) {
-			s.busy(KindCommand)
-			s.ack(ctx, client, evt.Request, busyMessage)
-			return
-		}
-		s.ack(ctx, client, evt.Request, nil)
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if !ok || evt.Request == nil {
-			return
-		}
-		gate := make(chan struct{})
-		defer close(gate)
-		if !s.pool.submit(KindInteraction, gate, s.dispatchInteraction(cb)) {
-			s.busy(KindInteraction)
-			s.ack(ctx, client, evt.Request, nil)
+		if ok && evt.Request != nil && !s.submitAndAck(ctx, client, evt.Request, KindInteraction, s.dispatchInteraction(cb), nil) {
 			s.answerBusyInteraction(ctx, cb)
-			return
 		}
-		s.ack(ctx, client, evt.Request, nil)
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if !ok || evt.Request == nil {
@@ -258,6 +240,21 @@ func (s *Socket) handle(ctx context.Context, client *socketmode.Client, evt sock
 			s.log.Warn("event dropped: worker pool full", zap.String("type", ev.InnerEvent.Type))
 		}
 	}
+}
+
+// submitAndAck queues fn to run once the ack is sent, then acks: with busyPayload when the
+// pool refused the work. It reports whether the work was queued.
+func (s *Socket) submitAndAck(ctx context.Context, client *socketmode.Client, req *socketmode.Request,
+	kind string, fn func(context.Context), busyPayload any) bool {
+	gate := make(chan struct{})
+	defer close(gate)
+	if !s.pool.submit(kind, gate, fn) {
+		s.busy(kind)
+		s.ack(ctx, client, req, busyPayload)
+		return false
+	}
+	s.ack(ctx, client, req, nil)
+	return true
 }
 
 // ackTimeout bounds queueing an ack while the connection is being reopened.
