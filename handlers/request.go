@@ -50,26 +50,14 @@ func (s *Service) BreakGlass(ctx context.Context, a Actor, source, reason string
 func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlass bool) (Reply, error) {
 	now := s.now()
 
-	// step 1: who is asking, and what the policy says.
-	u, err := s.user(ctx, a.User)
-	if err != nil {
-		return Reply{}, err
-	}
-	out, err := s.evaluate(ctx, a, u, in, breakGlass)
-	if err != nil {
-		return Reply{}, err
-	}
-	if out.Refusal != nil {
-		return refusal(out.Refusal), nil
-	}
-
-	// step 2: the backup the clone is made from.
-	b, answer, err := s.backup(ctx, in.Source, in.When)
+	// step 1: who is asking, what the policy says, and the backup the clone is made from.
+	p, answer, err := s.plan(ctx, a, in, breakGlass)
 	if err != nil || answer != nil {
 		return deref(answer), err
 	}
+	u, out, b := p.user, p.out, p.backup
 
-	// step 3: store it; a taken id is drawn again.
+	// step 2: store it; a taken id is drawn again.
 	r := &approvals.Request{
 		Requester: u.ID, Team: u.Team, Source: in.Source, Date: b.Date, PointInTime: b.Kind == provisioner.BackupPointInTime,
 		Tier: out.Tier, Masking: out.Masking, Mode: out.Mode, Slots: out.Slots, TTL: out.TTL, MaxTTL: out.MaxTTL,
@@ -102,7 +90,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		return Reply{}, err
 	}
 
-	// step 4: show it, alert security for break-glass, start the clone if it is approved.
+	// step 3: show it, alert security for break-glass, start the clone if it is approved.
 	s.changed(ctx, stored)
 	if out.AlertSecurity {
 		text := fmt.Sprintf("Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
@@ -126,6 +114,35 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		Lines: append(slotLines(stored.Slots),
 			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", stored.PendingExpiresAt.UTC().Format("15:04 MST"), stored.ID)),
 	}, nil
+}
+
+// plan is what a request would be: who asks, the policy's outcome and the backup.
+type plan struct {
+	user   User
+	out    approvals.Outcome
+	backup provisioner.Backup
+}
+
+// plan looks the requester up, applies the policy and finds the backup; a refusal or a date
+// without a backup is an answer.
+func (s *Service) plan(ctx context.Context, a Actor, in CloneInput, breakGlass bool) (plan, *Reply, error) {
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return plan{}, nil, err
+	}
+	out, err := s.evaluate(ctx, a, u, in, breakGlass)
+	if err != nil {
+		return plan{}, nil, err
+	}
+	if out.Refusal != nil {
+		rep := refusal(out.Refusal)
+		return plan{}, &rep, nil
+	}
+	b, answer, err := s.backup(ctx, in.Source, in.When)
+	if err != nil || answer != nil {
+		return plan{}, answer, err
+	}
+	return plan{user: u, out: out, backup: b}, nil, nil
 }
 
 // evaluate applies the policy with what the store and the directory know of the requester.
@@ -216,21 +233,11 @@ func (s *Service) backup(ctx context.Context, source string, w When) (provisione
 // Explain is a dry run: which tier, approvers, masking, strategy, TTL and estimated time a
 // request would get. Nothing is created.
 func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, error) {
-	u, err := s.user(ctx, a.User)
-	if err != nil {
-		return Reply{}, err
-	}
-	out, err := s.evaluate(ctx, a, u, in, false)
-	if err != nil {
-		return Reply{}, err
-	}
-	if out.Refusal != nil {
-		return refusal(out.Refusal), nil
-	}
-	b, answer, err := s.backup(ctx, in.Source, in.When)
+	p, answer, err := s.plan(ctx, a, in, false)
 	if err != nil || answer != nil {
 		return deref(answer), err
 	}
+	out, b := p.out, p.backup
 	approval := "automatic"
 	switch out.Mode {
 	case approvals.ModeSingle:
