@@ -248,7 +248,7 @@ func TestDataDetails(t *testing.T) {
 	}
 }
 
-func findEntry(t *testing.T, a *Archive, desc, name string) Entry {
+func findEntry(t testing.TB, a *Archive, desc, name string) Entry {
 	t.Helper()
 	for _, e := range a.Entries {
 		if e.Desc == desc && e.QualifiedName() == name {

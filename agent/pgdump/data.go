@@ -47,9 +47,10 @@ func (a *Archive) Data(e Entry) (io.ReadCloser, error) {
 // dataStream is what Data returns.
 type dataStream struct {
 	name   string
-	rows   *copyRows
-	chunks *chunkReader
-	zr     io.ReadCloser // nil when uncompressed or empty
+	block      int64 // offset of the data block
+	rows       *copyRows
+	compressed *bufio.Reader // the chunks' bytes, for zlib
+	zr         io.ReadCloser // nil when uncompressed or empty
 }
 
 func (a *Archive) openBlock(e Entry, off int64) (*dataStream, error) {
@@ -65,20 +66,22 @@ func (a *Archive) openBlock(e Entry, off int64) (*dataStream, error) {
 	if typ != blockData || id != int64(e.DumpID) {
 		return nil, corruptf("offset %d: want a data block (type 1) of entry %d, found type %d of entry %d", off, e.DumpID, typ, id)
 	}
-	s := &dataStream{chunks: &chunkReader{p: p, intSize: a.IntSize}}
-	var src io.Reader = s.chunks
+	chunks := &chunkReader{p: p, intSize: a.IntSize}
+	s := &dataStream{block: off, compressed: bufio.NewReaderSize(chunks, 64<<10)}
+	var src io.Reader = chunks
 	if a.Compression == "gzip" {
-		empty, err := s.chunks.empty()
+		empty, err := chunks.empty()
 		if err != nil {
 			return nil, err
 		}
 		if !empty {
-			zr, err := zlib.NewReader(s.chunks)
+			// zlib reads the buffered reader byte by byte through io.ByteReader.
+			zr, err := zlib.NewReader(s.compressed)
 			if err != nil {
-				return nil, asCorrupt(err, p.pos, "zlib header")
+				return nil, asCorrupt(err, off, "zlib header")
 			}
 			s.zr = zr
-			src = &inflateErrs{r: zr, p: p}
+			src = &inflateErrs{r: zr, block: off}
 		}
 	}
 	br := bufio.NewReaderSize(src, readBufSize)
@@ -93,12 +96,11 @@ func (s *dataStream) drain(br *bufio.Reader) error {
 		return err
 	}
 	if s.zr != nil {
-		var one [1]byte
-		if n, err := s.chunks.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
-			if err != nil && !errors.Is(err, io.EOF) {
+		if _, err := s.compressed.ReadByte(); !errors.Is(err, io.EOF) {
+			if err != nil {
 				return err
 			}
-			return corruptf("offset %d: bytes after the end of the compressed stream", s.chunks.p.pos)
+			return corruptf("data block at offset %d: bytes after the end of the compressed stream", s.block)
 		}
 	}
 	return nil
@@ -178,27 +180,33 @@ func (c *chunkReader) Read(b []byte) (int, error) {
 
 // inflateErrs marks zlib's complaints about its input as corruption.
 type inflateErrs struct {
-	r io.Reader
-	p *posReader
+	r     io.Reader
+	block int64 // offset of the data block
 }
 
 func (z *inflateErrs) Read(b []byte) (int, error) {
 	n, err := z.r.Read(b)
 	if err != nil && !errors.Is(err, io.EOF) {
-		err = asCorrupt(err, z.p.pos, "compressed data")
+		err = asCorrupt(err, z.block, "compressed data")
 	}
 	return n, err
 }
 
-func asCorrupt(err error, pos int64, what string) error {
+// asCorrupt wraps decompression errors in ErrCorrupt; block is the offset of the data
+// block (or -1 for a gzip-compressed script).
+func asCorrupt(err error, block int64, what string) error {
 	var flateErr flate.CorruptInputError
+	where := "gzip stream"
+	if block >= 0 {
+		where = fmt.Sprintf("data block at offset %d", block)
+	}
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return err
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return corruptf("offset %d: %s ends early", pos, what)
+		return corruptf("%s: %s ends early", where, what)
 	case errors.Is(err, zlib.ErrChecksum), errors.Is(err, zlib.ErrHeader), errors.Is(err, zlib.ErrDictionary), errors.As(err, &flateErr):
-		return corruptf("near offset %d: %s: %v", pos, what, err)
+		return corruptf("%s: %s: %v", where, what, err)
 	}
 	return err
 }

@@ -61,7 +61,7 @@ type fixture struct {
 	dir string
 }
 
-func newFixture(t *testing.T, sql string) fixture {
+func newFixture(t testing.TB, sql string) fixture {
 	t.Helper()
 	f := fixture{url: testenv.Postgres(t), dir: t.TempDir()}
 	ctx := context.Background()
@@ -78,7 +78,7 @@ func newFixture(t *testing.T, sql string) fixture {
 
 // dump runs pg_dump with args and returns the path of its output. With pipe, pg_dump
 // writes to a pipe, so a custom archive records no data offsets.
-func (f fixture) dump(t *testing.T, name string, pipe bool, args ...string) string {
+func (f fixture) dump(t testing.TB, name string, pipe bool, args ...string) string {
 	t.Helper()
 	path := filepath.Join(f.dir, name)
 	if pipe {
@@ -98,7 +98,7 @@ func (f fixture) dump(t *testing.T, name string, pipe bool, args ...string) stri
 	return path
 }
 
-func run(t *testing.T, name string, args ...string) []byte {
+func run(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
 	var stderr bytes.Buffer
 	cmd := exec.Command(name, args...)

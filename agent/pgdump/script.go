@@ -113,7 +113,7 @@ func asGzipCorrupt(err error) error {
 	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
 		return corruptf("gzip: %v", err)
 	}
-	return asCorrupt(err, 0, "gzip stream")
+	return asCorrupt(err, -1, "compressed data")
 }
 
 // Next returns the next item, io.EOF after the last one, or an error wrapping ErrCorrupt
