@@ -46,7 +46,7 @@ func (a *Archive) Data(e Entry) (io.ReadCloser, error) {
 
 // dataStream is what Data returns.
 type dataStream struct {
-	name   string
+	name       string
 	block      int64 // offset of the data block
 	rows       *copyRows
 	compressed *bufio.Reader // the chunks' bytes, for zlib
