@@ -1,10 +1,12 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/approvals/redisstore"
@@ -45,6 +49,7 @@ incident_channels: ["inc-*"]
 admins: [group:platform]
 sources:
   prod: {backend: aws, strategy: restore, backups: "s3://backups/{source}/{date}/", team: payments}
+  legacy: {backend: local, strategy: restore, backups: "/backups/{source}/{date}/"}
 tiers:
   dev:
     masking: full
@@ -165,6 +170,26 @@ type harness struct {
 	bot    *bot.Bot
 	pool   *transport.Pool
 	dedupe transport.Deduper
+	log    *zap.Logger
+	logs   syncBuffer // every log line, for tests that look one up
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -198,7 +223,9 @@ func newHarness(t *testing.T) *harness {
 	}
 	rdb, prefix := testenv.Redis(t)
 	h.store = redisstore.New(rdb, prefix, redisstore.WithClock(h.clock.Now))
-	log := h.leaks.Logger()
+	log := zap.New(zapcore.NewTee(h.leaks.Logger().Core(),
+		zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&h.logs), zapcore.DebugLevel)))
+	h.log = log
 	api := slack.New(botToken, slack.OptionAPIURL(h.fake.APIURL()))
 	notifier := bot.NewNotifier(api, policy, bot.Config{}, log, h.clock)
 	h.life = &lifecycle{t: t, store: h.store, notifier: notifier, secrets: map[string]provisioner.Password{}}
@@ -237,7 +264,7 @@ func (h *harness) assertNoSecrets() {
 // httpServer serves the HTTP transport with the bot behind it.
 func (h *harness) httpServer() *httptest.Server {
 	handler, err := transport.NewHTTPHandler(transport.HTTPOptions{SigningSecret: signingSecret, Dispatcher: h.bot,
-		Pool: h.pool, Deduper: h.dedupe, Logger: h.leaks.Logger()})
+		Pool: h.pool, Deduper: h.dedupe, Logger: h.log})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -444,7 +471,7 @@ func TestHTTPReplayedEventHandledOnce(t *testing.T) {
 func TestSocketModeRequestAndApprove(t *testing.T) {
 	h := newHarness(t)
 	sock, err := transport.NewSocket(transport.SocketOptions{AppToken: appToken, APIURL: h.fake.APIURL(), Dispatcher: h.bot,
-		Pool: h.pool, Deduper: h.dedupe, Logger: h.leaks.Logger()})
+		Pool: h.pool, Deduper: h.dedupe, Logger: h.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,5 +571,28 @@ func TestRequestModal(t *testing.T) {
 	mustContain(t, "the answer", jsonText(h.waitCalls("chat.postEphemeral", 2)[1].Param("blocks")), "approved automatically", "ttl 2h")
 	if r := h.only(); r.Reason != `needs "quotes" too` || r.TTL != 2*time.Hour {
 		t.Fatalf("request from the form: %+v", r)
+	}
+}
+
+// TestFailureShowsOnlyAReference: a broken dependency (the catalogue does not know a source
+// the policy names) is logged with a reference id; the person sees only the reference.
+func TestFailureShowsOnlyAReference(t *testing.T) {
+	h := newHarness(t)
+	srv := h.httpServer()
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "legacy latest")
+	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
+	answer := jsonText(h.answer(cmd.ResponseURL))
+	ref := regexp.MustCompile(`ref-[0-9a-f]{8}`).FindString(answer)
+	if ref == "" || strings.Contains(answer, "unknown source") {
+		t.Fatalf("answer %s: want a reference and no internal detail", answer)
+	}
+	var logged bool
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, `"ref":"`+ref+`"`) && strings.Contains(line, "unknown source") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Fatalf("the error was not logged with its reference %s:\n%s", ref, h.logs.String())
 	}
 }
