@@ -77,7 +77,6 @@ type Socket struct {
 	apiURL   string
 	backoff  Backoff
 	wait     func(context.Context, time.Duration) error
-	httpc    *http.Client
 	ping     time.Duration
 
 	connected atomic.Bool // a connection said hello and has not been replaced since
@@ -116,7 +115,6 @@ func NewSocket(o SocketOptions) (*Socket, error) {
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
-	s.httpc = s.client
 	s.log = s.log.With(zap.String("transport", "socket"))
 	return s, nil
 }
@@ -156,7 +154,7 @@ func (p pacedOpener) Do(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	return s.httpc.Do(req)
+	return s.client.Do(req)
 }
 
 // Run connects to Slack and handles envelopes until ctx ends; it returns nil then.
