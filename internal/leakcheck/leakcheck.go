@@ -4,6 +4,7 @@
 package leakcheck
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -83,4 +84,16 @@ func (r *Recorder) Leaks() []string {
 		}
 	}
 	return out
+}
+
+// Check returns an error listing the leaks, or an error if nothing was recorded at all (a
+// check that saw no secrets or no text proves nothing). Use it with testenv.Main.
+func (r *Recorder) Check() error {
+	if leaks := r.Leaks(); len(leaks) > 0 {
+		return fmt.Errorf("a secret reached a log line or an error:\n%s", strings.Join(leaks, "\n"))
+	}
+	if s, t := r.Counts(); s == 0 || t == 0 {
+		return fmt.Errorf("leak check recorded %d secrets and %d texts: nothing was checked", s, t)
+	}
+	return nil
 }

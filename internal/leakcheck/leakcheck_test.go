@@ -23,3 +23,19 @@ func TestLeaksFindsSecretInLogAndError(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	r := New()
+	if r.Check() == nil {
+		t.Fatal("an empty recorder passed the check")
+	}
+	r.Secret("s3cr3t-value")
+	r.Text("nothing to see")
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+	r.Text("oops s3cr3t-value")
+	if err := r.Check(); err == nil || strings.Contains(err.Error(), "s3cr3t-value") {
+		t.Fatalf("Check() = %v, want a leak report without the secret", err)
+	}
+}

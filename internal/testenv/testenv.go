@@ -28,10 +28,17 @@ import (
 	"time"
 )
 
-// Main runs the package's tests and stops every server this package started for them.
+// Main runs the package's tests, then the checks (each failing the run with its error, e.g. a
+// leak check over everything the tests logged), then stops every server this package started.
 // Use it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+func Main(m *testing.M, checks ...func() error) {
 	code := m.Run()
+	for _, check := range checks {
+		if err := check(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+			code = 1
+		}
+	}
 	stopAll()
 	os.Exit(code)
 }

@@ -18,10 +18,12 @@ import (
 	"github.com/clonebot/clonebot/provisioner"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain fails the run if any generated password reached any log line, error or progress
+// report of any test in this package.
+func TestMain(m *testing.M) { testenv.Main(m, rec.Check) }
 
 // rec sees every log line, error and progress report of every test in this package, and
-// every password the package generated. Each test fails at its end if any of that text
+// every password the package generated. Each test also fails at its end if any of that text
 // holds a password (see newEnv).
 var rec = leakcheck.New()
 

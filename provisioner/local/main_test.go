@@ -24,25 +24,23 @@ var rec = leakcheck.New()
 
 // TestMain runs the tests, then feeds the test server's own log (every statement it ran,
 // log_statement=all) to the recorder and fails if any generated password appears anywhere.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if srv.stopFn != nil {
-		srv.stopFn()
-		b, err := os.ReadFile(srv.logPath)
-		if err != nil || len(b) == 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: no server log to check for passwords: %v\n", err)
-			code = 1
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			rec.Text(line)
-		}
-		os.RemoveAll(srv.dir)
+func TestMain(m *testing.M) { testenv.Main(m, readServerLog, rec.Check) }
+
+// readServerLog stops the shared server and records its log, so rec.Check sees the statements.
+func readServerLog() error {
+	if srv.stopFn == nil {
+		return nil
 	}
-	if leaks := rec.Leaks(); len(leaks) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: a password reached a log line or an error:\n%q\n", leaks)
-		code = 1
+	srv.stopFn()
+	defer os.RemoveAll(srv.dir)
+	b, err := os.ReadFile(srv.logPath)
+	if err != nil || len(b) == 0 {
+		return fmt.Errorf("no server log to check for passwords: %v", err)
 	}
-	os.Exit(code)
+	for _, line := range strings.Split(string(b), "\n") {
+		rec.Text(line)
+	}
+	return nil
 }
 
 // passwordServer is a PostgreSQL server that checks passwords (scram-sha-256 over TCP) and
