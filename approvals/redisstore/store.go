@@ -70,19 +70,29 @@ type reply struct {
 	fields map[string]string // the request after the script, for codes that carry it
 }
 
+// run runs a request script and returns its answer.
 func (s *Store) run(ctx context.Context, sc *redis.Script, id string, args ...any) (reply, error) {
 	res, err := sc.Run(ctx, s.c, s.keys(id), append([]any{s.base}, args...)...).Slice()
 	if err != nil {
 		return reply{}, err
 	}
+	return parseReply(res)
+}
+
+func parseReply(res []any) (reply, error) {
 	if len(res) < 2 {
 		return reply{}, fmt.Errorf("script answered %d values", len(res))
 	}
-	r := reply{code: fmt.Sprint(res[0]), detail: fmt.Sprint(res[1])}
+	code, _ := res[0].(string)
+	detail, _ := res[1].(string)
+	r := reply{code: code, detail: detail}
 	if len(res) > 2 {
-		r.fields = make(map[string]string, (len(res)-2)/2)
-		for i := 2; i+1 < len(res); i += 2 {
-			r.fields[fmt.Sprint(res[i])] = fmt.Sprint(res[i+1])
+		pairs, _ := res[2].([]any)
+		r.fields = make(map[string]string, len(pairs)/2)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			k, _ := pairs[i].(string)
+			v, _ := pairs[i+1].(string)
+			r.fields[k] = v
 		}
 	}
 	return r, nil
