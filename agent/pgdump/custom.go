@@ -198,6 +198,9 @@ func (a *Archive) str(p *posReader, what string) (s string, ok bool, err error) 
 	if n > p.left() {
 		return "", false, corruptf("offset %d: %s length %d exceeds the %d bytes left in the archive", start, what, n, p.left())
 	}
+	if n > maxStatement {
+		return "", false, corruptf("offset %d: %s length %d exceeds the %d MiB limit", start, what, n, maxStatement>>20)
+	}
 	buf := make([]byte, n)
 	if err := p.full(buf, what); err != nil {
 		return "", false, err
@@ -216,8 +219,8 @@ func (a *Archive) readTOC(p *posReader) error {
 	if count < 0 || count > p.left()/minEntry {
 		return corruptf("offset %d: TOC entry count %d does not fit in the %d bytes left", start, count, p.left())
 	}
-	a.Entries = make([]Entry, 0, count)
-	a.byID = make(map[int]int, count)
+	a.Entries = make([]Entry, 0, min(count, 4096))
+	a.byID = make(map[int]int, min(count, 4096))
 	current := SectionPreData
 	for i := int64(0); i < count; i++ {
 		e, err := a.readEntry(p)

@@ -44,6 +44,11 @@ func (f Format) String() string {
 
 var customMagic = []byte("PGDMP")
 
+// maxStatement bounds one string of an archive's table of contents and one statement,
+// meta-command or comment of a script: beyond it the input is taken to be damaged (an
+// absurd length, an unterminated quote) rather than held in memory whole.
+const maxStatement = 64 << 20
+
 // Detect tells the format of a backup from its first bytes (a few hundred are plenty).
 // Text counts as a SQL script when it has no NUL or other binary control bytes and starts,
 // after white space, with a comment, a psql meta-command or a word.
@@ -66,9 +71,9 @@ func looksLikeSQL(head []byte) bool {
 			return false
 		}
 	}
-	// A multi-byte character may be cut at the end of head; everything before must be UTF-8
-	// or at least not binary. Only the prefix up to the last 3 bytes is checked strictly.
-	if cut := len(head) - utf8.UTFMax; cut > 0 && !utf8.Valid(head[:cut]) && !mostlyText(head) {
+	// Scripts are UTF-8 or a single-byte encoding such as LATIN1, where high bytes are
+	// rare; the last bytes of head may be a cut multi-byte character.
+	if body := head[:max(0, len(head)-utf8.UTFMax)]; !utf8.Valid(body) && !fewHighBytes(body) {
 		return false
 	}
 	t := bytes.TrimLeft(head, " \t\r\n\f")
@@ -79,18 +84,17 @@ func looksLikeSQL(head []byte) bool {
 	case bytes.HasPrefix(t, []byte("--")), bytes.HasPrefix(t, []byte("/*")), t[0] == '\\':
 		return true
 	}
-	return isIdentStart(t[0]) && t[0] < utf8.RuneSelf
+	return t[0] < utf8.RuneSelf && isIdentStart(t[0])
 }
 
-// mostlyText accepts single-byte encodings (LATIN1 and the like) whose high bytes are not UTF-8.
-func mostlyText(b []byte) bool {
+func fewHighBytes(b []byte) bool {
 	high := 0
 	for _, c := range b {
 		if c >= 0x80 {
 			high++
 		}
 	}
-	return high*10 < len(b)
+	return high*4 < len(b)
 }
 
 // Section is the part of a restore an item belongs to, as pg_restore orders them.

@@ -58,12 +58,13 @@ type ScriptReader struct {
 	pgDump     bool // the script starts with pg_dump's header comment
 	complete   bool // pg_dump's closing comment was seen
 	started    bool
+	limit      int // maxStatement, lowered by tests
 	err        error
 }
 
 // NewScriptReader returns a reader of the SQL script r (uncompressed; see OpenScript).
 func NewScriptReader(r io.Reader) *ScriptReader {
-	return &ScriptReader{br: bufio.NewReaderSize(r, readBufSize), line: 1, section: SectionPreData, stdStrings: true}
+	return &ScriptReader{br: bufio.NewReaderSize(r, readBufSize), line: 1, section: SectionPreData, stdStrings: true, limit: maxStatement}
 }
 
 // OpenScript returns a reader of a SQL script that may be gzip-compressed. It returns an
@@ -156,14 +157,12 @@ func (s *ScriptReader) next() (ScriptItem, error) {
 	}
 	// step 3: a psql meta-command runs to the end of its line.
 	if c == '\\' {
-		line, err := s.br.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
+		var line bytes.Buffer
+		line.WriteByte(c)
+		if err := s.readLine(&line, false); err != nil {
 			return ScriptItem{}, err
 		}
-		if strings.HasSuffix(line, "\n") {
-			s.line++
-		}
-		meta := strings.TrimRight("\\"+line, "\r\n")
+		meta := strings.TrimRight(line.String(), "\r\n")
 		return ScriptItem{Section: s.section, Meta: meta, Line: start}, nil
 	}
 	if err := s.br.UnreadByte(); err != nil {
@@ -240,20 +239,15 @@ func (s *ScriptReader) skipGap() error {
 			s.line++
 		case b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\f':
 		case len(b) == 2 && b[0] == '-' && b[1] == '-':
-			text, err := s.br.ReadString('\n')
-			if err != nil && !errors.Is(err, io.EOF) {
+			var text bytes.Buffer
+			if err := s.readLine(&text, true); err != nil {
 				return err
 			}
-			if strings.HasSuffix(text, "\n") {
-				s.line++
-			}
-			s.noteComment(strings.TrimSpace(text[2:]))
+			s.noteComment(strings.TrimSpace(text.String()[2:]))
 			continue
 		case len(b) == 2 && b[0] == '/' && b[1] == '*':
-			var sb bytes.Buffer
-			c, _ := s.br.ReadByte()
-			sb.WriteByte(c)
-			if err := s.blockComment(&sb); err != nil {
+			_, _ = s.br.Discard(1)
+			if err := s.blockComment(nil); err != nil {
 				return err
 			}
 			continue
@@ -291,6 +285,9 @@ func (s *ScriptReader) statement() (string, error) {
 					s.line, start, clip(b.String()))
 			}
 			return "", err
+		}
+		if b.Len() > s.limit {
+			return "", s.tooLong()
 		}
 		b.WriteByte(c)
 		switch {
@@ -379,10 +376,14 @@ func (s *ScriptReader) word(b *bytes.Buffer) (string, error) {
 // quote stands for itself; with backslash, a backslash escapes the next byte.
 func (s *ScriptReader) quoted(b *bytes.Buffer, q byte, backslash bool) error {
 	start := s.line
+	what := fmt.Sprintf("a %c-quoted string", q)
 	for {
 		c, err := s.br.ReadByte()
 		if err != nil {
-			return s.unterminated(err, fmt.Sprintf("a %c-quoted string", q), start)
+			return s.unterminated(err, what, start)
+		}
+		if b.Len() > s.limit {
+			return s.tooLong()
 		}
 		b.WriteByte(c)
 		switch {
@@ -391,7 +392,7 @@ func (s *ScriptReader) quoted(b *bytes.Buffer, q byte, backslash bool) error {
 		case c == '\\' && backslash:
 			c, err := s.br.ReadByte()
 			if err != nil {
-				return s.unterminated(err, fmt.Sprintf("a %c-quoted string", q), start)
+				return s.unterminated(err, what, start)
 			}
 			b.WriteByte(c)
 			if c == '\n' {
@@ -414,23 +415,46 @@ func (s *ScriptReader) unterminated(err error, what string, start int) error {
 	return err
 }
 
-func (s *ScriptReader) lineComment(b *bytes.Buffer) error {
-	text, err := s.br.ReadString('\n')
-	b.WriteString(text)
-	if strings.HasSuffix(text, "\n") {
-		s.line++
+func (s *ScriptReader) lineComment(b *bytes.Buffer) error { return s.readLine(b, false) }
+
+// readLine appends the input through the next newline (or the end) to b. Past a short
+// prefix, a comment being skipped (keepPrefix) is discarded instead of kept; anything
+// else longer than the limit is an error.
+func (s *ScriptReader) readLine(b *bytes.Buffer, keepPrefix bool) error {
+	for {
+		frag, err := s.br.ReadSlice('\n')
+		switch {
+		case keepPrefix:
+			b.Write(frag[:min(len(frag), max(0, 256-b.Len()))])
+		case b.Len()+len(frag) > s.limit:
+			return s.tooLong()
+		default:
+			b.Write(frag)
+		}
+		switch {
+		case err == nil:
+			s.line++
+			return nil
+		case errors.Is(err, io.EOF):
+			return nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return err
+		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }
 
-// blockComment reads a /* comment */, which may nest; the '/' is already in b.
+func (s *ScriptReader) tooLong() error {
+	return corruptf("line %d: a statement or comment longer than %d bytes; is a quote unterminated?", s.line, s.limit)
+}
+
+// blockComment reads a /* comment */, which may nest; the '/' has been read. The comment
+// is appended to b unless b is nil.
 func (s *ScriptReader) blockComment(b *bytes.Buffer) error {
 	start := s.line
 	c, _ := s.br.ReadByte() // the '*'
-	b.WriteByte(c)
+	if b != nil {
+		b.WriteByte(c)
+	}
 	depth := 1
 	var prev byte
 	for depth > 0 {
@@ -438,7 +462,12 @@ func (s *ScriptReader) blockComment(b *bytes.Buffer) error {
 		if err != nil {
 			return s.unterminated(err, "a /* comment */", start)
 		}
-		b.WriteByte(c)
+		if b != nil {
+			if b.Len() > s.limit {
+				return s.tooLong()
+			}
+			b.WriteByte(c)
+		}
 		switch {
 		case c == '\n':
 			s.line++
@@ -485,6 +514,9 @@ func (s *ScriptReader) dollar(b *bytes.Buffer) error {
 		c, err := s.br.ReadByte()
 		if err != nil {
 			return s.unterminated(err, fmt.Sprintf("a %s-quoted string", delim), start)
+		}
+		if b.Len() > s.limit {
+			return s.tooLong()
 		}
 		b.WriteByte(c)
 		if c == '\n' {

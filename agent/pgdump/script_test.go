@@ -180,6 +180,32 @@ func TestScriptReaderErrors(t *testing.T) {
 	}
 }
 
+func TestScriptReaderBoundsStatements(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	tests := []struct {
+		name, give string
+		wantErr    bool
+	}{
+		{"unterminated quote", "SELECT '" + long, true},
+		{"long statement", "SELECT " + long + ";", true},
+		{"long line comment in statement", "SELECT 1 -- " + long + "\n;", true},
+		{"long block comment in statement", "SELECT /* " + long + " */ 1;", true},
+		{"long meta-command", "\\echo " + long, true},
+		{"long comment between statements", "-- " + long + "\n/* " + long + " */\nSELECT 1;", false},
+		{"long copy row", "COPY t (a) FROM stdin;\n" + long + "\n\\.\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewScriptReader(strings.NewReader(tt.give))
+			s.limit = 1000
+			_, err := drainScript(s)
+			if tt.wantErr != (err != nil) || err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Errorf("error = %v, want an ErrCorrupt error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestOpenScriptFormats(t *testing.T) {
 	plain := scriptSeed(t)
 	var gz bytes.Buffer
