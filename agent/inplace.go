@@ -60,8 +60,10 @@ func (r *run) maskInPlace(ctx context.Context) error {
 
 	// step 4: the gate, before the masked data is committed.
 	r.progress.start(PhaseVerify)
-	if _, err := r.samples.gate(ctx, tx); err != nil {
-		return err
+	for _, table := range r.samples.gateTables() {
+		if err := r.samples.gate(ctx, tx, table); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit masking: %w", err)

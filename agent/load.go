@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,37 +46,120 @@ func (t tableLoad) copySQL(freeze bool) string {
 
 func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
-// loadTables copies every table over n connections, largest first. Tables with masking rules
-// are parsed row by row and only their ruled columns rewritten; the others are copied byte for
-// byte.
-func (r *run) loadTables(ctx context.Context, loads []tableLoad, n int) error {
+// loadTables copies every table over n connections, largest first, and runs each table's own
+// post-data items (own, by table) as soon as that table is loaded, so that index builds overlap
+// the loading of other tables; an index is never built before its table's data. Tables with
+// masking rules are parsed row by row and only their ruled columns rewritten; the others are
+// copied byte for byte.
+func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string][]postItem, n int) error {
 	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
-	// Each worker holds its own connection for all the tables it loads.
-	conns := make(chan *pgx.Conn, n)
-	defer func() {
-		close(conns)
-		for c := range conns {
-			c.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	return parallel(ctx, n, loads, func(ctx context.Context, t tableLoad) error {
-		var conn *pgx.Conn
-		select {
-		case conn = <-conns:
-		default:
-			c, err := r.target.connect(ctx)
-			if err != nil {
-				return err
+	type task struct {
+		load *tableLoad
+		sql  string
+	}
+	var (
+		mu      sync.Mutex
+		cond    = sync.NewCond(&mu)
+		queue   []task
+		running int
+		failed  bool
+	)
+	for i := range loads {
+		queue = append(queue, task{load: &loads[i]})
+	}
+	p := r.newPool()
+	defer p.close(ctx)
+	g, gctx := newGroup(ctx)
+	for range n {
+		g.Go(func() error {
+			for {
+				mu.Lock()
+				for len(queue) == 0 && running > 0 && !failed {
+					cond.Wait()
+				}
+				if len(queue) == 0 || failed {
+					mu.Unlock()
+					return nil
+				}
+				t := queue[0]
+				queue = queue[1:]
+				running++
+				mu.Unlock()
+
+				err := p.do(gctx, func(conn *pgx.Conn) error {
+					if t.load != nil {
+						if err := r.loadTable(gctx, conn, *t.load); err != nil {
+							return fmt.Errorf("load %s: %w", t.load.table, err)
+						}
+						return nil
+					}
+					if err := execSQL(gctx, conn, t.sql); err != nil {
+						return fmt.Errorf("post-data %q: %w", firstLine(t.sql), err)
+					}
+					return nil
+				})
+
+				mu.Lock()
+				running--
+				if err != nil {
+					failed = true
+				} else if t.load != nil {
+					for _, it := range own[t.load.table] {
+						queue = append(queue, task{sql: it.sql})
+					}
+				}
+				cond.Broadcast()
+				mu.Unlock()
+				if err != nil {
+					return err
+				}
 			}
-			conn = c
+		})
+	}
+	return g.Wait()
+}
+
+// pool keeps the sessions of one stage for reuse by its workers.
+type pool struct {
+	t    *target
+	mu   sync.Mutex
+	free []*pgx.Conn
+}
+
+func (r *run) newPool() *pool { return &pool{t: r.target} }
+
+// do runs f on a free session (a new one if none is free). A session f failed on is closed.
+func (p *pool) do(ctx context.Context, f func(*pgx.Conn) error) error {
+	p.mu.Lock()
+	var conn *pgx.Conn
+	if n := len(p.free); n > 0 {
+		conn, p.free = p.free[n-1], p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if conn == nil {
+		c, err := p.t.connect(ctx)
+		if err != nil {
+			return err
 		}
-		if err := r.loadTable(ctx, conn, t); err != nil {
-			conn.Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("load %s: %w", t.table, err)
-		}
-		conns <- conn
-		return nil
-	})
+		conn = c
+	}
+	if err := f(conn); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	p.mu.Lock()
+	p.free = append(p.free, conn)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *pool) close(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.free {
+		c.Close(context.WithoutCancel(ctx))
+	}
+	p.free = nil
 }
 
 func compareDesc(a, b int64) int {

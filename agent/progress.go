@@ -39,9 +39,20 @@ func (p *reporter) publish(e Event) {
 func (p *reporter) start(ph Phase) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.phase != "" {
+		p.log.Info("phase done", zap.String("phase", string(p.phase)), zap.Duration("took", p.now().Sub(p.phaseStart)))
+	}
 	p.phase, p.phaseStart, p.last = ph, p.now(), p.now()
 	p.bytes, p.rows, p.live = 0, 0, map[string]int64{}
 	p.publish(Event{Phase: ph})
+}
+
+// done ends the last phase.
+func (p *reporter) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log.Info("phase done", zap.String("phase", string(p.phase)), zap.Duration("took", p.now().Sub(p.phaseStart)))
+	p.phase = ""
 }
 
 // data records that table has streamed n bytes so far.

@@ -71,11 +71,12 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read backup: %w", err)
 	}
+	var tables []string
 	switch pgdump.Detect(head[:m]) {
 	case pgdump.FormatCustom:
-		err = r.restoreCustom(ctx, b, n)
+		tables, err = r.restoreCustom(ctx, b, n)
 	case pgdump.FormatPlain, pgdump.FormatPlainGzip:
-		err = r.restoreScript(ctx, io.NewSectionReader(b, 0, b.size), n)
+		tables, err = r.restoreScript(ctx, io.NewSectionReader(b, 0, b.size), n)
 	default:
 		return permanent(nil, "the backup is neither a pg_dump custom archive nor a SQL script (plain or gzip)")
 	}
@@ -83,16 +84,8 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 		return backupFailure(err)
 	}
 
-	// step 4: the verification gate.
-	r.progress.start(PhaseVerify)
-	conn, err := r.target.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	checked, err := r.samples.gate(ctx, conn)
-	log.Info("verification gate passed", zap.Int("columns", checked))
-	return err
+	// step 4: the verification gate, and statistics for the planner.
+	return r.verify(ctx, tables, n)
 }
 
 // backupFailure turns the reader's errors about the file into Failures the requester can read.
@@ -117,55 +110,89 @@ var skippedDesc = map[string]bool{
 	"ENCODING": true, "STDSTRINGS": true, "SEARCHPATH": true,
 }
 
-// restoreCustom restores a custom-format archive.
-func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) error {
+// restoreCustom restores a custom-format archive and returns the tables it loaded.
+func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]string, error) {
 	arch, err := pgdump.OpenCustom(b, b.size)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var pre, seqs []string
 	var post []postItem
 	var loads []tableLoad
 	schema := map[string][]string{}
 	sizes := dataSizes(arch.Entries, b.size)
+	tableOf := map[int]tableLoad{} // TABLE entry → its data
+	for _, e := range arch.Entries {
+		if e.Desc == "TABLE DATA" {
+			t := tableLoad{
+				table: e.QualifiedName(), schema: e.Namespace, name: e.Tag, columns: e.Columns(),
+				size: sizes[e.DumpID],
+				open: func() (io.ReadCloser, error) { return arch.Data(e) },
+			}
+			loads = append(loads, t)
+			schema[t.table] = t.columns
+			for _, d := range e.Dependencies {
+				tableOf[d] = t
+			}
+		}
+	}
 	for _, e := range arch.Entries {
 		switch {
 		case e.Desc == "ENCODING" || e.Desc == "STDSTRINGS":
 			r.target.extra = append(r.target.extra, e.Defn)
-		case skippedDesc[e.Desc] || strings.TrimSpace(e.Defn) == "" && !e.HasData:
-		case e.Desc == "TABLE DATA":
-			cols := e.Columns()
-			schema[e.Namespace+"."+e.Tag] = cols
-			loads = append(loads, tableLoad{
-				table: e.Namespace + "." + e.Tag, schema: e.Namespace, name: e.Tag, columns: cols,
-				size: sizes[e.DumpID],
-				open: func() (io.ReadCloser, error) { return arch.Data(e) },
-			})
+		case skippedDesc[e.Desc] || e.Desc == "TABLE DATA" || strings.TrimSpace(e.Defn) == "" && !e.HasData:
 		case e.Desc == "SEQUENCE SET":
 			seqs = append(seqs, e.Defn)
 		case e.Section == pgdump.SectionData:
-			return fmt.Errorf("%w: archive entry %s %s", pgdump.ErrUnsupported, e.Desc, e.Tag)
+			return nil, fmt.Errorf("%w: archive entry %s %s", pgdump.ErrUnsupported, e.Desc, e.Tag)
 		case e.Section == pgdump.SectionPostData:
-			post = append(post, postItem{kind: kindOf(e.Desc), sql: e.Defn})
+			it := postItem{kind: kindOf(e.Desc), sql: e.Defn}
+			tables := map[string]bool{}
+			for _, d := range e.Dependencies {
+				if t, ok := tableOf[d]; ok {
+					it.size += t.size
+					tables[t.table] = true
+				}
+			}
+			if it.kind == postParallel && len(tables) == 1 && len(e.Dependencies) == 1 {
+				for t := range tables {
+					it.table = t
+				}
+			}
+			post = append(post, it)
 		default:
 			pre = append(pre, e.Defn)
 		}
 	}
 	// step 1: the rules must name only tables and columns the backup has.
 	if err := r.profile.Check(schema); err != nil {
-		return permanent(err, "the masking rules do not match the backup")
+		return nil, permanent(err, "the masking rules do not match the backup")
 	}
 	// step 2: a clean target, then the schema.
 	if err := r.preData(ctx, pre); err != nil {
-		return err
+		return nil, err
 	}
-	// step 3: the data, masked on the way in.
+	// step 3: the data, masked on the way in; each table's own indexes and keys are built as
+	// soon as its data is in, while other tables still load.
 	r.progress.start(PhaseData)
-	if err := r.loadTables(ctx, loads, n); err != nil {
-		return err
+	own := map[string][]postItem{}
+	rest := post[:0:0]
+	for _, it := range post {
+		if it.table != "" {
+			own[it.table] = append(own[it.table], it)
+		} else {
+			rest = append(rest, it)
+		}
 	}
-	// step 4: indexes and constraints, sequences, statistics.
-	return r.postData(ctx, post, seqs, n)
+	if err := r.loadTables(ctx, loads, own, n); err != nil {
+		return nil, err
+	}
+	// step 4: the other post-data items, sequences, foreign keys.
+	tables := make([]string, len(loads))
+	for i, t := range loads {
+		tables[i] = t.table
+	}
+	return tables, r.postData(ctx, rest, seqs, n)
 }
 
 // dataSizes estimates each data entry's compressed size from the gap to the next data block.
@@ -228,51 +255,76 @@ func kindOf(desc string) postKind {
 }
 
 type postItem struct {
-	kind postKind
-	sql  string
+	kind  postKind
+	sql   string
+	size  int64  // data size of the tables the item depends on, to build big indexes first
+	table string // the one table an index or key constraint needs, when known
 }
 
-// postData builds indexes and constraints over n connections, then sets the sequences and
-// runs ANALYZE.
+// postData builds indexes and key constraints over n connections (largest tables first),
+// runs the other post-data items and sets the sequences in order, and adds the foreign keys
+// over n connections.
 func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n int) error {
 	r.progress.start(PhasePostData)
+	slices.SortStableFunc(items, func(a, b postItem) int { return compareDesc(a.size, b.size) })
 	groups := map[postKind][]string{}
 	for _, it := range items {
 		groups[it.kind] = append(groups[it.kind], it.sql)
 	}
-	conns := make(chan *pgx.Conn, n)
-	defer func() {
-		close(conns)
-		for c := range conns {
-			c.Close(context.WithoutCancel(ctx))
-		}
-	}()
+	p := r.newPool()
+	defer p.close(ctx)
 	exec := func(ctx context.Context, sql string) error {
-		var conn *pgx.Conn
-		select {
-		case conn = <-conns:
-		default:
-			c, err := r.target.connect(ctx)
-			if err != nil {
-				return err
+		return p.do(ctx, func(conn *pgx.Conn) error {
+			if err := execSQL(ctx, conn, sql); err != nil {
+				return fmt.Errorf("post-data %q: %w", firstLine(sql), err)
 			}
-			conn = c
-		}
-		if err := execSQL(ctx, conn, sql); err != nil {
-			conn.Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("post-data %q: %w", firstLine(sql), err)
-		}
-		conns <- conn
-		return nil
+			return nil
+		})
 	}
-	if err := parallel(ctx, n, groups[postParallel], exec); err != nil {
+	stages := []struct {
+		stmts []string
+		n     int
+	}{{groups[postParallel], n}, {append(groups[postOrdered], seqs...), 1}, {groups[postForeignKey], n}}
+	for _, st := range stages {
+		if err := parallel(ctx, st.n, st.stmts, exec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify runs the gate (one query per masked table) and ANALYZEs the tables, together over n
+// connections: both only read the tables and neither blocks the other.
+func (r *run) verify(ctx context.Context, tables []string, n int) error {
+	r.progress.start(PhaseVerify)
+	type task struct{ gate, analyze string }
+	var tasks []task
+	for _, t := range r.samples.gateTables() {
+		tasks = append(tasks, task{gate: t})
+	}
+	for _, t := range tables {
+		tasks = append(tasks, task{analyze: t})
+	}
+	p := r.newPool()
+	defer p.close(ctx)
+	err := parallel(ctx, n, tasks, func(ctx context.Context, t task) error {
+		return p.do(ctx, func(conn *pgx.Conn) error {
+			if t.gate != "" {
+				return r.samples.gate(ctx, conn, t.gate)
+			}
+			schema, name, _ := strings.Cut(t.analyze, ".")
+			if err := execSQL(ctx, conn, "ANALYZE "+pgx.Identifier{schema, name}.Sanitize()); err != nil {
+				return fmt.Errorf("analyze %s: %w", t.analyze, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
 		return err
 	}
-	ordered := append(append(groups[postOrdered], seqs...), "ANALYZE")
-	if err := parallel(ctx, 1, ordered, exec); err != nil {
-		return err
-	}
-	return parallel(ctx, n, groups[postForeignKey], exec)
+	r.progress.done()
+	r.log.Info("verification gate passed", zap.Int("tables", len(r.samples.gateTables())))
+	return nil
 }
 
 func firstLine(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 
@@ -96,23 +97,46 @@ type queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// gate checks that no masked column of the clone contains any sampled original value of that
-// column: one query per column. It returns a permanent Failure naming the first leaking column.
-func (ss *samples) gate(ctx context.Context, q queryer) (checked int, err error) {
-	for table, cols := range ss.tables {
-		schema, name, _ := strings.Cut(table, ".")
-		for col, vals := range cols {
-			var hits int64
-			sql := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s::text = ANY($1::text[])",
-				pgx.Identifier{schema, name}.Sanitize(), pgx.Identifier{col}.Sanitize())
-			if err := q.QueryRow(ctx, sql, vals).Scan(&hits); err != nil {
-				return checked, fmt.Errorf("gate query on %s.%s: %w", table, col, err)
-			}
-			checked++
-			if hits > 0 {
-				return checked, permanent(ErrGate, "masking verification failed: %d row(s) of %s.%s still hold original values; the clone will not be released", hits, table, col)
-			}
+// gateTables lists the sampled tables.
+func (ss *samples) gateTables() []string {
+	out := make([]string, 0, len(ss.tables))
+	for t := range ss.tables {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// gate checks that no masked column of table in the clone contains any sampled original value
+// of that column, in one scan of the table (a hashed IN per column). It returns a permanent
+// Failure naming the first leaking column, never the values.
+func (ss *samples) gate(ctx context.Context, q queryer, table string) error {
+	cols := ss.tables[table]
+	names := make([]string, 0, len(cols))
+	for c := range cols {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	counts := make([]string, len(names))
+	args := make([]any, len(names))
+	for i, c := range names {
+		counts[i] = fmt.Sprintf("count(*) FILTER (WHERE %s::text IN (SELECT unnest($%d::text[])))", pgx.Identifier{c}.Sanitize(), i+1)
+		args[i] = cols[c]
+	}
+	schema, name, _ := strings.Cut(table, ".")
+	sql := fmt.Sprintf("SELECT %s FROM %s", strings.Join(counts, ", "), pgx.Identifier{schema, name}.Sanitize())
+	hits := make([]int64, len(names))
+	dest := make([]any, len(names))
+	for i := range hits {
+		dest[i] = &hits[i]
+	}
+	if err := q.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
+		return fmt.Errorf("gate query on %s: %w", table, err)
+	}
+	for i, h := range hits {
+		if h > 0 {
+			return permanent(ErrGate, "masking verification failed: %d row(s) of %s.%s still hold original values; the clone will not be released", h, table, names[i])
 		}
 	}
-	return checked, nil
+	return nil
 }

@@ -16,21 +16,22 @@ var ownerOrACL = regexp.MustCompile(`(?is)^\s*(ALTER\s+.*\s+OWNER\s+TO\s|GRANT\s
 
 // restoreScript restores a plain SQL script (gzip or not) as it streams: statements in order
 // on one connection, COPY blocks masked on the way in, post-data collected and run like an
-// archive's.
-func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) error {
+// archive's. It returns the tables it loaded.
+func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string, error) {
 	sr, err := pgdump.OpenScript(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.preData(ctx, nil); err != nil {
-		return err
+		return nil, err
 	}
 	conn, err := r.target.connect(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var post []postItem
+	var tables []string
 	var schema map[string][]string
 	for {
 		it, err := sr.Next()
@@ -38,7 +39,7 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) error {
 			break
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch {
 		case it.Meta != "" || ownerOrACL.MatchString(it.SQL):
@@ -46,7 +47,7 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) error {
 			if schema == nil {
 				// step 1: the rules against the schema the script created, before any row.
 				if schema, err = r.checkCatalog(ctx, conn); err != nil {
-					return err
+					return nil, err
 				}
 				r.progress.start(PhaseData)
 			}
@@ -55,21 +56,22 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) error {
 			if t.columns == nil {
 				t.columns = schema[t.table]
 			}
+			tables = append(tables, t.table)
 			if err := r.loadTable(ctx, conn, t); err != nil {
-				return fmt.Errorf("load %s: %w", t.table, err)
+				return nil, fmt.Errorf("load %s: %w", t.table, err)
 			}
 		case it.Section == pgdump.SectionPostData:
 			post = append(post, postItem{kind: kindOf(it.Desc), sql: it.SQL})
 		default:
 			if err := execSQL(ctx, conn, it.SQL); err != nil {
-				return fmt.Errorf("script line %d %q: %w", it.Line, firstLine(it.SQL), err)
+				return nil, fmt.Errorf("script line %d %q: %w", it.Line, firstLine(it.SQL), err)
 			}
 		}
 	}
 	if schema == nil {
 		if _, err := r.checkCatalog(ctx, conn); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return r.postData(ctx, post, nil, n)
+	return tables, r.postData(ctx, post, nil, n)
 }

@@ -1,0 +1,445 @@
+// Command restore benchmarks the restore agent against pg_restore on one throwaway server:
+// (a) pg_restore -j 2 unmasked, (b) the agent masking five PII columns with 2 workers, run as
+// a separate process so its peak RSS can be read, (c) pg_restore -j 2 then UPDATE-masking the
+// same columns in SQL. After (b) it checks that none of a sample of 1,000 raw emails is in the
+// clone's data files or in the WAL written during (b).
+//
+//	BENCH_ROWS=200000 go run ./bench/restore
+//
+// The last line is: bench-restore masked_vs_pg_restore=b/a update_vs_masked=c/b
+// agent_peak_rss_mb=M raw_pii_hits=H
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/agent"
+	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+const agentModeEnv = "BENCH_RESTORE_AGENT"
+
+// rawDomain marks every generated email, so the grep needs one pattern for all of them.
+const rawDomain = "@rawmail.example"
+
+const rules = `levels:
+  full:
+    public.users:
+      email: {strategy: fake-email, unique: true}
+      ssn:   {strategy: fake-ssn}
+      phone: {strategy: fake-phone}
+      name:  {strategy: fake-name}
+    public.payments:
+      card_number: {strategy: fake-card}
+`
+
+const schema = `
+CREATE TABLE users (
+  id bigint PRIMARY KEY,
+  email text NOT NULL UNIQUE,
+  ssn text NOT NULL,
+  phone text NOT NULL,
+  name text NOT NULL,
+  created_at timestamptz NOT NULL
+);
+CREATE INDEX users_created_at_idx ON users (created_at);
+CREATE INDEX users_name_idx ON users (name);
+CREATE TABLE payments (
+  id bigint PRIMARY KEY,
+  user_id bigint NOT NULL REFERENCES users (id),
+  card_number text NOT NULL,
+  amount numeric(12,2) NOT NULL,
+  created_at timestamptz NOT NULL
+);
+CREATE INDEX payments_user_id_idx ON payments (user_id);
+INSERT INTO users
+  SELECT g, 'u' || g || '.' || substr(md5(g::text), 1, 8) || '` + rawDomain + `',
+         lpad(((g * 7919) % 899) + 100 || '', 3, '0') || '-' || lpad(((g * 31) % 99 + 1)::text, 2, '0') || '-' || lpad(((g * 17) % 9999 + 1)::text, 4, '0'),
+         '+1 (415) 555-' || lpad((g % 10000)::text, 4, '0'),
+         (ARRAY['Alice','Bob','Carol','Dave','Erin','Frank','Grace','Heidi'])[g % 8 + 1] || ' ' || substr(md5(g::text), 9, 8),
+         timestamptz '2020-01-01' + g * interval '1 second'
+  FROM generate_series(1, :rows) g;
+INSERT INTO payments
+  SELECT g, (g * 7) % :rows + 1,
+         '4' || lpad(((g::bigint * 2654435761) % 1000000000000000)::text, 15, '0'),
+         (g % 100000) / 100.0, timestamptz '2021-01-01' + g * interval '1 second'
+  FROM generate_series(1, :rows) g;
+`
+
+// updateMask masks the same columns in SQL after a plain restore (article 002's way).
+const updateMask = `
+UPDATE users SET email = 'user.' || md5(email) || '@example.com', ssn = '9' || substr(md5(ssn), 1, 8),
+  phone = '+1 555 ' || substr(md5(phone), 1, 7), name = 'Name ' || substr(md5(name), 1, 8);
+UPDATE payments SET card_number = '4' || substr(md5(card_number), 1, 15);
+`
+
+func main() {
+	if os.Getenv(agentModeEnv) == "1" {
+		if err := runAgent(os.Args[1], os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "agent:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-restore:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	rows := 2_000_000
+	if s := os.Getenv("BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1000 {
+			return fmt.Errorf("BENCH_ROWS=%q: want an integer >= 1000", s)
+		}
+		rows = n
+	}
+	// step 1: a throwaway server whose data directory we can grep.
+	srv, err := testenv.StartServer(ctx, "shared_buffers=256MB", "max_wal_size=8GB", "checkpoint_timeout=30min")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	work, err := os.MkdirTemp("", "bench-restore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// step 2: the source database and its pg_dump -Fc archive.
+	start := time.Now()
+	src, err := createDB(ctx, srv.URL, "source")
+	if err != nil {
+		return err
+	}
+	if err := execSQL(ctx, src, strings.ReplaceAll(schema, ":rows", strconv.Itoa(rows))); err != nil {
+		return fmt.Errorf("generate source: %w", err)
+	}
+	dump := filepath.Join(work, "source.dump")
+	if out, err := exec.Command("pg_dump", "-Fc", "-d", src, "-f", dump).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_dump: %w: %s", err, out)
+	}
+	st, _ := os.Stat(dump)
+	sample, err := sampleEmails(ctx, src, 1000)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("rows=%d per table, dump %.1f MB, generated in %s\n", rows, float64(st.Size())/1e6, time.Since(start).Round(time.Second))
+
+	// step 3: (a) pg_restore -j 2, unmasked.
+	a, err := timed(func() error { return pgRestore(ctx, srv.URL, "restore_a", dump) })
+	if err != nil {
+		return err
+	}
+	fmt.Printf("(a) pg_restore -j 2 unmasked: %.2fs\n", a.Seconds())
+
+	// step 4: (b) the agent, masked, 2 workers, in its own process.
+	dbB, err := createDB(ctx, srv.URL, "restore_b")
+	if err != nil {
+		return err
+	}
+	lsn0, err := currentLSN(ctx, srv.URL)
+	if err != nil {
+		return err
+	}
+	var rss int64
+	b, err := timed(func() error {
+		cmd := exec.Command(os.Args[0], dump, dbB)
+		cmd.Env = append(os.Environ(), agentModeEnv+"=1")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		err := cmd.Run()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss // KiB on Linux
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("agent run: %w", err)
+	}
+	if err := execSQL(ctx, srv.URL, "CHECKPOINT"); err != nil {
+		return err
+	}
+	lsn1, err := currentLSN(ctx, srv.URL)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("(b) agent masked, 2 workers: %.2fs, peak RSS %.1f MB\n", b.Seconds(), float64(rss)/1024)
+
+	// step 5: grep the clone's files and the WAL of (b) for the sampled raw emails.
+	hits, scanned, err := grepRaw(ctx, srv, dbB, lsn0, lsn1, sample)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("grep: %.1f MB of data files and WAL, %d of %d sampled raw emails found\n", float64(scanned)/1e6, hits, len(sample))
+	// The same grep over the unmasked restore (a) shows that it finds what is there.
+	control, _, err := grepRaw(ctx, srv, withDB(srv.URL, "restore_a"), 0, 0, sample)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("control: the same grep finds %d of %d in the unmasked restore (a)\n", control, len(sample))
+
+	// step 6: (c) pg_restore -j 2, then UPDATE-masking in SQL.
+	c, err := timed(func() error {
+		if err := pgRestore(ctx, srv.URL, "restore_c", dump); err != nil {
+			return err
+		}
+		return execSQL(ctx, withDB(srv.URL, "restore_c"), updateMask)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("(c) pg_restore -j 2 + UPDATE masking: %.2fs\n", c.Seconds())
+	fmt.Printf("bench-restore masked_vs_pg_restore=%.2f update_vs_masked=%.2f agent_peak_rss_mb=%.0f raw_pii_hits=%d\n",
+		b.Seconds()/a.Seconds(), c.Seconds()/b.Seconds(), float64(rss)/1024, hits)
+	return nil
+}
+
+// runAgent is the agent process of (b): an in-process Redis carries the one job.
+func runAgent(dump, target string) error {
+	ctx := context.Background()
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	mr, err := miniredis.Run()
+	if err != nil {
+		return err
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	r, err := mask.ParseRules([]byte(rules))
+	if err != nil {
+		return err
+	}
+	cfg := agent.DefaultConfig("bench")
+	cfg.Parallelism = 2
+	q := agent.NewQueue(rdb, cfg.KeyPrefix, cfg.Group)
+	log, _ := zap.NewProduction()
+	a, err := agent.New(cfg, agent.Deps{Queue: q, Secrets: urlSecrets{}, Rules: r,
+		MaskKey: provisioner.NewPassword("bench-masking-key-0123456789"), Log: log})
+	if err != nil {
+		return err
+	}
+	if err := q.EnsureGroup(ctx); err != nil {
+		return err
+	}
+	job := agent.Job{RequestID: "bench", Backup: agent.BackupRef{Location: dump}, Strategy: provisioner.StrategyRestore,
+		TargetRef: target, MaskLevel: "full", Parallelism: 2}
+	if _, err := q.Enqueue(ctx, job); err != nil {
+		return err
+	}
+	if _, err := a.RunOnce(ctx); err != nil {
+		return err
+	}
+	msgs, err := rdb.XRevRangeN(ctx, q.EventsKey(), "+", "-", 1).Result()
+	if err != nil || len(msgs) == 0 {
+		return fmt.Errorf("no final event: %v", err)
+	}
+	e, err := agent.ParseEvent(msgs[0].Values)
+	if err != nil {
+		return err
+	}
+	if e.State != agent.StateReady {
+		js, _ := json.Marshal(e)
+		return fmt.Errorf("job ended %s", js)
+	}
+	return nil
+}
+
+// urlSecrets resolves a reference that is a PostgreSQL URL (the bench's throwaway server).
+type urlSecrets struct{}
+
+func (urlSecrets) Resolve(_ context.Context, ref string) (provisioner.Credentials, error) {
+	p, err := url.Parse(ref)
+	if err != nil {
+		return provisioner.Credentials{}, err
+	}
+	port, _ := strconv.Atoi(p.Port())
+	pw, _ := p.User.Password()
+	return provisioner.Credentials{Engine: "postgres", Host: p.Hostname(), Port: port, Username: p.User.Username(),
+		Password: provisioner.NewPassword(pw), DBName: strings.TrimPrefix(p.Path, "/")}, nil
+}
+
+func timed(f func() error) (time.Duration, error) {
+	start := time.Now()
+	err := f()
+	return time.Since(start), err
+}
+
+func withDB(u, db string) string {
+	p, _ := url.Parse(u)
+	p.Path = "/" + db
+	return p.String()
+}
+
+func createDB(ctx context.Context, admin, name string) (string, error) {
+	if err := execSQL(ctx, admin, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	return withDB(admin, name), nil
+}
+
+func pgRestore(ctx context.Context, admin, db, dump string) error {
+	u, err := createDB(ctx, admin, db)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, "pg_restore", "-j", "2", "--no-owner", "--no-acl", "-d", u, dump).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_restore: %w: %s", err, out)
+	}
+	return nil
+}
+
+func execSQL(ctx context.Context, u, sql string) error {
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.PgConn().Exec(ctx, sql).ReadAll()
+	return err
+}
+
+func sampleEmails(ctx context.Context, u string, n int) (map[string]bool, error) {
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, "SELECT email FROM users TABLESAMPLE BERNOULLI (50) LIMIT $1", n)
+	if err != nil {
+		return nil, err
+	}
+	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := map[string]bool{}
+	for _, e := range emails {
+		out[e] = true
+	}
+	return out, err
+}
+
+func currentLSN(ctx context.Context, u string) (uint64, error) {
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var lsn uint64
+	err = c.QueryRow(ctx, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").Scan(&lsn)
+	return lsn, err
+}
+
+// walSegment is PostgreSQL's default WAL segment size.
+const walSegment = 16 << 20
+
+// grepRaw counts the sampled emails found in the files of database db and in the WAL between
+// the two LSNs (timeline 1). Every generated email ends in rawDomain, so one pattern finds
+// candidates and the sample decides.
+func grepRaw(ctx context.Context, srv *testenv.Server, db string, from, to uint64, sample map[string]bool) (hits int, scanned int64, err error) {
+	c, err := pgx.Connect(ctx, db)
+	if err != nil {
+		return 0, 0, err
+	}
+	var oid uint32
+	err = c.QueryRow(ctx, "SELECT oid FROM pg_database WHERE datname = current_database()").Scan(&oid)
+	c.Close(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := map[string]bool{}
+	scan := func(b []byte) {
+		scanned += int64(len(b))
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte(rawDomain))
+			if j < 0 {
+				return
+			}
+			at := i + j
+			k := at
+			for k > 0 && isLocal(b[k-1]) {
+				k--
+			}
+			// The byte before a stored value (a varlena header) may itself look like part
+			// of an address: try every start.
+			for ; k < at; k++ {
+				if e := string(b[k:at]) + rawDomain; sample[e] {
+					found[e] = true
+					break
+				}
+			}
+			i = at + len(rawDomain)
+		}
+	}
+	dir := filepath.Join(srv.DataDir, "base", strconv.FormatUint(uint64(oid), 10))
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		scan(b)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for seg := from / walSegment; to > from && seg <= to/walSegment; seg++ {
+		name := fmt.Sprintf("%08X%08X%08X", 1, seg/(0x100000000/walSegment), seg%(0x100000000/walSegment))
+		b, err := os.ReadFile(filepath.Join(srv.DataDir, "pg_wal", name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		lo, hi := uint64(0), uint64(len(b))
+		if seg == from/walSegment {
+			lo = from % walSegment
+		}
+		if seg == to/walSegment {
+			hi = min(hi, to%walSegment)
+		}
+		if lo < hi {
+			scan(b[lo:hi])
+		}
+	}
+	return len(found), scanned, nil
+}
+
+func isLocal(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.'
+}
