@@ -22,8 +22,13 @@ func (s *ScriptReader) classify(stmt string) (Section, string) {
 		}
 	case has(0, "insert", "into"):
 		section, desc = SectionData, "TABLE DATA"
-	case has(0, "select") && strings.Contains(strings.ToLower(stmt), "pg_catalog.setval("):
+	case has(0, "select", "pg_catalog", ".", "setval"):
 		section, desc = SectionData, "SEQUENCE SET"
+	case has(0, "select", "pg_catalog", ".", "lo_create"):
+		desc = "BLOB"
+	case has(0, "select", "pg_catalog", ".", "lo_open"), has(0, "select", "pg_catalog", ".", "lowrite"),
+		has(0, "select", "pg_catalog", ".", "lo_close"):
+		section, desc = SectionData, "BLOBS"
 	case has(0, "set"), has(0, "select") && strings.Contains(stmt, "set_config("), has(0, "reset"):
 		desc = "SET"
 		s.noteSetting(w)

@@ -21,7 +21,9 @@ type ScriptItem struct {
 	Section Section
 	// Desc names the kind of item where the statement shows it, using pg_dump's TOC words:
 	// "TABLE DATA", "SEQUENCE SET", "INDEX", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER",
-	// "SET" (session settings), ...; empty otherwise.
+	// "SET" (session settings), "BLOB" (lo_create), "BLOBS" (lo_open, lowrite and
+	// lo_close, which must run in order on one connection, inside the script's BEGIN and
+	// COMMIT), ...; empty otherwise.
 	Desc string
 	// SQL is the statement with its terminating ";", without the comments before it.
 	// For a COPY block it is the COPY statement.

@@ -129,6 +129,15 @@ func TestScriptReaderSplits(t *testing.T) {
 				{Section: post, SQL: "COMMENT ON INDEX i IS 'x';", Line: 11},
 				{Section: post, SQL: "GRANT ALL ON t TO u;", Line: 12},
 			}},
+		{"large objects", "SELECT pg_catalog.lo_create('24477');\nBEGIN;\nSELECT pg_catalog.lo_open('24477', 131072);\nSELECT pg_catalog.lowrite(0, '\\x6869');\nSELECT pg_catalog.lo_close(0);\nCOMMIT;",
+			[]readItem{
+				{Section: pre, Desc: "BLOB", SQL: "SELECT pg_catalog.lo_create('24477');", Line: 1},
+				{Section: pre, SQL: "BEGIN;", Line: 2},
+				{Section: data, Desc: "BLOBS", SQL: "SELECT pg_catalog.lo_open('24477', 131072);", Line: 3},
+				{Section: data, Desc: "BLOBS", SQL: "SELECT pg_catalog.lowrite(0, '\\x6869');", Line: 4},
+				{Section: data, Desc: "BLOBS", SQL: "SELECT pg_catalog.lo_close(0);", Line: 5},
+				{Section: data, SQL: "COMMIT;", Line: 6},
+			}},
 		{"meta commands", "\\connect -reuse-previous=on \"dbname='x'\"\r\nSELECT 1;\n  \\unrestrict k",
 			[]readItem{
 				{Section: pre, Meta: "\\connect -reuse-previous=on \"dbname='x'\"", Line: 1},
