@@ -33,9 +33,9 @@ func (s *Service) List(ctx context.Context, a Actor, all bool) (Reply, error) {
 	}
 	if len(rs) == 0 {
 		if all {
-			return ok("There are no active clones or pending requests."), nil
+			return said("There are no active clones or pending requests."), nil
 		}
-		return ok("You have no active clones or pending requests."), nil
+		return said("You have no active clones or pending requests."), nil
 	}
 	whose := "Your"
 	if all {
@@ -83,7 +83,7 @@ func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duratio
 	}
 	s.note(ctx, r, u.ID, "%s", text)
 	s.changed(ctx, r)
-	return ok("%s: %s.", r.ID, capitalise(text)), nil
+	return said("%s: %s.", r.ID, capitalise(text)), nil
 }
 
 // Destroy tears a clone down now.
@@ -96,7 +96,7 @@ func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error
 	case r.Status == approvals.StatusPending:
 		return refused("%s is still pending; /clone cancel %s withdraws it.", r.ID, r.ID), nil
 	case r.Status == approvals.StatusDestroying:
-		return ok("%s is already being destroyed.", r.ID), nil
+		return said("%s is already being destroyed.", r.ID), nil
 	case !approvals.CanTransition(r.Status, approvals.StatusDestroying):
 		return refused("%s is %s; there is nothing to destroy.", r.ID, r.Status), nil
 	}
@@ -104,7 +104,7 @@ func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error
 		return Reply{}, fmt.Errorf("destroy %s: %w", r.ID, err)
 	}
 	s.note(ctx, r, u.ID, "asked for the clone to be destroyed now")
-	return ok("%s is being destroyed; the thread says when it is gone.", r.ID), nil
+	return said("%s is being destroyed; the thread says when it is gone.", r.ID), nil
 }
 
 // Cancel withdraws a pending request.
@@ -129,7 +129,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error)
 	}
 	s.note(ctx, r, u.ID, "cancelled the request")
 	s.changed(ctx, r)
-	return ok("%s is cancelled.", r.ID), nil
+	return said("%s is cancelled.", r.ID), nil
 }
 
 // managed loads a request the actor wants to change; only its requester or an admin may.
@@ -204,7 +204,7 @@ func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
 	if len(errs) > 0 {
 		return Reply{}, fmt.Errorf("destroy-all: %d of %d: %w", len(errs), len(active), errors.Join(errs...))
 	}
-	return ok("%s", summary), nil
+	return said("%s", summary), nil
 }
 
 // Help lists the commands (usage, from the caller) and what this person may ask for.

@@ -278,9 +278,9 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 		return Reply{}, fmt.Errorf("list backups of %s: %w", source, err)
 	}
 	if len(bs) == 0 {
-		return ok("No backups of %s in %s.", source, span), nil
+		return said("No backups of %s in %s.", source, span), nil
 	}
-	rep := ok("Backups of %s in %s (newest first):", source, span)
+	rep := said("Backups of %s in %s (newest first):", source, span)
 	for i := len(bs) - 1; i >= 0; i-- {
 		rep.Lines = append(rep.Lines, backupLine(bs[i]))
 	}

@@ -83,7 +83,7 @@ func refused(format string, args ...any) Reply {
 	return Reply{Refused: true, Text: fmt.Sprintf(format, args...)}
 }
 
-func ok(format string, args ...any) Reply { return Reply{Text: fmt.Sprintf(format, args...)} }
+func said(format string, args ...any) Reply { return Reply{Text: fmt.Sprintf(format, args...)} }
 
 // card re-renders r's card and records where it is if it was just posted. A failed
 // notification is logged, never returned: the state change stands and the next change re-renders.

@@ -42,13 +42,13 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 			text += ": " + v.Reason
 		}
 		s.note(ctx, r, u.ID, "%s", text)
-		return ok("You denied %s.", r.ID), nil
+		return said("You denied %s.", r.ID), nil
 	case approvals.VoteApproved:
 		s.note(ctx, r, u.ID, "approved%s; the request is approved", slotName(r, u.ID))
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
-		return ok("You approved %s; the clone is being made.", r.ID), nil
+		return said("You approved %s; the clone is being made.", r.ID), nil
 	}
 	s.note(ctx, r, u.ID, "approved%s", slotName(r, u.ID))
 	return Reply{Text: fmt.Sprintf("You approved %s; it still needs:", r.ID), Lines: slotLines(openSlots(r))}, nil
