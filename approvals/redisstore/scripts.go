@@ -18,7 +18,7 @@ import (
 // answer. Scripts read only the fields they need (HMGET), never the whole hash into a table.
 
 // luaCommon holds the helpers every request script shares. ACTIVE (and NEXT, for
-// transitions) are generated from package approvals by statusTablesLua.
+// transitions) are generated from package approvals by activeLua and transitionsLua.
 const luaCommon = `
 local REQ, OUTBOX, PENDING, EXPIRY, ACTIVESET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]

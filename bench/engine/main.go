@@ -78,67 +78,80 @@ func run(clients, votes int) error {
 		return err
 	}
 
-	// step 3: votes. Vote 2i is request i's on-call peer, 2i+1 its security approver.
-	var approved atomic.Int64
-	voteCPU := startCPU(ctx, c)
-	voteStart := time.Now()
-	if err := parallel(clients, 2*requests, func(k int) error {
-		in := approvals.VoteInput{RequestID: id(k / 2), Decision: approvals.DecisionApprove, At: now}
-		if k%2 == 0 {
-			in.Voter, in.Groups = fmt.Sprintf("UON%d", k/2), []string{"oncall"}
-		} else {
-			in.Voter, in.Groups = fmt.Sprintf("USEC%d", k/2), []string{"security"}
+	// step 3: alternate rounds of votes and of as many PINGs, so that both see the same
+	// machine (other processes come and go). Vote 2i is request i's on-call peer, 2i+1 its
+	// security approver.
+	var (
+		approved   atomic.Int64
+		vote, ping phase
+		total      = 2 * requests
+		perRound   = (total + rounds - 1) / rounds
+		castVote   = func(k int) error {
+			in := approvals.VoteInput{RequestID: id(k / 2), Decision: approvals.DecisionApprove, At: now}
+			if k%2 == 0 {
+				in.Voter, in.Groups = fmt.Sprintf("UON%d", k/2), []string{"oncall"}
+			} else {
+				in.Voter, in.Groups = fmt.Sprintf("USEC%d", k/2), []string{"security"}
+			}
+			res, err := store.Vote(ctx, in)
+			if err != nil {
+				return err
+			}
+			if !res.Result.Changed() {
+				return fmt.Errorf("vote %d by %s: %s, want it counted", k, in.Voter, res.Result)
+			}
+			if res.Result == approvals.VoteApproved {
+				approved.Add(1)
+			}
+			return nil
 		}
-		res, err := store.Vote(ctx, in)
-		if err != nil {
-			return err
+	)
+	for from := 0; from < total; from += perRound {
+		to := min(from+perRound, total)
+		if err := vote.run(ctx, c, clients, from, to, castVote); err != nil {
+			return fmt.Errorf("votes: %w", err)
 		}
-		if !res.Result.Changed() {
-			return fmt.Errorf("vote %d by %s: %s, want it counted", k, in.Voter, res.Result)
+		if err := ping.run(ctx, c, clients, from, to, func(int) error { return c.Ping(ctx).Err() }); err != nil {
+			return fmt.Errorf("ping: %w", err)
 		}
-		if res.Result == approvals.VoteApproved {
-			approved.Add(1)
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("votes: %w", err)
 	}
-	voteTime := time.Since(voteStart)
-	voteClient, voteServer := voteCPU.stop(ctx, c)
 	if int(approved.Load()) != requests {
 		return fmt.Errorf("%d requests approved, want %d", approved.Load(), requests)
 	}
 
-	// step 4: the same number of bare round trips at the same concurrency.
-	pingCPU := startCPU(ctx, c)
-	pingStart := time.Now()
-	if err := parallel(clients, 2*requests, func(int) error { return c.Ping(ctx).Err() }); err != nil {
-		return fmt.Errorf("ping: %w", err)
-	}
-	pingTime := time.Since(pingStart)
-	pingClient, pingServer := pingCPU.stop(ctx, c)
-
-	voteRate := float64(2*requests) / voteTime.Seconds()
-	pingRate := float64(2*requests) / pingTime.Seconds()
-	fmt.Printf("redis %s, %d clients, %d votes on %d dual requests in %v, %d PINGs in %v\n",
-		opts.Addr, clients, 2*requests, requests, voteTime.Round(time.Millisecond), 2*requests, pingTime.Round(time.Millisecond))
-	n := time.Duration(2 * requests)
+	voteRate := float64(vote.ops) / vote.wall.Seconds()
+	pingRate := float64(ping.ops) / ping.wall.Seconds()
+	fmt.Printf("redis %s, %d clients, %d rounds: %d votes on %d dual requests in %v, %d PINGs in %v\n",
+		opts.Addr, clients, rounds, vote.ops, requests, vote.wall.Round(time.Millisecond), ping.ops, ping.wall.Round(time.Millisecond))
 	fmt.Printf("cpu per op: vote client %v redis %v, ping client %v redis %v\n",
-		voteClient/n, voteServer/n, pingClient/n, pingServer/n)
+		vote.client/time.Duration(vote.ops), vote.server/time.Duration(vote.ops),
+		ping.client/time.Duration(ping.ops), ping.server/time.Duration(ping.ops))
 	fmt.Printf("bench-engine vote_ops_per_s=%.0f ping_ops_per_s=%.0f ratio=%.2f\n", voteRate, pingRate, voteRate/pingRate)
 	return nil
 }
 
-// cpuMark is the CPU time used so far by this process and by the Redis server.
-type cpuMark struct{ client, server time.Duration }
+// rounds is how many times the bench alternates between votes and PINGs.
+const rounds = 10
 
-func startCPU(ctx context.Context, c *redis.Client) cpuMark {
-	return cpuMark{client: processCPU(), server: redisCPU(ctx, c)}
+// phase adds up the operations, wall time and CPU time (this process, the Redis server) of
+// one kind of operation over the rounds.
+type phase struct {
+	ops                  int
+	wall, client, server time.Duration
 }
 
-// stop returns the CPU time each side used since the mark.
-func (m cpuMark) stop(ctx context.Context, c *redis.Client) (client, server time.Duration) {
-	return processCPU() - m.client, redisCPU(ctx, c) - m.server
+// run does op(from..to-1) on workers goroutines and adds the cost to p.
+func (p *phase) run(ctx context.Context, c *redis.Client, workers, from, to int, op func(int) error) error {
+	client0, server0 := processCPU(), redisCPU(ctx, c)
+	start := time.Now()
+	if err := parallel(workers, to-from, func(i int) error { return op(from + i) }); err != nil {
+		return err
+	}
+	p.wall += time.Since(start)
+	p.client += processCPU() - client0
+	p.server += redisCPU(ctx, c) - server0
+	p.ops += to - from
+	return nil
 }
 
 func processCPU() time.Duration {
