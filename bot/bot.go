@@ -38,7 +38,7 @@ type Bot struct {
 	client *http.Client // posts answers to response_url
 }
 
-// Deps are what New wires together. Directory is optional (default: NewDirectory on Slack);
+// Deps are what New wires together. Directory is optional (default: the Notifier's);
 // HTTPClient is optional (default: 5 s timeout).
 type Deps struct {
 	Config     Config
@@ -55,6 +55,7 @@ type Deps struct {
 }
 
 // New builds the Bot and its use cases, and connects the Notifier's App Home to them.
+// Without a Directory it uses the Notifier's.
 func New(d Deps) (*Bot, error) {
 	if err := d.Config.Validate(); err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func New(d Deps) (*Bot, error) {
 		return nil, errors.New("bot: Slack, Notifier, Clock and Logger are required")
 	}
 	if d.Directory == nil {
-		d.Directory = NewDirectory(d.Slack, d.Config, d.Clock)
+		d.Directory = d.Notifier.Directory()
 	}
 	if d.HTTPClient == nil {
 		d.HTTPClient = &http.Client{Timeout: 5 * time.Second}

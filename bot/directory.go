@@ -28,6 +28,7 @@ type Directory struct {
 	mu       sync.Mutex
 	groupsAt time.Time
 	groups   map[string][]string // user ID → group handles
+	groupIDs map[string]string   // group handle → ID, for mentions
 	users    map[string]cached[slack.User]
 	channels map[string]cached[string]
 }
@@ -105,11 +106,12 @@ func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("usergroups.list: %w", err)
 		}
-		byUser := map[string][]string{}
+		byUser, ids := map[string][]string{}, map[string]string{}
 		for _, g := range groups {
 			if g.DateDelete != 0 {
 				continue
 			}
+			ids[g.Handle] = g.ID
 			members, err := d.api.GetUserGroupMembersContext(ctx, g.ID)
 			if err != nil {
 				return nil, fmt.Errorf("usergroups.users.list %s: %w", g.Handle, err)
@@ -119,12 +121,23 @@ func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 			}
 		}
 		d.mu.Lock()
-		d.groups, d.groupsAt = byUser, d.clock.Now()
+		d.groups, d.groupIDs, d.groupsAt = byUser, ids, d.clock.Now()
 		d.mu.Unlock()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.groups[id]...), nil
+}
+
+// GroupID returns the ID of the user group with handle, for a mention; false if there is none.
+func (d *Directory) GroupID(ctx context.Context, handle string) (string, bool, error) {
+	if _, err := d.groupsOf(ctx, ""); err != nil {
+		return "", false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, ok := d.groupIDs[handle]
+	return id, ok, nil
 }
 
 // ChannelName returns a channel's name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ var _ handlers.Notifier = (*Notifier)(nil)
 // concurrent use.
 type Notifier struct {
 	api      *slack.Client
+	dir      *Directory
 	policy   *approvals.Policy
 	log      *zap.Logger
 	clock    Clock
@@ -41,11 +43,11 @@ type progressLine struct {
 	seq int    // the newest status asked for; an older one still waiting is dropped
 }
 
-// NewNotifier returns a Notifier. The App Home is rendered once New has connected it to the
-// use cases.
+// NewNotifier returns a Notifier with its own Directory (New shares it with the use cases).
+// The App Home is rendered once New has connected the Notifier to the use cases.
 func NewNotifier(api *slack.Client, policy *approvals.Policy, cfg Config, log *zap.Logger, clock Clock) *Notifier {
 	cfg.applyDefaults()
-	return &Notifier{api: api, policy: policy, log: log, clock: clock, interval: cfg.ChannelInterval,
+	return &Notifier{api: api, dir: NewDirectory(api, cfg, clock), policy: policy, log: log, clock: clock, interval: cfg.ChannelInterval,
 		retries: cfg.RateLimitRetries, next: map[string]time.Time{}, progress: map[string]*progressLine{}}
 }
 
@@ -194,6 +196,38 @@ func (n *Notifier) Ready(ctx context.Context, r *approvals.Request) error {
 	_, _, err := n.post(ctx, r.Requester, m)
 	return err
 }
+
+// PendingReminder reminds the approvers of r's open slots, in its thread, that it expires in
+// left; user groups are mentioned by ID so their members are notified.
+func (n *Notifier) PendingReminder(ctx context.Context, r *approvals.Request, left time.Duration) error {
+	var mentions []string
+	filled := r.FilledSlots()
+	for i, sl := range r.Slots {
+		if filled[i] != "" {
+			continue
+		}
+		for _, p := range sl.Approvers {
+			kind, name, _ := strings.Cut(string(p), ":")
+			switch kind {
+			case "user":
+				mentions = append(mentions, "<@"+name+">")
+			case "group":
+				id, ok, err := n.dir.GroupID(ctx, name)
+				if err != nil {
+					return err
+				}
+				if ok {
+					mentions = append(mentions, "<!subteam^"+id+">")
+				}
+			}
+		}
+	}
+	_, err := n.inThread(ctx, r, render.PendingReminder(r, left, mentions))
+	return err
+}
+
+// Directory returns the Notifier's Directory.
+func (n *Notifier) Directory() *Directory { return n.dir }
 
 // forget drops a request's progress line once it no longer changes.
 func (n *Notifier) forget(id string) {

@@ -141,3 +141,24 @@ func TestDirectoryCachesAndRefreshes(t *testing.T) {
 		t.Fatal("an unknown user has no error")
 	}
 }
+
+func TestPendingReminderMentionsOpenSlots(t *testing.T) {
+	n, fake, _ := newNotifier(t)
+	fake.AddUserGroup("S0ONCALL", "oncall", "UPEER")
+	fake.AddUserGroup("S0SEC", "security", "USEC")
+	r := cardOf(t, n)
+	r.Status, r.PendingExpiresAt = approvals.StatusPending, t0.Add(time.Hour)
+	r.Slots = []approvals.Slot{
+		{Name: "on-call peer", Approvers: []approvals.Principal{"group:oncall"}},
+		{Name: "security", Approvers: []approvals.Principal{"group:security", "user:UBOSS", "group:gone"}},
+	}
+	r.Votes = []approvals.Vote{{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0}}
+	if err := n.PendingReminder(context.Background(), r, 15*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	posts := fake.CallsTo("chat.postMessage")
+	text := posts[len(posts)-1].Param("text")
+	if !strings.Contains(text, "<!subteam^S0SEC> <@UBOSS>") || strings.Contains(text, "S0ONCALL") {
+		t.Fatalf("reminder %q: want the open slot's approvers only", text)
+	}
+}

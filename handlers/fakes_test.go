@@ -140,6 +140,11 @@ func (n *recordingNotifier) Ready(_ context.Context, r *approvals.Request) error
 	return nil
 }
 
+func (n *recordingNotifier) PendingReminder(_ context.Context, r *approvals.Request, left time.Duration) error {
+	n.add("remind %s %s", r.ID, left)
+	return nil
+}
+
 func (n *recordingNotifier) TTLWarning(_ context.Context, r *approvals.Request, left time.Duration) error {
 	n.add("warn %s %s", r.ID, left)
 	return nil

@@ -84,6 +84,8 @@ type Notifier interface {
 	Progress(ctx context.Context, r *approvals.Request, status string) error
 	// Ready posts where the clone is and its credential reference, and DMs the requester.
 	Ready(ctx context.Context, r *approvals.Request) error
+	// PendingReminder reminds the approvers still needed that r expires undecided in left.
+	PendingReminder(ctx context.Context, r *approvals.Request, left time.Duration) error
 	// TTLWarning says the clone will be destroyed in left, with Extend and Destroy-now buttons.
 	TTLWarning(ctx context.Context, r *approvals.Request, left time.Duration) error
 	// SecurityAlert posts to the security channel.

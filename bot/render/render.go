@@ -221,6 +221,21 @@ func TTLWarning(r *approvals.Request, left time.Duration) Message {
 	}}
 }
 
+// PendingReminder tells the approvers still needed (mentions, already formatted by the caller
+// from Slack IDs) that r expires in left, with the vote buttons.
+func PendingReminder(r *approvals.Request, left time.Duration, mentions []string) Message {
+	text := fmt.Sprintf(":bell: %s is waiting for approval and expires in %s, at %s.", r.ID, approvals.FormatDuration(left), clock(r.PendingExpiresAt))
+	if len(mentions) > 0 {
+		text += " " + strings.Join(mentions, " ")
+	}
+	return Message{Text: text, Blocks: []slack.Block{
+		section(text),
+		slack.NewActionBlock("vote",
+			button(ActionApprove, r.ID, "Approve", "primary"),
+			button(ActionDeny, r.ID, "Deny", "danger")),
+	}}
+}
+
 // SecurityAlert is a message for the security channel.
 func SecurityAlert(a handlers.Alert) Message {
 	text := fmt.Sprintf(":rotating_light: %s: %s", user(a.By), Escape(a.Text))

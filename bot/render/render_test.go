@@ -109,6 +109,7 @@ func TestGolden(t *testing.T) {
 		{"ready_aws", Ready(readyRequest(arn))},
 		{"ready_local", Ready(readyRequest("file:///var/lib/clonebot/secrets/cl-7f3k2q"))},
 		{"ttl_warning", TTLWarning(readyRequest(arn), time.Hour)},
+		{"pending_reminder", PendingReminder(debugRequest(), 15*time.Minute, []string{"<!subteam^S0SEC>", "<@UBOSS>"})},
 		{"security_alert", SecurityAlert(handlers.Alert{By: "UONCALL", Request: breakGlass, Text: "Break-glass: unmasked clone. Reason: " + hostileReason})},
 		{"reply_refused", Reply(handlers.Reply{Refused: true, Text: `Unknown source "<!channel>".`, Lines: []string{"Configured sources: billing, prod"},
 			Usage: []string{`/clone <source> <date> [tier=dev|staging|debug] [ttl=4h] [reason="..."]`}}, t0)},
