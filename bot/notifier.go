@@ -133,6 +133,9 @@ func (n *Notifier) inThread(ctx context.Context, r *approvals.Request, m render.
 // CardChanged posts r's card, or re-renders it in place with chat.update.
 func (n *Notifier) CardChanged(ctx context.Context, r *approvals.Request) (string, string, error) {
 	card := render.Card(r, n.clock.Now())
+	if r.Status.Terminal() || r.Status == approvals.StatusReady || r.Status == approvals.StatusFailed {
+		n.forget(r.ID) // no more progress for it
+	}
 	if r.MessageTS == "" {
 		return n.post(ctx, r.Channel, card)
 	}
