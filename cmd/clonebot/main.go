@@ -33,6 +33,7 @@ var errUsage = errors.New("usage")
 const usage = `clonebot: governed, temporary, masked copies of production databases, from Slack.
 
 usage:
+  clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
   clonebot demo                            the whole flow on this machine (see README)
 `
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "policy":
 		return runPolicy(args[1:], stdout)
+	case "agent":
+		return runAgent(ctx, args[1:])
 	case "demo":
 		return runDemo(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
