@@ -73,33 +73,42 @@ func NewScriptReader(r io.Reader) *ScriptReader {
 // error wrapping ErrUnsupported when r is neither, or is a compressed custom archive.
 func OpenScript(r io.Reader) (*ScriptReader, error) {
 	br := bufio.NewReaderSize(r, readBufSize)
-	head, _ := br.Peek(512)
+	head, err := peekHead(br)
+	if err != nil {
+		return nil, err
+	}
 	switch Detect(head) {
 	case FormatPlain:
 		return NewScriptReader(br), nil
+	case FormatCustom:
+		return nil, unsupportedf("a custom-format archive, not a SQL script")
 	case FormatPlainGzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, asGzipCorrupt(err)
 		}
 		zb := bufio.NewReaderSize(&gunzipErrs{zr}, readBufSize)
-		head, _ = zb.Peek(512)
+		if head, err = peekHead(zb); err != nil {
+			return nil, err
+		}
 		switch Detect(head) {
 		case FormatPlain:
 			return NewScriptReader(zb), nil
 		case FormatCustom:
 			return nil, unsupportedf("a gzip-compressed custom-format archive; gunzip it first")
 		}
-		if len(head) == 0 {
-			if _, err := zb.Peek(1); err != nil && !errors.Is(err, io.EOF) {
-				return nil, err
-			}
-		}
 		return nil, unsupportedf("gzip-compressed data that is not a SQL script")
-	case FormatCustom:
-		return nil, unsupportedf("a custom-format archive, not a SQL script")
 	}
 	return nil, unsupportedf("not a SQL script or a pg_dump archive")
+}
+
+// peekHead returns the first bytes of br for Detect, and any read error but the end.
+func peekHead(br *bufio.Reader) ([]byte, error) {
+	head, err := br.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return head, nil
 }
 
 type gunzipErrs struct{ r io.Reader }
