@@ -22,10 +22,11 @@
 // All keys carry the hash tag {clonebot}, so they live in one hash slot and every multi-key
 // script is legal on Redis Cluster. The per-user and per-team index keys are derived inside the
 // scripts from the request's requester and team; they share the tag, so they are in the
-// same slot as the declared keys. The price is that the whole engine lives on one shard. That
-// is fine for approval traffic: requests arrive at human speed (clicks and slash commands,
-// a handful per second at most), a request is a few hundred bytes, and one Redis shard
-// runs tens of thousands of these scripts per second (docs/bench/engine.md).
+// same slot as the declared keys (Redis allows undeclared keys in a script when they hash to
+// the slot of its declared ones). The price is that the whole engine lives on one shard. That
+// is fine for approval traffic: requests and clicks arrive at human speed (a handful per second
+// at most), a request is about a kilobyte, and one shard runs thousands of vote scripts a
+// second even on a small shared machine (docs/bench/engine.md).
 //
 // Redis keeps times to the millisecond: timestamps are stored as unix milliseconds and
 // durations as milliseconds, so Lua can do arithmetic on them exactly (a double holds them

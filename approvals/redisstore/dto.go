@@ -201,49 +201,41 @@ func fromHash(h map[string]string) (*approvals.Request, error) {
 			return nil, fmt.Errorf("request %s clone: %w", r.ID, err)
 		}
 	}
-	if r.Votes, err = decodeVotes(h[fVotes]); err != nil {
+	if r.Votes, err = decodeList(h[fVotes], voteDTO.domain); err != nil {
 		return nil, fmt.Errorf("request %s votes: %w", r.ID, err)
 	}
-	if r.History, err = decodeHistory(h[fHistory]); err != nil {
+	if r.History, err = decodeList(h[fHistory], eventDTO.domain); err != nil {
 		return nil, fmt.Errorf("request %s history: %w", r.ID, err)
 	}
 	return r, nil
 }
 
-func decodeVotes(s string) ([]approvals.Vote, error) {
+// decodeList decodes a JSON array of DTOs and maps each to its domain value.
+func decodeList[D, T any](s string, domain func(D) (T, error)) ([]T, error) {
 	if s == "" || s == "[]" {
 		return nil, nil
 	}
-	var dtos []voteDTO
+	var dtos []D
 	if err := json.Unmarshal([]byte(s), &dtos); err != nil {
 		return nil, err
 	}
-	out := make([]approvals.Vote, 0, len(dtos))
+	out := make([]T, 0, len(dtos))
 	for _, d := range dtos {
-		at, err := parseMS(d.At)
+		v, err := domain(d)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, approvals.Vote{User: d.User, Decision: approvals.Decision(d.Decision), Slot: d.Slot, Reason: d.Reason, At: at})
+		out = append(out, v)
 	}
 	return out, nil
 }
 
-func decodeHistory(s string) ([]approvals.Event, error) {
-	if s == "" || s == "[]" {
-		return nil, nil
-	}
-	var dtos []eventDTO
-	if err := json.Unmarshal([]byte(s), &dtos); err != nil {
-		return nil, err
-	}
-	out := make([]approvals.Event, 0, len(dtos))
-	for _, d := range dtos {
-		at, err := parseMS(d.At)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, approvals.Event{Type: d.Type, From: approvals.Status(d.From), To: approvals.Status(d.To), By: d.By, Note: d.Note, At: at})
-	}
-	return out, nil
+func (d voteDTO) domain() (approvals.Vote, error) {
+	at, err := parseMS(d.At)
+	return approvals.Vote{User: d.User, Decision: approvals.Decision(d.Decision), Slot: d.Slot, Reason: d.Reason, At: at}, err
+}
+
+func (d eventDTO) domain() (approvals.Event, error) {
+	at, err := parseMS(d.At)
+	return approvals.Event{Type: d.Type, From: approvals.Status(d.From), To: approvals.Status(d.To), By: d.By, Note: d.Note, At: at}, err
 }

@@ -34,7 +34,8 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
 }
 
-// New returns a Store that keeps every key under prefix + "{clonebot}:".
+// New returns a Store that keeps every key under prefix + "{clonebot}:". The prefix must not
+// contain braces: the first {...} of a key is its hash tag.
 func New(c redis.UniversalClient, prefix string, opts ...Option) *Store {
 	s := &Store{c: c, base: prefix + "{clonebot}:", now: time.Now, scripts: newScripts()}
 	for _, o := range opts {

@@ -184,7 +184,6 @@ func TestTransitionErrors(t *testing.T) {
 
 func TestDuePending(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	for i, mins := range []int{50, 10, 30, 20, 90} {
 		r := dual(fmt.Sprintf("cl-d%d", i))
 		r.PendingExpiresAt = t0.Add(time.Duration(mins) * time.Minute)
@@ -192,49 +191,45 @@ func TestDuePending(t *testing.T) {
 	}
 	// cl-d3 (20 min) is decided: it leaves the pending index.
 	f.vote("cl-d3", "U", approvals.DecisionDeny, t0, "oncall")
-	tests := []struct {
-		at    time.Duration
-		limit int
-		want  []string
-	}{
+	checkDue(t, "DuePending", f.s.DuePending, []dueCase{
 		{5 * time.Minute, 10, nil},
 		{10 * time.Minute, 10, []string{"cl-d1"}},                        // at the deadline is due
 		{60 * time.Minute, 10, []string{"cl-d1", "cl-d2", "cl-d0"}},      // soonest first
 		{60 * time.Minute, 2, []string{"cl-d1", "cl-d2"}},                // limited
 		{2 * time.Hour, 0, []string{"cl-d1", "cl-d2", "cl-d0", "cl-d4"}}, // no limit
-	}
-	for _, tt := range tests {
-		got, err := f.s.DuePending(ctx, t0.Add(tt.at), tt.limit)
+	})
+}
+
+// dueCase is one due query: at t0+at, up to limit, the ids expected.
+type dueCase struct {
+	at    time.Duration
+	limit int
+	want  []string
+}
+
+func checkDue(t *testing.T, name string, due func(context.Context, time.Time, int) ([]string, error), cases []dueCase) {
+	t.Helper()
+	for _, tt := range cases {
+		got, err := due(context.Background(), t0.Add(tt.at), tt.limit)
 		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("DuePending(+%v, %d) = %v %v, want %v", tt.at, tt.limit, got, err, tt.want)
+			t.Errorf("%s(+%v, %d) = %v %v, want %v", name, tt.at, tt.limit, got, err, tt.want)
 		}
 	}
 }
 
 func TestDueExpiry(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	for i, ttl := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 4 * time.Hour} {
 		f.ready(fmt.Sprintf("cl-e%d", i), ttl, t0)
 	}
 	f.move("cl-e3", approvals.StatusDestroying, t0) // no longer ready: not due
 	f.create(dual("cl-e9"))                         // pending: never in the expiry index
-	tests := []struct {
-		at    time.Duration
-		limit int
-		want  []string
-	}{
+	checkDue(t, "DueExpiry", f.s.DueExpiry, []dueCase{
 		{30 * time.Minute, 10, nil},
 		{time.Hour, 10, []string{"cl-e1"}},
 		{5 * time.Hour, 10, []string{"cl-e1", "cl-e2", "cl-e0"}},
 		{5 * time.Hour, 1, []string{"cl-e1"}},
-	}
-	for _, tt := range tests {
-		got, err := f.s.DueExpiry(ctx, t0.Add(tt.at), tt.limit)
-		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("DueExpiry(+%v, %d) = %v %v, want %v", tt.at, tt.limit, got, err, tt.want)
-		}
-	}
+	})
 }
 
 func TestExtend(t *testing.T) {
