@@ -112,7 +112,7 @@ func (a *Archive) readHead(p *posReader) error {
 	}
 	a.Version = [3]int{int(fixed[5]), int(fixed[6]), int(fixed[7])}
 	if a.Version[0] != 1 || a.Version[1] < minMinorVersion || a.Version[1] > maxMinorVersion {
-		return unsupportedf("archive version %d.%d.%d (readable: 1.%d to 1.%d, written by pg_dump 11 to 17)",
+		return unsupportedf("archive version %d.%d.%d (readable: 1.%d to 1.%d, written by pg_dump 9.0 to 17)",
 			a.Version[0], a.Version[1], a.Version[2], minMinorVersion, maxMinorVersion)
 	}
 	a.IntSize, a.OffSize = int(fixed[8]), int(fixed[9])

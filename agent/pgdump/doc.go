@@ -12,6 +12,6 @@
 // Damaged input never panics or hangs: every parse error of a truncated or corrupt backup
 // wraps ErrCorrupt and says what was being read and where (archive offset or script line);
 // formats, archive versions and features this package cannot read wrap ErrUnsupported.
-// Archives must be versions 1.12 to 1.16 (pg_dump 11 to 17), uncompressed or gzip;
+// Archives must be versions 1.12 to 1.16 (pg_dump 9.0 to 17), uncompressed or gzip;
 // large objects are listed but their data cannot be read (Archive.CheckSupported says so).
 package pgdump
