@@ -1,0 +1,252 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/agent"
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+// provision takes an approved or provisioning request to restoring: the clone made, its
+// place stored, the restore job queued. A failed Create is retried on later passes with a
+// doubling wait; after CreateAttempts the request fails and what was made is destroyed.
+func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
+	log := m.log.With(zap.String("request_id", r.ID))
+	// step 1: approved → provisioning.
+	if r.Status == approvals.StatusApproved {
+		next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusProvisioning})
+		if err != nil {
+			return err
+		}
+		r = next
+		m.changed(ctx, r)
+	}
+	mk, err := m.marks(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if m.now().Before(mk.retryAt) {
+		return nil
+	}
+
+	// step 2: the backend and the backup; neither is worth retrying when the answer is no.
+	be, b, err := m.backup(ctx, r)
+	if err != nil {
+		return m.createFailed(ctx, r, mk, err)
+	}
+
+	// step 3: the clone, with a first bound on its credentials' life; the real expiry is set
+	// when the clone is ready.
+	m.progress(ctx, r, "provisioning: creating the clone")
+	report, stop := m.progressPump(ctx, r)
+	c, err := be.Provisioner.Create(ctx, provisioner.Spec{
+		RequestID: r.ID, Source: r.Source, Strategy: be.Strategy, Backup: b, Tier: r.Tier,
+		Requester: r.Requester, ExpiresAt: m.now().Add(r.TTL),
+	}, report)
+	stop()
+	if err != nil {
+		return m.createFailed(ctx, r, mk, err)
+	}
+	log.Info("clone created", zap.String("host", c.Host), zap.String("database", c.Database))
+
+	// step 4: provisioning → restoring, with where the clone is.
+	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusRestoring, Clone: &approvals.CloneInfo{
+		Host: c.Host, Port: c.Port, Database: c.Database, User: c.User, CredentialRef: c.CredentialRef, Resources: c.Resources,
+	}})
+	if err != nil {
+		return err
+	}
+	r = next
+	m.changed(ctx, r)
+
+	// step 5: the agent's job.
+	return m.enqueue(ctx, r, be, b)
+}
+
+// maxBackoff caps the wait between Create attempts.
+const maxBackoff = 30 * time.Minute
+
+// errPermanent marks a provisioning error that no retry can fix.
+var errPermanent = errors.New("permanent")
+
+// backup finds request r's backend and backup.
+func (m *Manager) backup(ctx context.Context, r *approvals.Request) (provisioner.Backend, provisioner.Backup, error) {
+	be, err := m.backends.For(r.Source)
+	if err != nil {
+		return be, provisioner.Backup{}, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	b, err := be.Catalogue.Find(ctx, r.Source, r.Date)
+	var nb *provisioner.NoBackupError
+	if errors.As(err, &nb) || errors.Is(err, provisioner.ErrUnknownSource) {
+		return be, b, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	if err != nil {
+		return be, b, fmt.Errorf("find backup of %s: %w", r.Source, err)
+	}
+	return be, b, nil
+}
+
+// createFailed counts a failed attempt and schedules the next, or fails the request.
+func (m *Manager) createFailed(ctx context.Context, r *approvals.Request, mk marks, cause error) error {
+	if ctx.Err() != nil {
+		return cause // stopping, not failing: the next owner retries
+	}
+	log := m.log.With(zap.String("request_id", r.ID))
+	attempts := mk.attempts + 1
+	if errors.Is(cause, errPermanent) {
+		log.Warn("clone cannot be made", zap.Error(cause))
+		return m.failAndDestroy(ctx, r, permanentReason(r, cause))
+	}
+	if attempts >= m.cfg.CreateAttempts {
+		log.Error("clone not created; giving up", zap.Int("attempts", attempts), zap.Error(cause))
+		return m.failAndDestroy(ctx, r, fmt.Sprintf("the clone could not be created after %d attempts; the platform team can find the cause in the logs under %s", attempts, r.ID))
+	}
+	wait := min(m.cfg.RetryBackoff<<(attempts-1), maxBackoff)
+	log.Warn("clone not created; retrying", zap.Int("attempt", attempts), zap.Duration("wait", wait), zap.Error(cause))
+	if err := m.mark(ctx, r.ID, fieldAttempts, attempts, fieldRetryAt, m.now().Add(wait).UnixMilli()); err != nil {
+		return err
+	}
+	m.progress(ctx, r, fmt.Sprintf("provisioning: attempt %d of %d did not succeed; retrying in %s",
+		attempts, m.cfg.CreateAttempts, approvals.FormatDuration(wait)))
+	return nil
+}
+
+// permanentReason says in the requester's words why the clone cannot be made.
+func permanentReason(r *approvals.Request, err error) string {
+	var nb *provisioner.NoBackupError
+	if errors.As(err, &nb) {
+		return nb.Error()
+	}
+	return fmt.Sprintf("source %s is not configured for clones any more", r.Source)
+}
+
+// ensureJob queues the restore job of a restoring request if this was not done (a crash
+// between the transition and the enqueue).
+func (m *Manager) ensureJob(ctx context.Context, r *approvals.Request) error {
+	mk, err := m.marks(ctx, r.ID)
+	if err != nil || mk.enqueued {
+		return err
+	}
+	be, b, err := m.backup(ctx, r)
+	if errors.Is(err, errPermanent) {
+		return m.failAndDestroy(ctx, r, permanentReason(r, err))
+	}
+	if err != nil {
+		return err
+	}
+	return m.enqueue(ctx, r, be, b)
+}
+
+// enqueue queues r's restore job (idempotent per request) and remembers it is queued.
+func (m *Manager) enqueue(ctx context.Context, r *approvals.Request, be provisioner.Backend, b provisioner.Backup) error {
+	if r.Clone == nil {
+		return fmt.Errorf("enqueue %s: restoring without a clone", r.ID)
+	}
+	added, err := m.queue.Enqueue(ctx, agent.Job{
+		RequestID:   r.ID,
+		Backup:      agent.BackupRef{Location: b.Location, Size: b.Size, SHA256: b.Checksum},
+		Strategy:    be.Strategy,
+		TargetRef:   r.Clone.CredentialRef,
+		MaskLevel:   string(r.Masking),
+		Parallelism: m.cfg.RestoreParallelism,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.mark(ctx, r.ID, fieldEnqueued, "1"); err != nil {
+		return err
+	}
+	m.log.Info("restore job queued", zap.String("request_id", r.ID), zap.Bool("added", added))
+	m.progress(ctx, r, "restoring: waiting for a restore agent")
+	return nil
+}
+
+// fail moves r to failed with reason (for the requester), says so in the thread and moves it
+// on to destroying, which it returns; the caller destroys it or leaves that to the next pass.
+// The request is put in the teardown set first: failed is not an active status, so without it
+// a crash right after the transition would leave the clone behind.
+func (m *Manager) fail(ctx context.Context, r *approvals.Request, reason string) (*approvals.Request, error) {
+	if err := m.rdb.SAdd(ctx, m.keys.teardown(), r.ID).Err(); err != nil {
+		return nil, fmt.Errorf("fail %s: %w", r.ID, err)
+	}
+	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusFailed, Failure: reason})
+	if err != nil {
+		return nil, err
+	}
+	m.note(ctx, next, "", "could not make the clone: %s. Anything made for it is being destroyed.", reason)
+	m.changed(ctx, next)
+	return m.move(ctx, next, approvals.TransitionInput{To: approvals.StatusDestroying, Note: "failed"})
+}
+
+// failAndDestroy fails r and destroys what was made for it.
+func (m *Manager) failAndDestroy(ctx context.Context, r *approvals.Request, reason string) error {
+	next, err := m.fail(ctx, r, reason)
+	if err != nil {
+		return err
+	}
+	return m.destroy(ctx, next)
+}
+
+// teardown moves a failed request (left so by a crash) to destroying and destroys its clone.
+func (m *Manager) teardown(ctx context.Context, r *approvals.Request) error {
+	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroying, Note: "failed"})
+	if err != nil {
+		return err
+	}
+	return m.destroy(ctx, next)
+}
+
+// progressPump returns a ProgressFunc that never blocks (Create calls it from its own steps)
+// and hands the newest step to the Notifier, and a stop that sends the last one and waits.
+func (m *Manager) progressPump(ctx context.Context, r *approvals.Request) (provisioner.ProgressFunc, func()) {
+	var (
+		mu     sync.Mutex
+		latest string
+	)
+	kick, quit, done := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	take := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := latest
+		latest = ""
+		return s
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-kick:
+				if s := take(); s != "" {
+					m.progress(ctx, r, s)
+				}
+			case <-quit:
+				if s := take(); s != "" {
+					m.progress(ctx, r, s)
+				}
+				return
+			}
+		}
+	}()
+	report := func(p provisioner.Progress) {
+		s := "provisioning: " + p.Step
+		if p.Detail != "" {
+			s += " (" + p.Detail + ")"
+		}
+		mu.Lock()
+		latest = s
+		mu.Unlock()
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	var once sync.Once
+	return report, func() { once.Do(func() { close(quit); <-done }) }
+}
