@@ -110,7 +110,7 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 	if err != nil {
 		return err
 	}
-	s := newSampler(r.cfg.GateSample, positions(append([]string{"ctid"}, cols...), masker.MaskedColumns()))
+	s := newSampler(r.cfg.GateSample, -1, positions(append([]string{"ctid"}, cols...), masker.MaskedColumns()))
 
 	// The masked rows (ctid and masked values only) go through a temporary file, because one
 	// session cannot stream COPY out and COPY in at once.
@@ -145,7 +145,7 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	r.samples.add(table, masker.MaskedColumns(), s)
+	r.samples.add(table, "", masker.MaskedColumns(), s)
 
 	stmts := fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ctid AS ctid_, %s FROM %s WITH NO DATA", tmp, list, ident)
 	if err := execSQL(ctx, conn, stmts); err != nil {

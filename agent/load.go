@@ -192,12 +192,17 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 	if ok {
 		pr, pw := io.Pipe()
 		feedErr = make(chan error, 1)
-		s := newSampler(r.cfg.GateSample, positions(t.columns, masker.MaskedColumns()))
+		// The first column is the row's key candidate for the gate, unless it is masked.
+		key, keyPos := t.columns[0], 0
+		if slices.Contains(masker.MaskedColumns(), key) {
+			key, keyPos = "", -1
+		}
+		s := newSampler(r.cfg.GateSample, keyPos, positions(t.columns, masker.MaskedColumns()))
 		go func() {
 			err := feedMasked(pw, counted, masker, s)
 			pw.CloseWithError(err)
 			if err == nil {
-				r.samples.add(t.table, masker.MaskedColumns(), s)
+				r.samples.add(t.table, key, masker.MaskedColumns(), s)
 			}
 			feedErr <- err
 		}()
