@@ -80,12 +80,6 @@ type Extender interface {
 	Extend(ctx context.Context, requestID string, expiresAt time.Time) error
 }
 
-// Reminder is the Notifier's optional way to remind approvers of a pending request, with
-// mentions of the open slots (bot.Notifier has it). Without it the reminder is a ThreadNote.
-type Reminder interface {
-	PendingReminder(ctx context.Context, r *approvals.Request, left time.Duration) error
-}
-
 // Deps are what the Manager drives.
 type Deps struct {
 	Store    approvals.Store

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/handlers"
 )
 
 // ready looks after a ready clone: destroyed once expired, warned before that, and its
@@ -155,31 +153,8 @@ func (m *Manager) pending(ctx context.Context, r *approvals.Request) error {
 	if err != nil || !first {
 		return err
 	}
-	left := r.PendingExpiresAt.Sub(now)
-	if rem, ok := m.notify.(Reminder); ok {
-		err = rem.PendingReminder(ctx, r, left)
-	} else {
-		err = m.notify.ThreadNote(ctx, r, reminderNote(r, left))
-	}
-	if err != nil {
+	if err := m.notify.PendingReminder(ctx, r, r.PendingExpiresAt.Sub(now)); err != nil {
 		m.log.Warn("pending reminder not posted", zap.String("request_id", r.ID), zap.Error(err))
 	}
 	return nil
-}
-
-// reminderNote names the approver slots still open.
-func reminderNote(r *approvals.Request, left time.Duration) handlers.Note {
-	var open []string
-	for i, who := range r.FilledSlots() {
-		if who != "" {
-			continue
-		}
-		var ps []string
-		for _, p := range r.Slots[i].Approvers {
-			ps = append(ps, string(p))
-		}
-		open = append(open, fmt.Sprintf("%s (%s)", r.Slots[i].Name, strings.Join(ps, ", ")))
-	}
-	return handlers.Note{Text: fmt.Sprintf("reminds the approvers: this request expires in %s without a decision; still needed: %s",
-		approvals.FormatDuration(left), strings.Join(open, "; "))}
 }

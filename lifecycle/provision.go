@@ -114,8 +114,16 @@ func (m *Manager) createFailed(ctx context.Context, r *approvals.Request, mk mar
 		return err
 	}
 	m.progress(ctx, r, fmt.Sprintf("provisioning: attempt %d of %d did not succeed; retrying in %s",
-		attempts, m.cfg.CreateAttempts, approvals.FormatDuration(wait)))
+		attempts, m.cfg.CreateAttempts, formatWait(wait)))
 	return nil
+}
+
+// formatWait writes a retry wait: seconds under a minute, else as approvals.FormatDuration.
+func formatWait(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	return approvals.FormatDuration(d)
 }
 
 // permanentReason says in the requester's words why the clone cannot be made.

@@ -1,0 +1,280 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clonebot/clonebot/agent"
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+func TestHappyPath(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1", func(_ *Config, d *Deps) { d.Metrics = f.metrics })
+	r := f.request(approvals.StatusApproved)
+	id := r.ID
+	if err := m.Approved(f.ctx, r); err != nil {
+		t.Fatal(err)
+	}
+
+	// approved → provisioning → restoring, with the job queued for the agent.
+	f.tick(m)
+	r = f.wantStatus(id, approvals.StatusRestoring)
+	if r.Clone == nil || r.Clone.CredentialRef != "file:///secrets/"+id+".json" {
+		t.Fatalf("clone not stored: %+v", r.Clone)
+	}
+	d := f.nextJob()
+	if d == nil {
+		t.Fatal("no restore job queued")
+	}
+	want := agent.Job{RequestID: id, Backup: agent.BackupRef{Location: "/backups/prod/2026-11-21.dump", Size: 4096, SHA256: "abc123"},
+		Strategy: provisioner.StrategyRestore, TargetRef: r.Clone.CredentialRef, MaskLevel: "full", Parallelism: 2, Attempt: 1}
+	if d.Job != want {
+		t.Fatalf("job:\n got  %+v\n want %+v", d.Job, want)
+	}
+	if again := f.nextJob(); again != nil {
+		t.Fatalf("a second job was queued: %+v", again.Job)
+	}
+
+	// progress from the agent, then ready.
+	if err := f.queue.Publish(f.ctx, agent.Event{RequestID: id, State: agent.StateRunning, Phase: agent.PhaseData,
+		Table: "public.users", Rows: 1200, Bytes: 3 << 20, Rate: 1 << 20, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(m)
+	f.clock.advance(5 * time.Minute)
+	readyAt := f.clock.Now()
+	f.finish(d, agent.Event{State: agent.StateReady, Phase: agent.PhaseVerify})
+	f.tick(m)
+	r = f.wantStatus(id, approvals.StatusReady)
+	expiry := readyAt.Add(4 * time.Hour)
+	if !r.ExpiresAt.Equal(expiry) {
+		t.Fatalf("expires at %s, want %s", r.ExpiresAt, expiry)
+	}
+
+	// warnings at 60m and 10m before expiry, once each.
+	for _, step := range []time.Time{expiry.Add(-time.Hour - time.Second), expiry.Add(-time.Hour), expiry.Add(-30 * time.Minute),
+		expiry.Add(-10 * time.Minute), expiry.Add(-5 * time.Minute)} {
+		f.clock.set(step)
+		f.tick(m)
+		f.tick(m)
+	}
+
+	// /clone extend: the backend follows.
+	extended := expiry.Add(2 * time.Hour)
+	if _, err := f.store.Extend(f.ctx, id, "UREQ", extended, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(m)
+	f.tick(m)
+	if _, _, _, ext := f.backend.counts(); len(ext) != 2 || !ext[0].Equal(expiry) || !ext[1].Equal(extended) {
+		t.Fatalf("backend told expiries %v, want [%s %s]", ext, expiry, extended)
+	}
+
+	// expiry: destroyed 3 s late.
+	f.clock.set(extended.Add(3 * time.Second))
+	f.tick(m)
+	r = f.wantStatus(id, approvals.StatusDestroyed)
+	f.tick(m)
+
+	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
+		approvals.StatusRestoring, approvals.StatusReady, approvals.StatusDestroying, approvals.StatusDestroyed})
+	calls, made, destroyed, _ := f.backend.counts()
+	if calls != 1 || made != 1 {
+		t.Fatalf("Create called %d times, made %d clones; want 1, 1", calls, made)
+	}
+	equal(t, "destroyed", destroyed, []string{id})
+	equal(t, "notifier calls", f.notes.take(), []string{
+		"card " + id + " provisioning",
+		"progress " + id + " provisioning: creating the clone",
+		"progress " + id + " provisioning: database created (clone_" + id + ")",
+		"card " + id + " restoring",
+		"progress " + id + " restoring: waiting for a restore agent",
+		"progress " + id + " restoring: data, public.users: 1200 rows, 3.0 MiB at 1.0 MiB/s",
+		"ready " + id + " file:///secrets/" + id + ".json until 13:05:00",
+		"card " + id + " ready",
+		"ttl " + id + " 1h0m0s",
+		"ttl " + id + " 10m0s",
+		"note " + id + " [] destroyed the clone at expiry; credentials revoked",
+		"card " + id + " destroyed",
+	})
+	if n, err := f.rdb.Exists(f.ctx, m.keys.marks(id)).Result(); err != nil || n != 0 {
+		t.Fatalf("marks of a destroyed request left behind (%d, %v)", n, err)
+	}
+
+	// the revocation latency: one observation of 3 s.
+	mfs, err := f.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "clonebot_revocation_latency_seconds" {
+		t.Fatalf("metrics: %v", mfs)
+	}
+	h := mfs[0].GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 1 || h.GetSampleSum() != 3 {
+		t.Fatalf("revocation latency: %d samples, sum %v; want 1, 3", h.GetSampleCount(), h.GetSampleSum())
+	}
+}
+
+func TestCreateRetriedThenSucceeds(t *testing.T) {
+	f := newFixture(t)
+	fails := 1
+	f.prov.create = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
+		c, err := f.backend.create(ctx, spec, p)
+		if fails > 0 {
+			fails--
+			return provisioner.Clone{}, errors.New("rds: Throttling: rate exceeded")
+		}
+		return c, err
+	}
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusProvisioning)
+	f.clock.advance(29 * time.Second) // the backoff is 30 s
+	f.tick(m)
+	if calls, _, _, _ := f.backend.counts(); calls != 1 {
+		t.Fatalf("Create retried before the backoff: %d calls", calls)
+	}
+	f.clock.advance(time.Second)
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusRestoring)
+	calls, made, _, _ := f.backend.counts()
+	if calls != 2 || made != 1 {
+		t.Fatalf("Create called %d times, made %d clones; want 2, 1", calls, made)
+	}
+	notes := strings.Join(f.notes.take(), "\n")
+	if !strings.Contains(notes, "attempt 1 of 5 did not succeed; retrying in 30s") {
+		t.Fatalf("no retry progress in:\n%s", notes)
+	}
+	if strings.Contains(notes, "Throttling") {
+		t.Fatalf("an internal error reached Slack:\n%s", notes)
+	}
+}
+
+func TestCreateFails(t *testing.T) {
+	tests := []struct {
+		name     string
+		create   error
+		find     error
+		ticks    int
+		wantFail string
+	}{
+		{name: "gives up after the attempts", create: errors.New("rds: InsufficientDBClusterCapacity"), ticks: 3,
+			wantFail: "the clone could not be created after 3 attempts"},
+		{name: "no backup of that day", find: &provisioner.NoBackupError{Source: "prod", Date: backupDay,
+			Nearest: []time.Time{backupDay.AddDate(0, 0, -1)}}, ticks: 1,
+			wantFail: "no backup of prod for 2026-11-21; nearest: 2026-11-20"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.create != nil {
+				f.prov.create = func(context.Context, provisioner.Spec, provisioner.ProgressFunc) (provisioner.Clone, error) {
+					return provisioner.Clone{}, tt.create
+				}
+			}
+			if tt.find != nil {
+				f.cat.find = func(context.Context, string, time.Time) (provisioner.Backup, error) { return provisioner.Backup{}, tt.find }
+			}
+			m := f.manager("bot-1", func(c *Config, _ *Deps) { c.CreateAttempts = 3 })
+			r := f.request(approvals.StatusApproved)
+			for range tt.ticks {
+				f.tick(m)
+				f.clock.advance(time.Hour)
+			}
+			r = f.wantStatus(r.ID, approvals.StatusDestroyed)
+			if !strings.HasPrefix(r.Failure, tt.wantFail) {
+				t.Fatalf("failure %q, want it to start with %q", r.Failure, tt.wantFail)
+			}
+			equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
+				approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed})
+			if _, _, destroyed, _ := f.backend.counts(); len(destroyed) != 1 {
+				t.Fatalf("destroyed %v, want the request once", destroyed)
+			}
+			if n, _ := f.rdb.SCard(f.ctx, m.keys.teardown()).Result(); n != 0 {
+				t.Fatalf("teardown set holds %d ids after the destroy", n)
+			}
+		})
+	}
+}
+
+func TestAgentFailure(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+	f.tick(m)
+	d := f.nextJob()
+	reason := "the backup file is damaged: its SHA-256 does not match the catalogue's"
+	if err := f.queue.DeadLetter(f.ctx, d, "checksum", agent.Event{RequestID: r.ID, State: agent.StateFailed, Reason: reason, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.notes.take()
+	f.tick(m)
+	r = f.wantStatus(r.ID, approvals.StatusDestroyed)
+	if r.Failure != reason {
+		t.Fatalf("failure %q, want %q", r.Failure, reason)
+	}
+	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
+		approvals.StatusRestoring, approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed})
+	equal(t, "notifier calls", f.notes.take(), []string{
+		"note " + r.ID + " [] could not make the clone: " + reason + ". Anything made for it is being destroyed.",
+		"card " + r.ID + " failed",
+		"note " + r.ID + " [] destroyed the clone; credentials revoked",
+		"card " + r.ID + " destroyed",
+	})
+	if _, _, destroyed, _ := f.backend.counts(); len(destroyed) != 1 {
+		t.Fatalf("destroyed %v, want the request once", destroyed)
+	}
+}
+
+func TestDestroyNowFromRestoring(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+	f.tick(m)
+	r = f.wantStatus(r.ID, approvals.StatusRestoring)
+	f.notes.take()
+
+	if err := m.DestroyNow(f.ctx, r, "UADMIN"); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStatus(r.ID, approvals.StatusDestroying)
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusDestroyed)
+
+	// the agent finishes afterwards: nothing is released.
+	f.finish(f.nextJob(), agent.Event{State: agent.StateReady})
+	f.tick(m)
+	r = f.wantStatus(r.ID, approvals.StatusDestroyed)
+	equal(t, "notifier calls", f.notes.take(), []string{
+		"note " + r.ID + " [UADMIN] had the clone destroyed; credentials revoked",
+		"card " + r.ID + " destroyed",
+	})
+	if err := m.DestroyNow(f.ctx, r, "UADMIN"); !errors.Is(err, approvals.ErrIllegalTransition) {
+		t.Fatalf("destroy-now of a destroyed request: %v, want ErrIllegalTransition", err)
+	}
+}
+
+func TestPendingReminderAndExpiry(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusPending)
+	for _, d := range []time.Duration{0, 49 * time.Minute, time.Minute, 5 * time.Minute, 5 * time.Minute, time.Minute} {
+		f.clock.advance(d)
+		f.tick(m)
+		f.tick(m)
+	}
+	r = f.wantStatus(r.ID, approvals.StatusExpired)
+	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusExpired})
+	equal(t, "notifier calls", f.notes.take(), []string{
+		"reminder " + r.ID + " 10m0s",
+		"note " + r.ID + " [] expired the request: it was not decided within its approval window",
+		"card " + r.ID + " expired",
+	})
+}
