@@ -329,7 +329,7 @@ func restoreScript(t *testing.T, input []byte, target string, archive *Archive) 
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := readData(t, archive, it.Copy.Table)
+			want := readEntry(t, archive, findEntry(t, archive, "TABLE DATA", it.Copy.Table))
 			if !bytes.Equal(rows, want) {
 				t.Errorf("COPY rows of %s differ from the custom archive's data (%d vs %d bytes)", it.Copy.Table, len(rows), len(want))
 			}
@@ -344,19 +344,6 @@ func restoreScript(t *testing.T, input []byte, target string, archive *Archive) 
 	}
 }
 
-func readData(t *testing.T, a *Archive, table string) []byte {
-	t.Helper()
-	r, err := a.Data(findEntry(t, a, "TABLE DATA", table))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 var restrictLine = regexp.MustCompile(`(?m)^\\(un)?restrict .*$`)
 
