@@ -344,7 +344,6 @@ func restoreScript(t *testing.T, input []byte, target string, archive *Archive) 
 	}
 }
 
-
 var restrictLine = regexp.MustCompile(`(?m)^\\(un)?restrict .*$`)
 
 func normalizeDump(b []byte) string { return restrictLine.ReplaceAllString(string(b), `\restrict KEY`) }
