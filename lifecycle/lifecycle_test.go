@@ -180,7 +180,9 @@ func TestCreateFails(t *testing.T) {
 				}
 			}
 			if tt.find != nil {
-				f.cat.find = func(context.Context, string, time.Time) (provisioner.Backup, error) { return provisioner.Backup{}, tt.find }
+				f.cat.find = func(context.Context, string, time.Time) (provisioner.Backup, error) {
+					return provisioner.Backup{}, tt.find
+				}
 			}
 			m := f.manager("bot-1", func(c *Config, _ *Deps) { c.CreateAttempts = 3 })
 			r := f.request(approvals.StatusApproved)
