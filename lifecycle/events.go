@@ -14,6 +14,10 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 )
 
+// eventsWait bounds one blocking read of the events stream, so Run stops soon after its
+// context ends (a blocked read does not watch the context).
+const eventsWait = time.Second
+
 // maxEventRounds bounds the reads of new events in one pass, so a pass always ends.
 const maxEventRounds = 10
 
@@ -47,12 +51,12 @@ func (m *Manager) drainEvents(ctx context.Context) error {
 		return fmt.Errorf("claim idle events: %w", err)
 	}
 	// step 2: this consumer's pending events (a step held the request's lease last time).
-	if _, err := m.readEvents(ctx, "0", -1); err != nil {
+	if _, _, err := m.readEvents(ctx, "0", -1); err != nil {
 		return err
 	}
 	// step 3: new events.
 	for range maxEventRounds {
-		n, err := m.readEvents(ctx, ">", -1)
+		n, _, err := m.readEvents(ctx, ">", -1)
 		if err != nil || n < m.cfg.Batch {
 			return err
 		}
@@ -60,12 +64,19 @@ func (m *Manager) drainEvents(ctx context.Context) error {
 	return nil
 }
 
-// consumeEvents handles new events as they arrive until ctx ends.
+// consumeEvents handles new events as they arrive until ctx ends. Events left
+// unacknowledged (their request's lease was busy) are read again before each wait.
 func (m *Manager) consumeEvents(ctx context.Context) {
+	left := 0
 	for ctx.Err() == nil {
 		err := m.ensureGroup(ctx)
+		if err == nil && left > 0 {
+			_, left, err = m.readEvents(ctx, "0", -1)
+		}
 		if err == nil {
-			_, err = m.readEvents(ctx, ">", m.cfg.Interval)
+			var more int
+			_, more, err = m.readEvents(ctx, ">", min(m.cfg.Interval, eventsWait))
+			left += more
 		}
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("read agent events", zap.Error(err))
@@ -79,30 +90,31 @@ func (m *Manager) consumeEvents(ctx context.Context) {
 
 // readEvents reads up to Batch events after id from (">" new, "0" this consumer's pending),
 // waiting up to block (negative: not at all), handles them and acknowledges the handled ones.
-func (m *Manager) readEvents(ctx context.Context, from string, block time.Duration) (int, error) {
+// It returns how many it read and how many it left unacknowledged.
+func (m *Manager) readEvents(ctx context.Context, from string, block time.Duration) (read, left int, err error) {
 	streams, err := m.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: m.cfg.EventsGroup, Consumer: m.cfg.Owner, Streams: []string{m.queue.EventsKey(), from},
 		Count: int64(m.cfg.Batch), Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read agent events: %w", err)
+		return 0, 0, fmt.Errorf("read agent events: %w", err)
 	}
-	n := 0
 	for _, s := range streams {
 		for _, msg := range s.Messages {
-			n++
+			read++
 			if !m.handleEvent(ctx, msg) {
+				left++
 				continue
 			}
 			if err := m.rdb.XAck(ctx, m.queue.EventsKey(), m.cfg.EventsGroup, msg.ID).Err(); err != nil {
-				return n, fmt.Errorf("acknowledge event %s: %w", msg.ID, err)
+				return read, left, fmt.Errorf("acknowledge event %s: %w", msg.ID, err)
 			}
 		}
 	}
-	return n, nil
+	return read, left, nil
 }
 
 // handleEvent applies one agent event and reports whether it is done with (to acknowledge).

@@ -131,12 +131,34 @@ func (b *backend) counts() (calls, made int, destroyed []string, extended []time
 type notifier struct {
 	mu    sync.Mutex
 	calls []string
+	watch chan string // if set, gets every call too
 }
 
 func (n *notifier) add(format string, args ...any) {
+	call := fmt.Sprintf(format, args...)
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.calls = append(n.calls, fmt.Sprintf(format, args...))
+	n.calls = append(n.calls, call)
+	watch := n.watch
+	n.mu.Unlock()
+	if watch != nil {
+		watch <- call
+	}
+}
+
+// await waits for call on watch, failing the test after a generous bound.
+func (n *notifier) await(t *testing.T, call string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case got := <-n.watch:
+			if strings.HasPrefix(got, call) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no notifier call %q", call)
+		}
+	}
 }
 
 func (n *notifier) take() []string {

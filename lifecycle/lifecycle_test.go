@@ -280,3 +280,52 @@ func TestPendingReminderAndExpiry(t *testing.T) {
 		"card " + r.ID + " expired",
 	})
 }
+
+func TestRun(t *testing.T) {
+	f := newFixture(t)
+	f.notes.watch = make(chan string, 1000)
+	// an hour between passes: only wake-ups and events can drive this test.
+	m := f.manager("bot-1", func(c *Config, _ *Deps) { c.Interval = time.Hour })
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	r := f.request(approvals.StatusApproved)
+	if err := m.Approved(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	f.notes.await(t, "progress "+r.ID+" restoring: waiting for a restore agent")
+	f.finish(f.nextJob(), agent.Event{State: agent.StateReady})
+	f.notes.await(t, "ready "+r.ID)
+	if err := m.DestroyNow(ctx, f.get(r.ID), "UREQ"); err != nil {
+		t.Fatal(err)
+	}
+	f.notes.await(t, "card "+r.ID+" destroyed")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	f.wantStatus(r.ID, approvals.StatusDestroyed)
+}
+
+func TestTeardownOfFailedLeftByCrash(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+	// a replica marked it failed and stopped before moving it on.
+	if err := f.rdb.SAdd(f.ctx, m.keys.teardown(), r.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Transition(f.ctx, approvals.TransitionInput{RequestID: r.ID, To: approvals.StatusFailed,
+		From: []approvals.Status{approvals.StatusApproved}, Failure: "backup unreadable", At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusDestroyed)
+	if _, _, destroyed, _ := f.backend.counts(); len(destroyed) != 1 {
+		t.Fatalf("destroyed %v, want the request once", destroyed)
+	}
+	if n, _ := f.rdb.SCard(f.ctx, m.keys.teardown()).Result(); n != 0 {
+		t.Fatalf("teardown set holds %d ids after the destroy", n)
+	}
+}
