@@ -324,6 +324,23 @@ func (f *fixture) wantStatus(id string, want approvals.Status) *approvals.Reques
 	return r
 }
 
+// wantDestroyed checks that request id ended destroyed, with one Destroy call, and that m
+// kept nothing of it.
+func (f *fixture) wantDestroyed(m *Manager, id string) *approvals.Request {
+	f.t.Helper()
+	r := f.wantStatus(id, approvals.StatusDestroyed)
+	_, _, destroyed, _ := f.backend.counts()
+	if n := slices.Index(destroyed, id); n < 0 || slices.Contains(destroyed[n+1:], id) {
+		f.t.Fatalf("destroyed %v, want %s once", destroyed, id)
+	}
+	for _, key := range []string{m.keys.marks(id), m.keys.teardown()} {
+		if n, err := f.rdb.Exists(f.ctx, key).Result(); err != nil || n != 0 {
+			f.t.Fatalf("%s left behind after the destroy (%d, %v)", key, n, err)
+		}
+	}
+	return r
+}
+
 // nextJob takes the next restore job as an agent would, or nil if there is none.
 func (f *fixture) nextJob() *agent.Delivery {
 	f.t.Helper()
