@@ -2,11 +2,32 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/internal/demo"
 )
 
-// runDemo will run the whole flow on this machine; it is the subject of its own issue.
+// runDemo implements `clonebot demo`: the whole flow on this machine (internal/demo). It uses
+// the Redis of CLONEBOT_REDIS_URL and the PostgreSQL of CLONEBOT_DEMO_POSTGRES_URL when set.
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
-	return errors.New("the demo is not built yet (it has its own issue); run `make test` to exercise every part")
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	users := fs.Int("users", 3000, "rows of the sample users table (two payments each)")
+	logLevel := fs.String("log-level", "error", "level of clonebot's own JSON logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	opts := demo.OptionsFromEnv(os.Getenv)
+	opts.Users = *users
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	opts.Logger = log.With(zap.String("run", "demo"))
+	return demo.Run(ctx, opts, stdout)
 }

@@ -1,0 +1,430 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/agent"
+	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/bot"
+	"github.com/clonebot/clonebot/bot/render"
+	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/lifecycle"
+	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/provisioner/local"
+)
+
+// Options say which services the demo uses; the zero value needs nothing configured.
+type Options struct {
+	RedisURL    string      // a Redis to use (CLONEBOT_REDIS_URL); "" starts an embedded one
+	PostgresURL string      // a server role with CREATEDB and CREATEROLE (CLONEBOT_DEMO_POSTGRES_URL); "" starts a throwaway server
+	Users       int         // rows of the sample users table (two payments each); 0 is 3000
+	Start       time.Time   // where the demo clock starts; zero is now
+	Logger      *zap.Logger // clonebot's own logs; nil discards them
+}
+
+// OptionsFromEnv reads the services from CLONEBOT_REDIS_URL and CLONEBOT_DEMO_POSTGRES_URL.
+func OptionsFromEnv(getenv func(string) string) Options {
+	return Options{RedisURL: strings.TrimSpace(getenv("CLONEBOT_REDIS_URL")), PostgresURL: strings.TrimSpace(getenv("CLONEBOT_DEMO_POSTGRES_URL"))}
+}
+
+// The demo's Slack workspace.
+const (
+	requestChannel  = "C0REQUESTS"
+	securityChannel = "C0SECURITY"
+	developer       = "U0DANA" // asks for the clone
+	lead            = "U0LEE"  // approves it
+)
+
+// demoPolicy is deploy/policy.example.yaml with channel IDs of the demo workspace and the
+// sample backups folder (%s).
+const demoPolicy = `
+default_tier: dev
+pending_expiry: 1h
+pending_reminder: 15m
+ttl_warnings: [60m, 10m]
+request_channel: ` + requestChannel + `
+security_channel: ` + securityChannel + `
+incident_channels: ["inc-*"]
+admins: [group:platform]
+sources:
+  prod: {backend: local, strategy: restore, backups: "%s/{source}/{date}/", team: payments}
+tiers:
+  dev:
+    masking: full
+    approval: auto
+    default_ttl: 8h
+    max_ttl: 24h
+    requesters: [group:developers]
+  staging:
+    masking: partial
+    approval: single
+    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
+    default_ttl: 8h
+    max_ttl: 48h
+    requesters: [group:senior-developers]
+  debug:
+    masking: none
+    approval: dual
+    slots:
+      - {name: on-call peer, approvers: [group:oncall]}
+      - {name: security or manager, approvers: [group:security, group:managers]}
+    default_ttl: 4h
+    max_ttl: 8h
+    requesters: [group:oncall]
+  breakglass:
+    masking: none
+    approval: breakglass
+    default_ttl: 30m
+    max_ttl: 4h
+    requesters: [group:oncall]
+    review_within: 48h
+`
+
+// demoMasking is deploy/masking.example.yaml.
+const demoMasking = `
+levels:
+  full:
+    public.users:
+      email: {strategy: fake-email, unique: true}
+      ssn: {strategy: fake-ssn}
+      phone: {strategy: fake-phone}
+      name: {strategy: fake-name}
+    public.payments:
+      card_number: {strategy: fake-card}
+  partial:
+    public.users:
+      email: {strategy: partial, unique: true}
+      ssn: {strategy: partial, keep_first: 0, keep_last: 4}
+    public.payments:
+      card_number: {strategy: partial, keep_first: 0, keep_last: 4}
+  none: {}
+`
+
+// world is everything the demo wired.
+type world struct {
+	out     io.Writer
+	clock   *clock
+	redis   *redisEnv
+	pg      *pgEnv
+	sample  *sample
+	fake    *slackfake.Server
+	thread  *thread
+	store   *redisstore.Store
+	bot     *bot.Bot
+	life    *lifecycle.Manager
+	agent   *agent.Agent
+	prov    *local.Provisioner
+	secrets *local.SecretStore
+}
+
+// Run runs the whole flow and prints the Slack thread to out. It returns an error, having
+// cleaned up everything it started, if any step does not do what it should.
+func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
+	if opts.Users <= 0 {
+		opts.Users = 3000
+	}
+	if opts.Start.IsZero() {
+		opts.Start = time.Now()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var cl cleanups
+	defer func() { cl.run() }()
+	w := &world{out: out, clock: newClock(opts.Start.UTC().Truncate(time.Second))}
+
+	// step 1: the services, and a sample "prod" database with yesterday's backup.
+	if err := w.services(ctx, opts, &cl); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "clonebot-demo-")
+	if err != nil {
+		return err
+	}
+	cl.add(func() { os.RemoveAll(dir) })
+	backups := filepath.Join(dir, "backups")
+	day := w.clock.Now().Add(-24 * time.Hour).Truncate(24 * time.Hour)
+	if w.sample, err = makeSample(ctx, w.pg, backups, day, opts.Users, &cl); err != nil {
+		return err
+	}
+	w.say("sample source \"prod\": %d users, %d payments (names, emails, SSNs, phones, card numbers); backup %s",
+		opts.Users, 2*opts.Users, strings.TrimPrefix(w.sample.dump, dir+"/"))
+
+	// step 2: clonebot itself, wired as cmd/clonebot wires it, with the offline Slack.
+	if err := w.wire(ctx, backups, filepath.Join(dir, "secrets"), log, &cl); err != nil {
+		return err
+	}
+
+	// step 3: the developer asks; the lead approves; the clone is made and restored, masked.
+	r, err := w.request(ctx)
+	if err != nil {
+		return err
+	}
+	cl.add(func() { _ = w.prov.Destroy(context.WithoutCancel(ctx), r.ID) }) // only if a step below fails
+	if r, err = w.approve(ctx, r); err != nil {
+		return err
+	}
+	if r, err = w.untilReady(ctx, r); err != nil {
+		return err
+	}
+
+	// step 4: the developer uses the clone with its own credentials.
+	creds, err := w.query(ctx, r)
+	if err != nil {
+		return err
+	}
+
+	// step 5: time passes: the TTL warning, the Extend button, the last warning, the expiry.
+	if r, err = w.warnAndExtend(ctx, r); err != nil {
+		return err
+	}
+	if r, err = w.expire(ctx, r); err != nil {
+		return err
+	}
+
+	// step 6: proof the clone is gone.
+	return w.gone(ctx, r, creds)
+}
+
+// say prints a narration line, stamped with the demo clock.
+func (w *world) say(format string, args ...any) {
+	fmt.Fprintf(w.out, "\n── %s · %s\n", w.clock.Now().Format("2006-01-02 15:04 MST"), fmt.Sprintf(format, args...))
+}
+
+func (w *world) services(ctx context.Context, opts Options, cl *cleanups) error {
+	var err error
+	if w.redis, err = startRedis(ctx, opts.RedisURL, cl); err != nil {
+		return err
+	}
+	if w.pg, err = startPostgres(ctx, opts.PostgresURL, cl); err != nil {
+		return err
+	}
+	w.say("clonebot demo: %s; %s; Slack is an offline stand-in", w.redis.about, w.pg.about)
+	return nil
+}
+
+// wire builds the offline Slack workspace and clonebot's parts on it.
+func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.Logger, cl *cleanups) error {
+	// step 1: the workspace: a developer, a lead, their groups and channels.
+	w.fake = slackfake.New()
+	cl.add(w.fake.Close)
+	w.thread = newThread(w.out, w.fake)
+	for id, name := range map[string]string{developer: "dana", lead: "lee"} {
+		u := slack.User{ID: id, Name: name, RealName: name}
+		u.Profile.DisplayName = name
+		w.fake.AddUser(u)
+		w.thread.names[id] = "@" + name
+	}
+	for _, g := range []struct{ id, handle, member string }{
+		{"S0DEV", "developers", developer}, {"S0SENIOR", "senior-developers", developer},
+		{"S0TEAM", "team-payments", developer}, {"S0LEADS", "leads", lead},
+	} {
+		w.fake.AddUserGroup(g.id, g.handle, g.member)
+		w.thread.names[g.id] = "@" + g.handle
+	}
+	w.fake.AddUserGroup("S0SEC", "security")
+	w.fake.AddChannel(requestChannel, "clone-requests")
+	w.fake.AddChannel(securityChannel, "security-alerts")
+	w.fake.AddChannel("C0GENERAL", "general")
+	w.thread.names[requestChannel], w.thread.names[securityChannel] = "#clone-requests", "#security-alerts"
+
+	// step 2: policy, masking rules and a masking key made for this run.
+	policy, err := approvals.ParsePolicy(fmt.Appendf(nil, demoPolicy, backups))
+	if err != nil {
+		return fmt.Errorf("demo policy: %w", err)
+	}
+	rules, err := mask.ParseRules([]byte(demoMasking))
+	if err != nil {
+		return fmt.Errorf("demo masking rules: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+
+	// step 3: the local backend on the demo's server.
+	localCfg := local.Config{AdminURL: w.pg.adminURL, Host: w.pg.host, Port: w.pg.port, SecretsDir: secretsDir,
+		Backups: backups + "/{source}/{date}/", Sources: map[string]local.SourceConfig{"prod": {Strategy: provisioner.StrategyRestore}}}
+	if w.prov, err = local.New(localCfg, log.Named("local")); err != nil {
+		return err
+	}
+	w.secrets = w.prov.SecretStore()
+	cat, err := local.NewCatalogue(localCfg, w.clock.Now)
+	if err != nil {
+		return err
+	}
+	backends := provisioner.Backends{"prod": {Provisioner: w.prov, Catalogue: cat, Strategy: provisioner.StrategyRestore}}
+
+	// step 4: store, queue, Notifier, lifecycle, bot and one restore agent, all on the demo clock.
+	rdb, prefix := w.redis.client, w.redis.prefix
+	w.store = redisstore.New(rdb, prefix, redisstore.WithClock(w.clock.Now))
+	queue := agent.NewQueue(rdb, prefix, agent.DefaultGroup)
+	if err := queue.EnsureGroup(ctx); err != nil {
+		return err
+	}
+	api := slack.New("xoxb-demo", slack.OptionAPIURL(w.fake.APIURL()))
+	notifier := bot.NewNotifier(api, policy, bot.Config{}, log.Named("bot"), w.clock)
+	lcCfg := lifecycle.DefaultConfig("demo")
+	if w.life, err = lifecycle.New(lcCfg, lifecycle.Deps{Store: w.store, Policy: policy, Backends: backends, Queue: queue,
+		Redis: rdb, Prefix: prefix, Notifier: notifier, Logger: log.Named("lifecycle"), Now: w.clock.Now}); err != nil {
+		return err
+	}
+	if w.bot, err = bot.New(bot.Deps{Slack: api, Store: w.store, Policy: policy, Catalogue: backends, Lifecycle: w.life,
+		Notifier: notifier, Logger: log.Named("bot"), Clock: w.clock}); err != nil {
+		return err
+	}
+	agentCfg := agent.DefaultConfig("demo-agent")
+	agentCfg.KeyPrefix, agentCfg.Block, agentCfg.SSLMode = prefix, 100*time.Millisecond, "disable"
+	w.agent, err = agent.New(agentCfg, agent.Deps{Queue: queue, Secrets: w.secrets, Rules: rules,
+		MaskKey: provisioner.NewPassword(hex.EncodeToString(key)), Log: log.Named("agent"), Now: w.clock.Now})
+	return err
+}
+
+// command is a slash command typed by user; it prints what Slack shows afterwards.
+func (w *world) command(ctx context.Context, user, channel, text string) {
+	fmt.Fprintf(w.out, "%-18s /clone %s\n", w.thread.name(user)+" types", text)
+	cmd := w.fake.SlashCommand(user, channel, text)
+	w.thread.answerTo[cmd.ResponseURL] = user
+	w.bot.Command(ctx, cmd)
+	w.thread.flush()
+}
+
+// click is user pressing a button of the request's card or thread.
+func (w *world) click(ctx context.Context, user string, r *approvals.Request, action, label string) {
+	fmt.Fprintf(w.out, "%-18s [%s]\n", w.thread.name(user)+" clicks", label)
+	cb := w.fake.BlockAction(user, r.Channel, r.MessageTS, action, r.ID)
+	w.thread.answerTo[cb.ResponseURL] = user
+	w.bot.Interaction(ctx, cb)
+	w.thread.flush()
+}
+
+// tick runs one lifecycle pass and prints what it said in Slack.
+func (w *world) tick(ctx context.Context, id string) (*approvals.Request, error) {
+	if err := w.life.Tick(ctx); err != nil {
+		return nil, fmt.Errorf("lifecycle pass: %w", err)
+	}
+	w.thread.flush()
+	return w.store.Get(ctx, id)
+}
+
+// advance moves the demo clock (and an embedded Redis's, for key expiry) to t.
+func (w *world) advance(t time.Time) {
+	if d := w.clock.AdvanceTo(t); d > 0 && w.redis.mini != nil {
+		w.redis.mini.FastForward(d)
+	}
+}
+
+func (w *world) request(ctx context.Context) (*approvals.Request, error) {
+	w.say("dana needs realistic data to reproduce a payments bug")
+	w.command(ctx, developer, "C0GENERAL", fmt.Sprintf(`prod %s tier=staging reason="reproduce PAY-812 refund rounding"`, w.sample.date.Format(time.DateOnly)))
+	rs, err := w.store.ListActive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 || rs[0].Status != approvals.StatusPending {
+		return nil, fmt.Errorf("after the request: want one pending request, have %d", len(rs))
+	}
+	return rs[0], nil
+}
+
+func (w *world) approve(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
+	w.say("the staging tier needs one approver: lee (a lead) looks at the card")
+	w.click(ctx, lead, r, render.ActionApprove, "Approve")
+	r, err := w.store.Get(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != approvals.StatusApproved {
+		return nil, fmt.Errorf("after the approval: request %s is %s, want approved", r.ID, r.Status)
+	}
+	return r, nil
+}
+
+// untilReady drives the lifecycle and the agent until the clone is ready.
+func (w *world) untilReady(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
+	w.say("the lifecycle provisions the clone; the restore agent loads yesterday's backup, masking while loading")
+	for pass := 0; pass < 10; pass++ {
+		var err error
+		if r, err = w.tick(ctx, r.ID); err != nil {
+			return nil, err
+		}
+		switch r.Status {
+		case approvals.StatusReady:
+			return r, nil
+		case approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed:
+			return nil, fmt.Errorf("request %s is %s: %s", r.ID, r.Status, r.Failure)
+		case approvals.StatusRestoring:
+			if _, err := w.agent.RunOnce(ctx); err != nil {
+				return nil, fmt.Errorf("restore agent: %w", err)
+			}
+		}
+	}
+	return nil, fmt.Errorf("request %s is still %s after 10 lifecycle passes", r.ID, r.Status)
+}
+
+func (w *world) warnAndExtend(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
+	w.advance(r.ExpiresAt.Add(-time.Hour))
+	w.say("dana has worked with the clone all day (the demo clock jumped ahead): an hour before it expires")
+	r, err := w.tick(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !w.posted("will be destroyed in") {
+		return nil, errors.New("no TTL warning an hour before expiry")
+	}
+	before := r.ExpiresAt
+	w.say("dana needs another hour")
+	w.click(ctx, developer, r, render.ActionExtend, "Extend "+approvals.FormatDuration(render.ExtendBy))
+	if r, err = w.tick(ctx, r.ID); err != nil {
+		return nil, err
+	}
+	if !r.ExpiresAt.After(before) {
+		return nil, fmt.Errorf("the extension did not move the expiry (%s)", r.ExpiresAt)
+	}
+	return r, nil
+}
+
+func (w *world) expire(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
+	w.advance(r.ExpiresAt.Add(-10 * time.Minute))
+	w.say("ten minutes before the new expiry")
+	r, err := w.tick(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	w.advance(r.ExpiresAt.Add(time.Second))
+	w.say("the clone's time is up")
+	for pass := 0; pass < 5; pass++ {
+		if r, err = w.tick(ctx, r.ID); err != nil {
+			return nil, err
+		}
+		if r.Status == approvals.StatusDestroyed {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("request %s is %s after its expiry, want destroyed", r.ID, r.Status)
+}
+
+// posted reports whether any message the bot sent so far contains s.
+func (w *world) posted(s string) bool {
+	for _, m := range w.fake.Messages() {
+		if strings.Contains(m.Text, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,15 @@
+// Package demo runs clonebot's whole flow on one machine with no configuration, for
+// `clonebot demo`: a Redis (the one CLONEBOT_REDIS_URL names, else an embedded one), a
+// PostgreSQL server (the one CLONEBOT_DEMO_POSTGRES_URL names, else a throwaway server from
+// the system binaries), a generated sample "prod" database and its pg_dump backup, the
+// offline Slack of bot/slackfake, and the real approvals store, bot, lifecycle, local
+// provisioner and restore agent wired as cmd/clonebot wires them.
+//
+// Time is a clock the demo owns: the lifecycle, the bot, the store and the agent all read
+// it, and the demo moves it forward to reach the TTL warnings and the expiry at once. Only
+// the restore itself takes real time.
+//
+// Run prints the request's Slack thread as a person would read it (the card in each of its
+// states, the thread replies, the DMs and the ephemeral answers), then proves the clone is
+// queryable with its own credentials and, at the end, gone. It never prints a password.
+package demo
