@@ -280,8 +280,9 @@ func (f *fixture) manager(owner string, edit ...func(*Config, *Deps)) *Manager {
 	return m
 }
 
-// request stores a request in status (approved or pending) made at the clock's now.
-func (f *fixture) request(status approvals.Status) *approvals.Request {
+// request stores a request in status (approved or pending) made at the clock's now; edit
+// changes it first.
+func (f *fixture) request(status approvals.Status, edit ...func(*approvals.Request)) *approvals.Request {
 	f.t.Helper()
 	now := f.clock.Now()
 	r := &approvals.Request{
@@ -292,6 +293,9 @@ func (f *fixture) request(status approvals.Status) *approvals.Request {
 	if status == approvals.StatusPending {
 		r.Mode = approvals.ModeSingle
 		r.Slots = []approvals.Slot{{Name: "leads", Approvers: []approvals.Principal{"group:leads", "user:ULEAD"}}}
+	}
+	for _, e := range edit {
+		e(r)
 	}
 	if err := f.store.Create(f.ctx, r, approvals.Limits{}); err != nil {
 		f.t.Fatalf("create request: %v", err)

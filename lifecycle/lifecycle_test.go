@@ -309,3 +309,72 @@ func TestTeardownOfFailedLeftByCrash(t *testing.T) {
 	f.tick(m)
 	f.wantDestroyed(m, r.ID)
 }
+
+func TestTTLWarnings(t *testing.T) {
+	tests := []struct {
+		name  string
+		ttl   time.Duration
+		steps []time.Duration // clock moves after ready, one tick after each
+		want  []time.Duration // TTLWarning lefts
+	}{
+		{name: "each offset once", ttl: 4 * time.Hour, steps: []time.Duration{3 * time.Hour, time.Minute, 49 * time.Minute, time.Minute},
+			want: []time.Duration{time.Hour, 10 * time.Minute}},
+		{name: "a missed pass sends one warning for both", ttl: 4 * time.Hour, steps: []time.Duration{3*time.Hour + 55*time.Minute, time.Minute},
+			want: []time.Duration{5 * time.Minute}},
+		{name: "an offset longer than the clone's life is skipped", ttl: 30 * time.Minute, steps: []time.Duration{0, 19 * time.Minute, time.Minute},
+			want: []time.Duration{10 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			m := f.manager("bot-1")
+			r := f.request(approvals.StatusApproved, func(r *approvals.Request) { r.TTL = tt.ttl })
+			for _, to := range []approvals.Status{approvals.StatusProvisioning, approvals.StatusRestoring, approvals.StatusReady} {
+				if _, err := f.store.Transition(f.ctx, approvals.TransitionInput{RequestID: r.ID, To: to, At: f.clock.Now(),
+					Clone: &approvals.CloneInfo{CredentialRef: "file:///x"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.tick(m)
+			f.notes.take()
+			var got []time.Duration
+			for _, d := range tt.steps {
+				f.clock.advance(d)
+				f.tick(m)
+				for _, call := range f.notes.take() {
+					if w := strings.Fields(call); w[0] == "ttl" {
+						left, err := time.ParseDuration(w[2])
+						if err != nil {
+							t.Fatal(err)
+						}
+						got = append(got, left)
+					}
+				}
+			}
+			equal(t, "warnings", got, tt.want)
+		})
+	}
+}
+
+func TestDestroyNowDuringCreate(t *testing.T) {
+	f := newFixture(t)
+	var m *Manager
+	f.prov.create = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
+		// the requester gives up while the cluster is being made.
+		if err := m.DestroyNow(ctx, f.get(spec.RequestID), "UREQ"); err != nil {
+			t.Error(err)
+		}
+		return f.backend.create(ctx, spec, p)
+	}
+	m = f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusDestroying)
+	f.tick(m)
+	r = f.wantDestroyed(m, r.ID)
+	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
+		approvals.StatusDestroying, approvals.StatusDestroyed})
+	if d := f.nextJob(); d != nil {
+		t.Fatalf("a job was queued for a destroyed clone: %+v", d.Job)
+	}
+}
