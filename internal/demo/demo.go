@@ -34,6 +34,14 @@ type Options struct {
 	Users       int         // rows of the sample users table (two payments each); 0 is 3000
 	Start       time.Time   // where the demo clock starts; zero is now
 	Logger      *zap.Logger // clonebot's own logs; nil discards them
+
+	hooks *hooks // tests look at the world at two points
+}
+
+// hooks let the package's tests inspect the running demo.
+type hooks struct {
+	ready     func(w *world, creds provisioner.Credentials) // the clone is ready and was queried
+	destroyed func(w *world, r *approvals.Request)          // the clone was destroyed; nothing cleaned up yet
 }
 
 // OptionsFromEnv reads the services from CLONEBOT_REDIS_URL and CLONEBOT_DEMO_POSTGRES_URL.
@@ -189,6 +197,10 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 		return err
 	}
 
+	if opts.hooks != nil {
+		opts.hooks.ready(w, creds)
+	}
+
 	// step 5: time passes: the TTL warning, the Extend button, the last warning, the expiry.
 	if r, err = w.warnAndExtend(ctx, r); err != nil {
 		return err
@@ -198,7 +210,13 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 	}
 
 	// step 6: proof the clone is gone.
-	return w.gone(ctx, r, creds)
+	if err := w.gone(ctx, r, creds); err != nil {
+		return err
+	}
+	if opts.hooks != nil {
+		opts.hooks.destroyed(w, r)
+	}
+	return nil
 }
 
 // say prints a narration line, stamped with the demo clock.

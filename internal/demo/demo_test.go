@@ -1,0 +1,177 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/internal/leakcheck"
+	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/provisioner"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// start is the demo clock's start in the tests: the backup asked for is of 2026-11-21.
+var start = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+// watch runs Run with opts and hooks that record the clone's password for the leak check and
+// check, from the outside, that the clone is gone once destroyed.
+type watch struct {
+	t       *testing.T
+	leaks   *leakcheck.Recorder
+	prefix  string // the Redis key prefix the demo used
+	checked bool   // the destroyed hook ran
+}
+
+func run(t *testing.T, opts Options) (string, *watch) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	wt := &watch{t: t, leaks: leakcheck.New()}
+	opts.Start, opts.Users, opts.Logger = start, 500, wt.leaks.Logger()
+	opts.hooks = &hooks{ready: wt.ready, destroyed: wt.destroyed}
+	var out bytes.Buffer
+	err := Run(ctx, opts, &out)
+	wt.leaks.Text(out.String())
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if secrets, texts := wt.leaks.Counts(); secrets == 0 || texts < 2 {
+		t.Fatalf("the leak check saw %d secrets and %d texts; it must see some to prove anything", secrets, texts)
+	}
+	for _, l := range wt.leaks.Leaks() {
+		t.Errorf("a secret reached the output or the log: %.300s", l)
+	}
+	if !wt.checked {
+		t.Fatal("the destroyed hook never ran")
+	}
+	return out.String(), wt
+}
+
+func (wt *watch) ready(w *world, creds provisioner.Credentials) {
+	wt.leaks.Secret(creds.Password.Reveal())
+	wt.prefix = w.redis.prefix
+}
+
+// destroyed looks for the clone's database, role and secret with the server's superuser.
+func (wt *watch) destroyed(w *world, r *approvals.Request) {
+	t := wt.t
+	wt.checked = true
+	wt.leaks.Text(w.fake.AllPayloads())
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.pg.superURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM pg_database WHERE datname = $1) + (SELECT count(*) FROM pg_roles WHERE rolname = $2)",
+		r.Clone.Database, r.Clone.User).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || r.Clone.Database == "" {
+		t.Errorf("after expiry %d objects of clone %q remain", n, r.Clone.Database)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(r.Clone.CredentialRef, "file://")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the clone's secret file is still there (%v)", err)
+	}
+	got, err := w.store.Get(ctx, r.ID)
+	if err != nil || got.Status != approvals.StatusDestroyed {
+		t.Errorf("request %s after expiry: %v, %v", r.ID, got, err)
+	}
+}
+
+// inOrder fails unless every part appears in out, each after the one before.
+func inOrder(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	rest := out
+	for _, p := range parts {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			t.Fatalf("the output lacks %q after the parts before it:\n%s", p, out)
+		}
+		rest = rest[i+len(p):]
+	}
+}
+
+// The thread, in the order a person reads it: request, approval, progress, ready with a
+// credential reference, masked rows, the warnings, the extension, the expiry, the proof.
+var wantThread = []string{
+	`@dana types        /clone prod 2026-11-21 tier=staging`,
+	`[#clone-requests]  Clone request cl-`,
+	`State: ⏳ pending`,
+	`[Approve] [Deny]`,
+	`@lee clicks        [Approve]`,
+	`State: ✅ approved`,
+	`@lee approved as lead or security`,
+	`State: ⚙ provisioning`,
+	`State: 📥 restoring`,
+	`restoring: data, public.users`,
+	`is ready for @dana: prod as of 2026-11-21, partial masking.`,
+	`file:///`,
+	`[DM to @dana]`,
+	`(password: [redacted], from file:///`,
+	`prod (source)  1`, `clone (dana)   1`,
+	`the clone has all 500 users`,
+	`will be destroyed in 1h`,
+	`@dana clicks       [Extend 1h]`,
+	`@dana extended the clone until 2026-11-22 18:00 UTC`,
+	`will be destroyed in 10m, at 2026-11-22 18:00 UTC`,
+	`destroyed the clone at expiry`,
+	`State: ⚪ destroyed`,
+	`: gone; role `,
+	`logging in with the old credentials: refused`,
+}
+
+// maskedRow matches a users row of the output: who, id, name, email, ssn.
+var maskedRow = regexp.MustCompile(`(?m)^  (prod \(source\)|clone \(dana\))\s+(\d+)\s+(\S+ \S+)\s+(\S+@\S+)\s+(\S+)`)
+
+// checkMasked compares each source row of users with its clone row: the name (not masked at
+// the partial level) is kept, the email and SSN are not.
+func checkMasked(t *testing.T, out string) {
+	t.Helper()
+	rows := maskedRow.FindAllStringSubmatch(out, -1)
+	if len(rows) != 6 {
+		t.Fatalf("want 3 source and 3 clone rows of users, found %d:\n%s", len(rows), out)
+	}
+	for i := 0; i < len(rows); i += 2 {
+		src, cl := rows[i], rows[i+1]
+		if src[1] != "prod (source)" || cl[1] != "clone (dana)" || src[2] != cl[2] || src[3] != cl[3] {
+			t.Fatalf("rows out of step: %q / %q", src[0], cl[0])
+		}
+		if cl[4] == src[4] || !strings.Contains(cl[4], "***") || !strings.HasSuffix(cl[4], "@example.com") {
+			t.Errorf("user %s: email %q in the clone, %q in the source", src[2], cl[4], src[4])
+		}
+		if cl[5] == src[5] || !strings.HasPrefix(cl[5], "***-**-") || cl[5][7:] != src[5][7:] {
+			t.Errorf("user %s: ssn %q in the clone, %q in the source", src[2], cl[5], src[5])
+		}
+	}
+}
+
+func TestRunWithNothingConfigured(t *testing.T) {
+	out, _ := run(t, Options{})
+	inOrder(t, out, wantThread...)
+	inOrder(t, out, "embedded Redis (miniredis)", "throwaway PostgreSQL")
+	checkMasked(t, out)
+}
+
+func TestRunOnAGivenRedisDeletesItsKeys(t *testing.T) {
+	url := testenv.RedisURL(t)
+	out, wt := run(t, Options{RedisURL: url})
+	inOrder(t, out, wantThread...)
+	rdb, _ := testenv.Redis(t)
+	keys, err := rdb.Keys(context.Background(), wt.prefix+"*").Result()
+	if err != nil || len(keys) != 0 || wt.prefix == "" {
+		t.Fatalf("after the demo, keys under %q: %v (%v)", wt.prefix, keys, err)
+	}
+}
