@@ -22,7 +22,7 @@ type Config struct {
 	Interval           time.Duration // between reconcile passes
 	LeaseTTL           time.Duration // of a request's lease; renewed while a step runs
 	Batch              int           // ids taken from an index, and events read, per pass
-	RestoreParallelism int           // tables the agent restores at once (agent.Job.Parallelism)
+	RestoreParallelism int           // connections per restore job (agent.Job.Parallelism); 0: the agent's own setting
 	EventsGroup        string        // consumer group of the bot replicas on the agents' events stream
 	CreateAttempts     int           // Provisioner.Create tries before the request fails
 	RetryBackoff       time.Duration // wait after the first failed Create; doubles after each one
@@ -33,7 +33,7 @@ type Config struct {
 func DefaultConfig(owner string) Config {
 	return Config{
 		Owner: owner, Interval: 5 * time.Second, LeaseTTL: 30 * time.Second, Batch: 100,
-		RestoreParallelism: 2, EventsGroup: "clonebot-lifecycle", CreateAttempts: 5,
+		RestoreParallelism: 0, EventsGroup: "clonebot-lifecycle", CreateAttempts: 5,
 		RetryBackoff: 30 * time.Second, Workers: 8,
 	}
 }

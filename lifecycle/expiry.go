@@ -92,9 +92,12 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 		return err
 	}
 	now := m.now()
-	// step 2: destroying → destroyed.
+	// step 2: destroying → destroyed; the Manager's marks of it go at once.
 	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroyed})
 	if err != nil {
+		return err
+	}
+	if err := m.forget(ctx, r.ID); err != nil {
 		return err
 	}
 	// step 3: how long credentials outlived the expiry (a clone destroyed before its
@@ -119,7 +122,7 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 		m.note(ctx, next, "", "destroyed the clone; credentials revoked")
 	}
 	m.changed(ctx, next)
-	return m.forget(ctx, r.ID)
+	return nil
 }
 
 // destroyAsk returns who moved r to destroying and why (the timeline event's note).
@@ -141,9 +144,12 @@ func (m *Manager) pending(ctx context.Context, r *approvals.Request) error {
 		if err != nil {
 			return err
 		}
+		if err := m.forget(ctx, r.ID); err != nil {
+			return err
+		}
 		m.note(ctx, next, "", "expired the request: it was not decided within its approval window")
 		m.changed(ctx, next)
-		return m.forget(ctx, r.ID)
+		return nil
 	}
 	remind := time.Duration(m.policy.PendingReminder)
 	if remind <= 0 || now.Before(r.PendingExpiresAt.Add(-remind)) {

@@ -258,6 +258,7 @@ func newFixture(t *testing.T) *fixture {
 func testConfig(owner string) Config {
 	cfg := DefaultConfig(owner)
 	cfg.RetryBackoff = 30 * time.Second
+	cfg.RestoreParallelism = 2
 	return cfg
 }
 

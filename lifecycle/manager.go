@@ -38,7 +38,7 @@ type Manager struct {
 	wake       chan struct{}
 	sem        chan struct{} // bounds the steps running at once
 	mu         sync.Mutex
-	inflight   map[string]bool // request ids with a step running in this process
+	inflight   map[string]bool // request ids with a step running in this process → another was refused meanwhile
 	running    sync.WaitGroup  // every step started, for Run's exit
 	groupReady atomic.Bool
 }
@@ -223,20 +223,28 @@ func (m *Manager) logStep(id string, err error) {
 	}
 }
 
+// claim marks id in flight in this process; false if it already is. A refused claim is
+// remembered, and the loop woken when the running step ends, so what was due then (a
+// destroy-now, say) waits for that step and not for the next interval.
 func (m *Manager) claim(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.inflight[id] {
+	if _, busy := m.inflight[id]; busy {
+		m.inflight[id] = true
 		return false
 	}
-	m.inflight[id] = true
+	m.inflight[id] = false
 	return true
 }
 
 func (m *Manager) unclaim(id string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	wanted := m.inflight[id]
 	delete(m.inflight, id)
+	m.mu.Unlock()
+	if wanted {
+		m.poke()
+	}
 }
 
 // leased runs fn with the request's lease, renewed while fn runs; fn's context ends if the
