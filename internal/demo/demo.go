@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/agent"
@@ -315,7 +316,7 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 
 // command is a slash command typed by user; it prints what Slack shows afterwards.
 func (w *world) command(ctx context.Context, user, channel, text string) {
-	fmt.Fprintf(w.out, "%-18s /clone %s\n", w.thread.name(user)+" types", text)
+	fmt.Fprintf(w.out, "%-20s /clone %s\n", w.thread.name(user)+" types", text)
 	cmd := w.fake.SlashCommand(user, channel, text)
 	w.thread.answerTo[cmd.ResponseURL] = user
 	w.bot.Command(ctx, cmd)
@@ -324,11 +325,25 @@ func (w *world) command(ctx context.Context, user, channel, text string) {
 
 // click is user pressing a button of the request's card or thread.
 func (w *world) click(ctx context.Context, user string, r *approvals.Request, action, label string) {
-	fmt.Fprintf(w.out, "%-18s [%s]\n", w.thread.name(user)+" clicks", label)
+	fmt.Fprintf(w.out, "%-20s [%s]\n", w.thread.name(user)+" clicks", label)
 	cb := w.fake.BlockAction(user, r.Channel, r.MessageTS, action, r.ID)
 	w.thread.answerTo[cb.ResponseURL] = user
 	w.bot.Interaction(ctx, cb)
 	w.thread.flush()
+}
+
+// openHome is user opening clonebot's App Home tab (an app_home_opened event); it prints
+// the view the bot published.
+func (w *world) openHome(ctx context.Context, user string) error {
+	fmt.Fprintf(w.out, "%-20s the clonebot App Home\n", w.thread.name(user)+" opens")
+	body := slackfake.EventBody("Ev"+user+w.clock.Now().Format("150405"), slackfake.AppHomeOpened(user))
+	ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
+	if err != nil {
+		return fmt.Errorf("app_home_opened event: %w", err)
+	}
+	w.bot.Event(ctx, ev)
+	w.thread.flush()
+	return w.thread.home(user)
 }
 
 // tick runs one lifecycle pass and prints what it said in Slack.
@@ -361,7 +376,10 @@ func (w *world) request(ctx context.Context) (*approvals.Request, error) {
 }
 
 func (w *world) approve(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
-	w.say("the staging tier needs one approver: lee (a lead) looks at the card")
+	w.say("the staging tier needs one approver: lee (a lead) sees the request in the App Home and on the card")
+	if err := w.openHome(ctx, lead); err != nil {
+		return nil, err
+	}
 	w.click(ctx, lead, r, render.ActionApprove, "Approve")
 	r, err := w.store.Get(ctx, r.ID)
 	if err != nil {

@@ -107,11 +107,13 @@ func inOrder(t *testing.T, out string, parts ...string) {
 // The thread, in the order a person reads it: request, approval, progress, ready with a
 // credential reference, masked rows, the warnings, the extension, the expiry, the proof.
 var wantThread = []string{
-	`@dana types        /clone prod 2026-11-21 tier=staging`,
-	`[#clone-requests]  Clone request cl-`,
+	`@dana types          /clone prod 2026-11-21 tier=staging`,
+	`[#clone-requests]    Clone request cl-`,
 	`State: ⏳ pending`,
 	`[Approve] [Deny]`,
-	`@lee clicks        [Approve]`,
+	`@lee opens           the clonebot App Home`,
+	`[App Home of @lee]   Your clones`, `Waiting for your approval`, `staging · ⏳ pending · @dana`,
+	`@lee clicks          [Approve]`,
 	`State: ✅ approved`,
 	`@lee approved as lead or security`,
 	`State: ⚙ provisioning`,
@@ -123,8 +125,9 @@ var wantThread = []string{
 	`(password: [redacted], from file:///`,
 	`prod (source)  1`, `clone (dana)   1`,
 	`the clone has all 500 users`,
+	`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,
 	`will be destroyed in 1h`,
-	`@dana clicks       [Extend 1h]`,
+	`@dana clicks         [Extend 1h]`,
 	`@dana extended the clone until 2026-11-22 18:00 UTC`,
 	`will be destroyed in 10m, at 2026-11-22 18:00 UTC`,
 	`destroyed the clone at expiry`,

@@ -35,7 +35,7 @@ func (w *world) query(ctx context.Context, r *approvals.Request) (provisioner.Cr
 	if err != nil {
 		return provisioner.Credentials{}, fmt.Errorf("resolve the clone's credentials: %w", err)
 	}
-	fmt.Fprintf(w.out, "%-18s psql \"host=%s port=%d dbname=%s user=%s\"   (password: %s, from %s)\n",
+	fmt.Fprintf(w.out, "%-20s psql \"host=%s port=%d dbname=%s user=%s\"   (password: %s, from %s)\n",
 		"dana runs", creds.Host, creds.Port, creds.DBName, creds.Username, creds.Password, r.Clone.CredentialRef)
 	clone, err := loginAs(ctx, creds)
 	if err != nil {
@@ -90,8 +90,8 @@ func (w *world) query(ctx context.Context, r *approvals.Request) (provisioner.Cr
 	if err := clone.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
 		return provisioner.Credentials{}, fmt.Errorf("count the clone's users: %w", err)
 	}
-	fmt.Fprintf(w.out, "\n  the clone has all %d users; emails, SSNs and card numbers are masked (staging: partial), joins still match\n", n)
-	return creds, nil
+	fmt.Fprintf(w.out, "\n  the clone has all %d users; emails, SSNs and card numbers are masked (staging: partial), joins still match\n\n", n)
+	return creds, w.openHome(ctx, developer)
 }
 
 // rows runs sql and returns its rows as text, NULL as "NULL".

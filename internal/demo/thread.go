@@ -66,9 +66,9 @@ func (t *thread) print(label, text, blocks string) {
 	if len(lines) == 0 {
 		lines = []string{t.clean(text)}
 	}
-	fmt.Fprintf(t.out, "%-18s %s\n", label, lines[0])
+	fmt.Fprintf(t.out, "%-20s %s\n", label, lines[0])
 	for _, l := range lines[1:] {
-		fmt.Fprintf(t.out, "%-18s %s\n", "", l)
+		fmt.Fprintf(t.out, "%-20s %s\n", "", l)
 	}
 }
 
@@ -124,6 +124,8 @@ func (t *thread) blockLines(blocks string) []string {
 				}
 			}
 			lines = append(lines, strings.Join(parts, " "))
+		case "divider":
+			lines = append(lines, "────────")
 		case "actions":
 			var buttons []string
 			for _, e := range b.Elements {
@@ -167,4 +169,20 @@ func (t *thread) name(id string) string {
 		return n
 	}
 	return id
+}
+
+// home prints the App Home view last published for user.
+func (t *thread) home(user string) error {
+	raw, ok := t.fake.HomeView(user)
+	if !ok {
+		return fmt.Errorf("no App Home was published for %s", t.name(user))
+	}
+	var view struct {
+		Blocks json.RawMessage `json:"blocks"`
+	}
+	if err := json.Unmarshal(raw, &view); err != nil {
+		return fmt.Errorf("App Home of %s: %w", t.name(user), err)
+	}
+	t.print("[App Home of "+t.name(user)+"]", "", string(view.Blocks))
+	return nil
 }
