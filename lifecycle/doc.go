@@ -21,5 +21,7 @@
 //	<prefix>{lifecycle}:teardown    set: requests marked failed whose clone is still to destroy
 //	                                (failed is not an active status, so no Store index has them)
 //
-// It reports through handlers.Notifier and implements handlers.Lifecycle.
+// It reports through handlers.Notifier, implements handlers.Lifecycle, and, given a
+// prometheus.Registerer, exposes clonebot_revocation_latency_seconds (expiry → clone and
+// credentials destroyed). Tick runs one pass for tests; Run is the loop of a replica.
 package lifecycle
