@@ -27,6 +27,10 @@ type Config struct {
 	CreateAttempts     int           // Provisioner.Create tries before the request fails
 	RetryBackoff       time.Duration // wait after the first failed Create; doubles after each one
 	Workers            int           // steps run at once
+	// RestoreAllowance is added to the TTL for the first bound on a clone's credentials (set
+	// when it is created), so a long restore never outlives them; at ready the bound becomes
+	// ready + TTL.
+	RestoreAllowance time.Duration
 }
 
 // DefaultConfig returns the defaults for replica owner.
@@ -34,7 +38,7 @@ func DefaultConfig(owner string) Config {
 	return Config{
 		Owner: owner, Interval: 5 * time.Second, LeaseTTL: 30 * time.Second, Batch: 100,
 		RestoreParallelism: 0, EventsGroup: "clonebot-lifecycle", CreateAttempts: 5,
-		RetryBackoff: 30 * time.Second, Workers: 8,
+		RetryBackoff: 30 * time.Second, Workers: 8, RestoreAllowance: 12 * time.Hour,
 	}
 }
 
@@ -59,6 +63,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("lifecycle config: retry_backoff %s: must be positive", c.RetryBackoff)
 	case c.Workers <= 0:
 		return fmt.Errorf("lifecycle config: workers %d: must be positive", c.Workers)
+	case c.RestoreAllowance < 0:
+		return fmt.Errorf("lifecycle config: restore_allowance %s: must not be negative", c.RestoreAllowance)
 	}
 	return nil
 }

@@ -87,12 +87,17 @@ type backend struct {
 	made      int      // Create calls that made a new clone
 	destroyed []string // Destroy calls, in order
 	extended  []time.Time
+	bounds    map[string]time.Time // the credentials' first expiry bound each Create was given
 }
 
 func (b *backend) create(_ context.Context, spec provisioner.Spec, progress provisioner.ProgressFunc) (provisioner.Clone, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++
+	if b.bounds == nil {
+		b.bounds = map[string]time.Time{}
+	}
+	b.bounds[spec.RequestID] = spec.ExpiresAt
 	if c, ok := b.clones[spec.RequestID]; ok {
 		return c, nil
 	}

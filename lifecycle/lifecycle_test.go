@@ -22,8 +22,12 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// approved → provisioning → restoring, with the job queued for the agent.
+	createdAt := f.clock.Now()
 	f.tick(m)
 	r = f.wantStatus(id, approvals.StatusRestoring)
+	if bound, want := f.backend.bounds[id], createdAt.Add(DefaultConfig("x").RestoreAllowance+4*time.Hour); !bound.Equal(want) {
+		t.Fatalf("credentials first bound %s, want %s (restore allowance + TTL)", bound, want)
+	}
 	if r.Clone == nil || r.Clone.CredentialRef != "file:///secrets/"+id+".json" {
 		t.Fatalf("clone not stored: %+v", r.Clone)
 	}

@@ -42,13 +42,13 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 		return m.createFailed(ctx, r, mk, err)
 	}
 
-	// step 3: the clone, with a first bound on its credentials' life; the real expiry is set
-	// when the clone is ready.
+	// step 3: the clone, with a first bound on its credentials' life long enough for the
+	// restore (the agent logs in with them); the real expiry is set when the clone is ready.
 	m.progress(ctx, r, "provisioning: creating the clone")
 	report, stop := m.progressPump(ctx, r)
 	c, err := be.Provisioner.Create(ctx, provisioner.Spec{
 		RequestID: r.ID, Source: r.Source, Strategy: be.Strategy, Backup: b, Tier: r.Tier,
-		Requester: r.Requester, ExpiresAt: m.now().Add(r.TTL),
+		Requester: r.Requester, ExpiresAt: m.now().Add(m.cfg.RestoreAllowance + r.TTL),
 	}, report)
 	stop()
 	if err != nil {
