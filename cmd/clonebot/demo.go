@@ -17,7 +17,7 @@ import (
 func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	users := fs.Int("users", 3000, "rows of the sample users table (two payments each)")
-	logLevel := fs.String("log-level", "error", "level of clonebot's own JSON logs on stderr")
+	logLevel := fs.String("log-level", "warn", "level of clonebot's own JSON logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

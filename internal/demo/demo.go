@@ -136,6 +136,7 @@ type world struct {
 	bot     *bot.Bot
 	life    *lifecycle.Manager
 	agent   *agent.Agent
+	maskKey provisioner.Password
 	prov    *local.Provisioner
 	secrets *local.SecretStore
 }
@@ -184,7 +185,8 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	cl.add(func() { _ = w.prov.Destroy(context.WithoutCancel(ctx), r.ID) }) // only if a step below fails
+	id := r.ID
+	cl.add(func() { _ = w.prov.Destroy(context.WithoutCancel(ctx), id) }) // a no-op once the lifecycle destroyed it
 	if r, err = w.approve(ctx, r); err != nil {
 		return err
 	}
@@ -275,6 +277,7 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	if _, err := rand.Read(key); err != nil {
 		return err
 	}
+	w.maskKey = provisioner.NewPassword(hex.EncodeToString(key))
 
 	// step 3: the local backend on the demo's server.
 	localCfg := local.Config{AdminURL: w.pg.adminURL, Host: w.pg.host, Port: w.pg.port, SecretsDir: secretsDir,
@@ -310,7 +313,7 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	agentCfg := agent.DefaultConfig("demo-agent")
 	agentCfg.KeyPrefix, agentCfg.Block, agentCfg.SSLMode = prefix, 100*time.Millisecond, "disable"
 	w.agent, err = agent.New(agentCfg, agent.Deps{Queue: queue, Secrets: w.secrets, Rules: rules,
-		MaskKey: provisioner.NewPassword(hex.EncodeToString(key)), Log: log.Named("agent"), Now: w.clock.Now})
+		MaskKey: w.maskKey, Log: log.Named("agent"), Now: w.clock.Now})
 	return err
 }
 
@@ -410,7 +413,7 @@ func (w *world) untilReady(ctx context.Context, r *approvals.Request) (*approval
 			}
 		}
 	}
-	return nil, fmt.Errorf("request %s is still %s after 10 lifecycle passes", r.ID, r.Status)
+	return nil, fmt.Errorf("request %s is still %s after 10 lifecycle passes (the agent's and the lifecycle's logs say why)", r.ID, r.Status)
 }
 
 func (w *world) warnAndExtend(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {

@@ -60,6 +60,7 @@ func run(t *testing.T, opts Options) (string, *watch) {
 
 func (wt *watch) ready(w *world, creds provisioner.Credentials) {
 	wt.leaks.Secret(creds.Password.Reveal())
+	wt.leaks.Secret(w.maskKey.Reveal())
 	wt.prefix = w.redis.prefix
 }
 
