@@ -123,7 +123,7 @@ var wantThread = []string{
 	`is ready for @dana: prod as of 2026-11-21, partial masking.`,
 	`file:///`,
 	`[DM to @dana]`,
-	`(password: [redacted], from file:///`,
+	`password=[redacted]`, `(the password read from file:///`,
 	`prod (source)  1`, `clone (dana)   1`,
 	`the clone has all 500 users`,
 	`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,

@@ -35,8 +35,8 @@ func (w *world) query(ctx context.Context, r *approvals.Request) (provisioner.Cr
 	if err != nil {
 		return provisioner.Credentials{}, fmt.Errorf("resolve the clone's credentials: %w", err)
 	}
-	fmt.Fprintf(w.out, "%-20s psql \"host=%s port=%d dbname=%s user=%s\"   (password: %s, from %s)\n",
-		"dana runs", creds.Host, creds.Port, creds.DBName, creds.Username, creds.Password, r.Clone.CredentialRef)
+	fmt.Fprintf(w.out, "%-20s host=%s port=%d dbname=%s user=%s password=%s\n%-20s (the password read from %s)\n",
+		"dana connects", creds.Host, creds.Port, creds.DBName, creds.Username, creds.Password, "", r.Clone.CredentialRef)
 	clone, err := loginAs(ctx, creds)
 	if err != nil {
 		return provisioner.Credentials{}, fmt.Errorf("log in to the clone as %s: %w", creds.Username, err)
