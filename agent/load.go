@@ -228,11 +228,15 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 
 // badData turns errors that mean the rows themselves are damaged (a row that does not match
 // the column list, an invalid escape, a value PostgreSQL rejects) into a permanent Failure.
+// PostgreSQL's message may quote the rejected value, so only its SQLSTATE is kept.
 func badData(err error, table string) error {
 	var pgErr *pgconn.PgError
-	if errors.Is(err, mask.ErrFieldCount) || errors.Is(err, mask.ErrBadEscape) ||
-		(errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")) {
+	switch {
+	case errors.Is(err, mask.ErrFieldCount) || errors.Is(err, mask.ErrBadEscape):
 		return permanent(err, "the backup is corrupt or truncated: the rows of %s are not valid", table)
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22"):
+		return permanent(fmt.Errorf("%s rejected a row (SQLSTATE %s)", table, pgErr.Code),
+			"the backup is corrupt or truncated: the rows of %s are not valid", table)
 	}
 	return err
 }
