@@ -5,9 +5,11 @@
 // offline Slack of bot/slackfake, and the real approvals store, bot, lifecycle, local
 // provisioner and restore agent wired as cmd/clonebot wires them.
 //
-// Time is a clock the demo owns: the lifecycle, the bot, the store and the agent all read
+// Time is a clock the demo owns: the lifecycle, the bot, the store and the catalogue read
 // it, and the demo moves it forward to reach the TTL warnings and the expiry at once. Only
-// the restore itself takes real time.
+// the restore takes real time: the agent keeps the real clock, so its progress shows real
+// rates. The demo drives the lifecycle with Tick and the agent with RunOnce, so every step
+// happens in the order printed.
 //
 // Run prints the request's Slack thread as a person would read it (the card in each of its
 // states, the thread replies, the DMs and the ephemeral answers), then proves the clone is
