@@ -47,7 +47,8 @@ type Config struct {
 type lifecycleSection struct {
 	Interval           time.Duration `yaml:"interval"`            // reconcile pass every (default 5s)
 	LeaseTTL           time.Duration `yaml:"lease_ttl"`           // per-request lease (default 2m)
-	RestoreParallelism int           `yaml:"restore_parallelism"` // connections per restore job (default 2)
+	RestoreParallelism int           `yaml:"restore_parallelism"` // connections per restore job (default: the agent's)
+	RestoreAllowance   time.Duration `yaml:"restore_allowance"`   // a new clone's credentials last TTL + this until it is ready (default 12h)
 }
 
 // agentSection is the `agent:` section (agent.Config with YAML names).
@@ -111,10 +112,8 @@ func (c *Config) applyDefaults() {
 	c.Slack.ApplyDefaults()
 	l := &c.Lifecycle
 	l.Interval = orDuration(l.Interval, 5*time.Second)
-	l.LeaseTTL = orDuration(l.LeaseTTL, 2*time.Minute)
-	if l.RestoreParallelism == 0 {
-		l.RestoreParallelism = 2
-	}
+	l.LeaseTTL = orDuration(l.LeaseTTL, 30*time.Second)
+	l.RestoreAllowance = orDuration(l.RestoreAllowance, 12*time.Hour)
 	d := agent.DefaultConfig("")
 	a := &c.Agent
 	a.MinIdle = orDuration(a.MinIdle, d.MinIdle)
@@ -150,7 +149,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Policy == "":
 		return errors.New("policy: the path of the policy file is required")
-	case c.Lifecycle.Interval < 0 || c.Lifecycle.LeaseTTL < 0 || c.Lifecycle.RestoreParallelism < 0:
+	case c.Lifecycle.Interval < 0 || c.Lifecycle.LeaseTTL < 0 || c.Lifecycle.RestoreParallelism < 0 || c.Lifecycle.RestoreAllowance < 0:
 		return errors.New("lifecycle: durations and parallelism must not be negative")
 	}
 	if err := c.Bot.Validate(); err != nil {

@@ -33,6 +33,7 @@ var errUsage = errors.New("usage")
 const usage = `clonebot: governed, temporary, masked copies of production databases, from Slack.
 
 usage:
+  clonebot serve -config clonebot.yaml     the Slack bot and the lifecycle loop
   clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
   clonebot demo                            the whole flow on this machine (see README)
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "policy":
 		return runPolicy(args[1:], stdout)
+	case "serve":
+		return runServe(ctx, args[1:])
 	case "agent":
 		return runAgent(ctx, args[1:])
 	case "demo":

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestServe starts `clonebot serve` as an operator would (config file, environment), with
+// the offline Slack in HTTP mode, real Redis and a private PostgreSQL for the local backend,
+// sends a signed /clone, and follows the request until the lifecycle has made its clone and
+// queued the restore.
+func TestServe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// step 1: the world: Slack, Redis, PostgreSQL, a backup file for yesterday.
+	fake := slackfake.New()
+	defer fake.Close()
+	fake.AddUser(slack.User{ID: "U1", Name: "dev"})
+	fake.AddUserGroup("S1", "developers", "U1")
+	fake.AddChannel("C1", "clone-requests")
+	srv, err := testenv.StartServerWith(ctx, testenv.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	dir := t.TempDir()
+	day := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+	backup := filepath.Join(dir, "backups", "prod", day, "prod.dump")
+	os.MkdirAll(filepath.Dir(backup), 0o755)
+	os.WriteFile(backup, []byte("PGDMP not really"), 0o600)
+	_, prefix := testenv.Redis(t)
+	slackAddr, opsAddr := freeAddr(t), freeAddr(t)
+
+	// step 2: the config file and the secrets in the environment.
+	policy, _ := os.ReadFile("../../deploy/policy.example.yaml")
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(strings.Replace(string(policy),
+		"/var/lib/clonebot/backups/{source}/{date}/", filepath.Join(dir, "backups")+"/{source}/{date}/", 1)), 0o600)
+	config := fmt.Sprintf(`policy: policy.yaml
+redis: {url: %q, prefix: %q}
+metrics_addr: %q
+slack: {mode: http, listen_addr: %q}
+lifecycle: {interval: 50ms}
+local:
+  admin_url: %q
+  host: 127.0.0.1
+  port: %d
+  secrets_dir: %q
+  backups: %q
+  sources: {prod: {strategy: restore}}
+`, testenv.RedisURL(t), prefix, opsAddr, slackAddr, srv.URL, srv.Port, filepath.Join(dir, "secrets"),
+		filepath.Join(dir, "backups")+"/{source}/{date}/")
+	configPath := filepath.Join(dir, "clonebot.yaml")
+	os.WriteFile(configPath, []byte(config), 0o600)
+	const signingSecret = "test-signing-secret"
+	t.Setenv("CLONEBOT_SLACK_API_URL", fake.APIURL())
+	t.Setenv("CLONEBOT_SLACK_BOT_TOKEN", "xoxb-serve-test")
+	t.Setenv("CLONEBOT_SLACK_SIGNING_SECRET", signingSecret)
+
+	// step 3: serve, until ready.
+	done := make(chan error, 1)
+	serveCtx, stop := context.WithCancel(ctx)
+	go func() { done <- run(serveCtx, []string{"serve", "-config", configPath}, os.Stdout, os.Stderr) }()
+	waitHTTP(t, ctx, done, "http://"+opsAddr+"/readyz")
+
+	// step 4: a signed /clone of yesterday's prod: the dev tier approves it at once.
+	body := slackfake.CommandBody(fake.SlashCommand("U1", "C1", "prod "+day+` reason="smoke test"`))
+	req, err := slackfake.SignedRequest(ctx, "http://"+slackAddr+"/slack/commands", signingSecret, time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/slack/commands answered %s", resp.Status)
+	}
+	if _, err := fake.WaitCalls(ctx, "chat.postMessage", 1); err != nil {
+		t.Fatalf("no request card posted: %v", err)
+	}
+
+	// step 5: the lifecycle makes the clone on the local backend and queues the restore.
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	store := redisstore.New(rdb, prefix)
+	var r *approvals.Request
+	for r == nil || r.Status != approvals.StatusRestoring {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("request never reached restoring: %+v", r)
+		case err := <-done:
+			t.Fatalf("serve stopped: %v", err)
+		case <-time.After(50 * time.Millisecond): // waiting for the loop, not for a test to pass
+		}
+		list, err := store.ListUser(ctx, "U1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 {
+			r = list[0]
+		}
+	}
+	if r.Clone == nil || !strings.HasPrefix(r.Clone.CredentialRef, "file://") || r.Tier != "dev" {
+		t.Fatalf("request %+v", r)
+	}
+
+	// step 6: a signal stops it cleanly.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v after the signal", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitHTTP waits until url answers 200, failing if serve stops first.
+func waitHTTP(t *testing.T, ctx context.Context, done <-chan error, url string) {
+	t.Helper()
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never answered 200", url)
+		case err := <-done:
+			t.Fatalf("serve stopped before it was ready: %v", err)
+		case <-time.After(50 * time.Millisecond): // waiting for the server to start
+		}
+	}
+}
