@@ -143,7 +143,7 @@ type world struct {
 
 // Run runs the whole flow and prints the Slack thread to out. It returns an error, having
 // cleaned up everything it started, if any step does not do what it should.
-func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
+func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if opts.Users <= 0 {
 		opts.Users = 3000
 	}
@@ -199,7 +199,6 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-
 	if opts.hooks != nil {
 		opts.hooks.ready(w, creds)
 	}
