@@ -116,17 +116,6 @@ func startPostgres(ctx context.Context, u string, cl *cleanups) (*pgEnv, error) 
 			return nil, fmt.Errorf("prepare throwaway postgres: %w", err)
 		}
 	}
-	// Clone databases are copies of template1. Its public schema belongs to pg_database_owner,
-	// whose rights a clone role (NOINHERIT) does not use, so the restore agent could not drop
-	// and recreate it; without it the agent creates public as the clone's own role.
-	tmpl, err := pgx.Connect(ctx, testenv.WithDatabase(srv.URL, "template1"))
-	if err != nil {
-		return nil, fmt.Errorf("throwaway postgres: %w", err)
-	}
-	defer tmpl.Close(ctx)
-	if _, err := tmpl.Exec(ctx, "DROP SCHEMA public"); err != nil {
-		return nil, fmt.Errorf("prepare throwaway postgres: %w", err)
-	}
 	admin, err := url.Parse(srv.URL)
 	if err != nil {
 		return nil, err

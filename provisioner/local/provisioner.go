@@ -164,7 +164,10 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 func (p *Provisioner) createRole(ctx context.Context, conn *pgx.Conn, name, requestID string) error {
 	ident := pgx.Identifier{name}.Sanitize()
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "CREATE ROLE "+ident+" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
+		// INHERIT: no role is ever granted to it, and with it the owner of the clone database
+		// gets pg_database_owner's rights there (PostgreSQL 15), so it owns the database's
+		// public schema and the agent can drop and recreate it before a restore.
+		if _, err := tx.Exec(ctx, "CREATE ROLE "+ident+" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS"); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "COMMENT ON ROLE "+ident+" IS "+quoteLiteral(roleComment(requestID)))

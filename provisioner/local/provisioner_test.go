@@ -124,6 +124,25 @@ func TestCloneCredentialsReachOnlyTheirOwnDatabase(t *testing.T) {
 	}
 }
 
+// TestCloneRoleCanResetItsSchema: before every restore attempt the agent, logged in as the
+// clone's own role, drops and recreates the public schema (a stock PostgreSQL 15 database's
+// public schema belongs to pg_database_owner); the role must be able to.
+func TestCloneRoleCanResetItsSchema(t *testing.T) {
+	p := newProvisioner(t, "")
+	_, creds := create(t, p, spec("prod"))
+	ctx := context.Background()
+	conn, err := loginAs(ctx, creds, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{"DROP SCHEMA public CASCADE", "CREATE SCHEMA public", "CREATE TABLE public.t (id int)"} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s as the clone's role: %v", stmt, rec.Err(err))
+		}
+	}
+}
+
 func TestDestroyRevokesAtOnce(t *testing.T) {
 	p := newProvisioner(t, "")
 	sp := spec("prod")
