@@ -46,16 +46,18 @@ func (t tableLoad) copySQL(freeze bool) string {
 
 func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
-// loadTables copies every table over n connections, largest first, and runs each table's own
-// post-data items (own, by table) as soon as that table is loaded, so that index builds overlap
-// the loading of other tables; an index is never built before its table's data. Tables with
-// masking rules are parsed row by row and only their ruled columns rewritten; the others are
-// copied byte for byte.
-func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string][]postItem, n int) error {
+// loadTables copies every table over n connections, largest first. As soon as a table is
+// loaded its own post-data items (own, by table: indexes, key constraints) run, then ANALYZE;
+// each foreign key of fks runs once the tables it needs are ready. Index builds overlap the
+// loading of other tables; an index is never built before its table's data. It returns the
+// foreign keys it could not place. Tables with masking rules are parsed row by row and only
+// their ruled columns rewritten; the others are copied byte for byte.
+func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string][]postItem, fks []postItem, n int) ([]postItem, error) {
 	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
 	type task struct {
-		load *tableLoad
-		sql  string
+		load  *tableLoad
+		sql   string
+		table string // the table whose own item sql is
 	}
 	var (
 		mu      sync.Mutex
@@ -63,9 +65,26 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		queue   []task
 		running int
 		failed  bool
+		pending = map[string]int{} // table → own items not done
+		ready   = map[string]bool{}
 	)
 	for i := range loads {
 		queue = append(queue, task{load: &loads[i]})
+	}
+	// markReady runs with mu held.
+	markReady := func(table string) {
+		ready[table] = true
+		schema, name, _ := strings.Cut(table, ".")
+		queue = append(queue, task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize()})
+		waiting := fks[:0]
+		for _, fk := range fks {
+			if slices.ContainsFunc(fk.needs, func(t string) bool { return !ready[t] }) {
+				waiting = append(waiting, fk)
+			} else {
+				queue = append(queue, task{sql: fk.sql})
+			}
+		}
+		fks = waiting
 	}
 	p := r.newPool()
 	defer p.close(ctx)
@@ -101,11 +120,21 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 
 				mu.Lock()
 				running--
-				if err != nil {
+				switch {
+				case err != nil:
 					failed = true
-				} else if t.load != nil {
-					for _, it := range own[t.load.table] {
-						queue = append(queue, task{sql: it.sql})
+				case t.load != nil:
+					table := t.load.table
+					pending[table] = len(own[table])
+					for _, it := range own[table] {
+						queue = append(queue, task{sql: it.sql, table: table})
+					}
+					if pending[table] == 0 {
+						markReady(table)
+					}
+				case t.table != "":
+					if pending[t.table]--; pending[t.table] == 0 {
+						markReady(t.table)
 					}
 				}
 				cond.Broadcast()
@@ -116,7 +145,7 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 			}
 		})
 	}
-	return g.Wait()
+	return fks, g.Wait()
 }
 
 // pool keeps the sessions of one stage for reuse by its workers.

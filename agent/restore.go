@@ -122,6 +122,7 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 	schema := map[string][]string{}
 	sizes := dataSizes(arch.Entries, b.size)
 	tableOf := map[int]tableLoad{} // TABLE entry → its data
+	ownOf := map[int]string{}      // index or key constraint entry → its one table
 	for _, e := range arch.Entries {
 		if e.Desc == "TABLE DATA" {
 			t := tableLoad{
@@ -158,6 +159,10 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 				for t := range tables {
 					it.table = t
 				}
+				ownOf[e.DumpID] = it.table
+			}
+			if it.kind == postForeignKey {
+				it.needs = fkNeeds(e.Dependencies, tableOf, ownOf)
 			}
 			post = append(post, it)
 		default:
@@ -173,26 +178,27 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 		return nil, err
 	}
 	// step 3: the data, masked on the way in; each table's own indexes and keys are built as
-	// soon as its data is in, while other tables still load.
+	// soon as its data is in, then it is analyzed, and each foreign key is added as soon as
+	// the tables it joins are ready, while other tables still load.
 	r.progress.start(PhaseData)
 	own := map[string][]postItem{}
-	rest := post[:0:0]
+	var fks, rest []postItem
 	for _, it := range post {
-		if it.table != "" {
+		switch {
+		case it.table != "":
 			own[it.table] = append(own[it.table], it)
-		} else {
+		case it.needs != nil:
+			fks = append(fks, it)
+		default:
 			rest = append(rest, it)
 		}
 	}
-	if err := r.loadTables(ctx, loads, own, n); err != nil {
+	left, err := r.loadTables(ctx, loads, own, fks, n)
+	if err != nil {
 		return nil, err
 	}
-	// step 4: the other post-data items, sequences, foreign keys.
-	tables := make([]string, len(loads))
-	for i, t := range loads {
-		tables[i] = t.table
-	}
-	return tables, r.postData(ctx, rest, seqs, n)
+	// step 4: the other post-data items, sequences, and any foreign key left.
+	return nil, r.postData(ctx, append(rest, left...), seqs, n)
 }
 
 // dataSizes estimates each data entry's compressed size from the gap to the next data block.
@@ -257,8 +263,26 @@ func kindOf(desc string) postKind {
 type postItem struct {
 	kind  postKind
 	sql   string
-	size  int64  // data size of the tables the item depends on, to build big indexes first
-	table string // the one table an index or key constraint needs, when known
+	size  int64    // data size of the tables the item depends on, to build big indexes first
+	table string   // the one table an index or key constraint needs, when known
+	needs []string // the tables a foreign key joins, when known
+}
+
+// fkNeeds returns the tables a foreign key entry depends on, directly or through the key
+// constraint it references; nil if a dependency is neither.
+func fkNeeds(deps []int, tableOf map[int]tableLoad, ownOf map[int]string) []string {
+	var needs []string
+	for _, d := range deps {
+		if t, ok := tableOf[d]; ok {
+			needs = append(needs, t.table)
+		} else if t, ok := ownOf[d]; ok {
+			needs = append(needs, t)
+		} else {
+			return nil
+		}
+	}
+	slices.Sort(needs)
+	return slices.Compact(needs)
 }
 
 // postData builds indexes and key constraints over n connections (largest tables first),
@@ -293,7 +317,7 @@ func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n i
 	return nil
 }
 
-// verify runs the gate (one query per masked table) and ANALYZEs the tables, together over n
+// verify runs the gate (one query per masked table) and ANALYZEs tables, together over n
 // connections: both only read the tables and neither blocks the other.
 func (r *run) verify(ctx context.Context, tables []string, n int) error {
 	r.progress.start(PhaseVerify)
