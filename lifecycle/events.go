@@ -196,14 +196,15 @@ func (m *Manager) restored(ctx context.Context, id string, e agent.Event) error 
 // describe is the progress line of a running event.
 func describe(e agent.Event) string {
 	s := "restoring: " + string(e.Phase)
-	if e.Table != "" {
-		s += ", " + e.Table
-	}
 	if e.Rows > 0 || e.Bytes > 0 {
-		s += fmt.Sprintf(": %d rows, %s", e.Rows, bytes(e.Bytes))
+		// Rows and Bytes count the whole job so far, not the table being loaded.
+		s += fmt.Sprintf(", %d rows (%s) so far", e.Rows, bytes(e.Bytes))
 		if e.Rate > 0 {
 			s += " at " + bytes(int64(e.Rate)) + "/s"
 		}
+	}
+	if e.Table != "" {
+		s += ", now " + e.Table
 	}
 	return s
 }

@@ -96,7 +96,7 @@ func TestHappyPath(t *testing.T) {
 		"progress " + id + " provisioning: database created (clone_" + id + ")",
 		"card " + id + " restoring",
 		"progress " + id + " restoring: waiting for a restore agent",
-		"progress " + id + " restoring: data, public.users: 1200 rows, 3.0 MiB at 1.0 MiB/s",
+		"progress " + id + " restoring: data, 1200 rows (3.0 MiB) so far at 1.0 MiB/s, now public.users",
 		"ready " + id + " file:///secrets/" + id + ".json until 13:05:00",
 		"card " + id + " ready",
 		"ttl " + id + " 1h0m0s",

@@ -159,7 +159,7 @@ func cardFooter(r *approvals.Request, now time.Time) string {
 	case r.Status == approvals.StatusPending:
 		parts = append(parts, "expires undecided at "+clock(r.PendingExpiresAt))
 	case r.Status == approvals.StatusReady:
-		parts = append(parts, fmt.Sprintf("destroyed at %s (%s left)", stamp(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
+		parts = append(parts, fmt.Sprintf("expires %s (%s left), then destroyed", stamp(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
 	case r.Status == approvals.StatusFailed && r.Failure != "":
 		parts = append(parts, "failed: "+Escape(r.Failure))
 	}
