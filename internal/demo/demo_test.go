@@ -119,7 +119,7 @@ var wantThread = []string{
 	`@lee approved as lead or security`,
 	`State: ⚙ provisioning`,
 	`State: 📥 restoring`,
-	`restoring: data, public.users`,
+	`restoring: data, `, `so far at`, `now public.users`,
 	`is ready for @dana: prod as of 2026-11-21, partial masking.`,
 	`file:///`,
 	`[DM to @dana]`,
