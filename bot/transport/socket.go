@@ -172,7 +172,8 @@ func (s *Socket) Run(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if err := client.RunContext(ctx); err != nil && ctx.Err() == nil {
+			// RunContext returns only with an error: a fatal one, or the end of ctx.
+			if err := client.RunContext(ctx); ctx.Err() == nil {
 				s.log.Error("socket mode stopped, restarting", zap.Error(err))
 			}
 		}

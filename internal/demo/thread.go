@@ -181,7 +181,7 @@ func (t *thread) home(user string) error {
 		Blocks json.RawMessage `json:"blocks"`
 	}
 	if err := json.Unmarshal(raw, &view); err != nil {
-		return fmt.Errorf("App Home of %s: %w", t.name(user), err)
+		return fmt.Errorf("read the App Home of %s: %w", t.name(user), err)
 	}
 	t.print("[App Home of "+t.name(user)+"]", "", string(view.Blocks))
 	return nil
