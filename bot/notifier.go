@@ -34,8 +34,13 @@ type Notifier struct {
 	mu       sync.Mutex
 	next     map[string]time.Time // channel → earliest time of its next write
 	progress map[string]*progressLine
+	refs     ProgressRefs // shared positions of progress lines; nil: this process only
 	home     func(ctx context.Context, user string) (handlers.Home, error)
 }
+
+// ShareProgress makes the Notifier find and record progress lines in refs, so replicas edit
+// one line per request. Call it before use.
+func (n *Notifier) ShareProgress(refs ProgressRefs) { n.refs = refs }
 
 // progressLine is a request's one status message in its thread.
 type progressLine struct {
@@ -170,6 +175,13 @@ func (n *Notifier) Progress(ctx context.Context, r *approvals.Request, status st
 		if superseded {
 			return nil
 		}
+		if ts == "" && n.refs != nil {
+			shared, err := n.refs.Get(ctx, r.ID)
+			if err != nil {
+				n.log.Warn("progress line position unavailable", zap.String("request_id", r.ID), zap.Error(err))
+			}
+			ts = shared
+		}
 		if ts != "" {
 			_, _, _, err := n.api.UpdateMessageContext(ctx, r.Channel, ts, m.Options()...)
 			return err
@@ -179,12 +191,18 @@ func (n *Notifier) Progress(ctx context.Context, r *approvals.Request, status st
 			opts = append(opts, slack.MsgOptionTS(r.MessageTS))
 		}
 		_, ts, err := n.api.PostMessageContext(ctx, r.Channel, opts...)
-		if err == nil {
-			n.mu.Lock()
-			line.ts = ts
-			n.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		return err
+		n.mu.Lock()
+		line.ts = ts
+		n.mu.Unlock()
+		if n.refs != nil {
+			if err := n.refs.Set(ctx, r.ID, ts); err != nil {
+				n.log.Warn("progress line position not shared", zap.String("request_id", r.ID), zap.Error(err))
+			}
+		}
+		return nil
 	})
 }
 
@@ -235,8 +253,13 @@ func (n *Notifier) Directory() *Directory { return n.dir }
 // forget drops a request's progress line once it no longer changes.
 func (n *Notifier) forget(id string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.progress, id)
+	n.mu.Unlock()
+	if n.refs != nil {
+		if err := n.refs.Forget(context.Background(), id); err != nil {
+			n.log.Warn("progress line position not dropped", zap.String("request_id", id), zap.Error(err))
+		}
+	}
 }
 
 // TTLWarning posts the expiry warning with Extend and Destroy-now buttons in the thread.

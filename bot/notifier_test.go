@@ -14,6 +14,7 @@ import (
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/testenv"
 )
 
 func newNotifier(t *testing.T) (*bot.Notifier, *slackfake.Server, *fakeClock) {
@@ -104,6 +105,50 @@ func TestNotifierProgressEditsOneMessage(t *testing.T) {
 	}
 	if len(progress) != 1 || progress[0].Updates != 2 || !strings.Contains(progress[0].Text, "restoring users") {
 		t.Fatalf("progress messages %+v, want one edited twice showing the newest status", progress)
+	}
+}
+
+// TestNotifierProgressSharedAcrossReplicas: a second replica (or a restarted one) continues
+// the progress line the first one posted, through the positions shared in Redis.
+func TestNotifierProgressSharedAcrossReplicas(t *testing.T) {
+	fake := slackfake.New()
+	t.Cleanup(fake.Close)
+	p, err := approvals.ParsePolicy([]byte(e2ePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, prefix := testenv.Redis(t)
+	refs := bot.NewRedisProgressRefs(rdb, prefix, time.Hour)
+	replica := func() *bot.Notifier {
+		api := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()))
+		n := bot.NewNotifier(api, p, bot.Config{}, zap.NewNop(), &fakeClock{now: t0})
+		n.ShareProgress(refs)
+		return n
+	}
+	a, b := replica(), replica()
+	ctx := context.Background()
+	r := cardOf(t, a)
+	if err := a.Progress(ctx, r, "provisioning"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Progress(ctx, r, "restoring users"); err != nil {
+		t.Fatal(err)
+	}
+	var progress []slackfake.Message
+	for _, m := range fake.Messages() {
+		if m.ThreadTS == r.MessageTS {
+			progress = append(progress, m)
+		}
+	}
+	if len(progress) != 1 || progress[0].Updates != 1 || !strings.Contains(progress[0].Text, "restoring users") {
+		t.Fatalf("progress messages %+v, want the first replica's line edited by the second", progress)
+	}
+	r.Status = approvals.StatusReady
+	if _, _, err := b.CardChanged(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := refs.Get(ctx, r.ID); err != nil || ts != "" {
+		t.Fatalf("position kept after the request was ready: %q, %v", ts, err)
 	}
 }
 

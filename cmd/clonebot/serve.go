@@ -71,6 +71,7 @@ func runServe(ctx context.Context, args []string) error {
 	api := cfg.Slack.WebClient()
 	clock := bot.SystemClock{}
 	notifier := bot.NewNotifier(api, policy, cfg.Bot, log.Named("notifier"), clock)
+	notifier.ShareProgress(bot.NewRedisProgressRefs(rdb, cfg.Redis.Prefix, 48*time.Hour)) // replicas edit one progress line
 
 	// step 4: the lifecycle loop and the bot's use cases.
 	lcCfg := lifecycle.DefaultConfig(defaultConsumer())
