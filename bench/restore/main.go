@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -113,7 +114,9 @@ func main() {
 }
 
 func run() error {
-	ctx := context.Background()
+	// Interrupted, the bench still stops its server and removes its files.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	rows := 2_000_000
 	if s := os.Getenv("BENCH_ROWS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -144,7 +147,7 @@ func run() error {
 		return fmt.Errorf("generate source: %w", err)
 	}
 	dump := filepath.Join(work, "source.dump")
-	if out, err := exec.Command("pg_dump", "-Fc", "-d", src, "-f", dump).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "pg_dump", "-Fc", "-d", src, "-f", dump).CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_dump: %w: %s", err, out)
 	}
 	st, _ := os.Stat(dump)
@@ -191,7 +194,7 @@ func run() error {
 		var maxrss int64
 		var cpu time.Duration
 		b, err := timed(func() error {
-			cmd := exec.Command(os.Args[0], dump, dbB)
+			cmd := exec.CommandContext(ctx, os.Args[0], dump, dbB)
 			cmd.Env = append(os.Environ(), agentModeEnv+"=1")
 			cmd.Stderr = os.Stderr
 			err := cmd.Run()
