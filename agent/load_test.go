@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/clonebot/clonebot/agent/mask"
+)
+
+func TestFeedMasked(t *testing.T) {
+	rules, err := mask.ParseRules([]byte("levels:\n  full:\n    public.t:\n      secret: {strategy: fixed, value: 'x'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rules.Profile("full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a\\tb", copyBuffer) // a row longer than the read buffer
+	tests := []struct{ name, give, want string }{
+		{"rows", "1\tkeep\tsecret1\n2\t\\N\tsecret2\n", "1\tkeep\tx\n2\t\\N\tx\n"},
+		{"no final newline", "1\tkeep\tsecret1", "1\tkeep\tx\n"},
+		{"end marker", "1\tkeep\ts\n\\.\n2\tafter\ts\n", "1\tkeep\tx\n"},
+		{"null masked", "1\tk\t\\N\n", "1\tk\tx\n"},
+		{"long row", "1\t" + long + "\tsecret\n", "1\t" + long + "\tx\n"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, ok, err := p.ForTable("public.t", []string{"id", "note", "secret"}, mask.Options{})
+			if err != nil || !ok {
+				t.Fatalf("ForTable = %v, %v", ok, err)
+			}
+			s := newSampler(10, 0, []int{2})
+			var out bytes.Buffer
+			if err := feedMasked(&out, strings.NewReader(tt.give), m, s); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.want {
+				t.Fatalf("got %.80q, want %.80q", out.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestFeedMaskedRejectsDamagedRows(t *testing.T) {
+	rules, _ := mask.ParseRules([]byte("levels:\n  full:\n    public.t:\n      secret: {strategy: null}\n"))
+	p, _ := rules.Profile("full")
+	m, _, _ := p.ForTable("public.t", []string{"id", "secret"}, mask.Options{})
+	err := feedMasked(&bytes.Buffer{}, strings.NewReader("1\ta\n2\n"), m, newSampler(10, 0, []int{1}))
+	if err == nil || badData(err, "public.t") == err {
+		t.Fatalf("err = %v, want a permanent failure for a short row", err)
+	}
+}
+
+func TestSamplerKeepsAUniformBoundedSample(t *testing.T) {
+	s := newSampler(100, 0, []int{1})
+	for i := range 10_000 {
+		if err := s.offer([]byte(strings.Repeat("9", i%5+1) + "\tv\\t" + string(rune('a'+i%26)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.rows) != 100 || s.n != 10_000 {
+		t.Fatalf("kept %d of %d rows, want 100 of 10000", len(s.rows), s.n)
+	}
+	for _, r := range s.rows {
+		if len(r.vals[0]) != 3 || r.vals[0][1] != '\t' {
+			t.Fatalf("value not decoded: %q", r.vals[0])
+		}
+	}
+}
