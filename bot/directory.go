@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -138,6 +139,24 @@ func (d *Directory) GroupID(ctx context.Context, handle string) (string, bool, e
 	defer d.mu.Unlock()
 	id, ok := d.groupIDs[handle]
 	return id, ok, nil
+}
+
+// Members returns the IDs of the people in the user group with handle, sorted (cached like
+// everything else here).
+func (d *Directory) Members(ctx context.Context, handle string) ([]string, error) {
+	if _, err := d.groupsOf(ctx, ""); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for user, handles := range d.groups {
+		if slices.Contains(handles, handle) {
+			out = append(out, user)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // ChannelName returns a channel's name.

@@ -141,10 +141,56 @@ func (n *Notifier) CardChanged(ctx context.Context, r *approvals.Request) (strin
 	if r.Status.Terminal() || r.Status == approvals.StatusReady || r.Status == approvals.StatusFailed {
 		n.forget(r.ID) // no more progress for it
 	}
+	defer n.approverHomes(ctx, r)
 	if r.MessageTS == "" {
 		return n.post(ctx, r.Channel, card)
 	}
 	return r.Channel, r.MessageTS, n.update(ctx, r.Channel, r.MessageTS, card)
+}
+
+// maxApproverHomes bounds the App Home tabs re-published for one change of a request, within
+// Slack's views.publish rate limit.
+const maxApproverHomes = 50
+
+// approverHomes re-publishes the App Home of everyone who may decide r while it is pending or
+// has just been decided: their "waiting for your approval" list changed. Failures are logged.
+func (n *Notifier) approverHomes(ctx context.Context, r *approvals.Request) {
+	switch r.Status {
+	case approvals.StatusPending, approvals.StatusApproved, approvals.StatusDenied, approvals.StatusExpired, approvals.StatusCancelled:
+	default:
+		return
+	}
+	seen := map[string]bool{r.Requester: true} // the requester's home is refreshed by the use case
+	var users []string
+	add := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	for _, sl := range r.Slots {
+		for _, p := range sl.Approvers {
+			kind, name, _ := strings.Cut(string(p), ":")
+			switch kind {
+			case "user":
+				add(name)
+			case "group":
+				members, err := n.dir.Members(ctx, name)
+				if err != nil {
+					n.log.Warn("approvers' app homes not refreshed", zap.String("request_id", r.ID), zap.Error(err))
+					return
+				}
+				for _, m := range members {
+					add(m)
+				}
+			}
+		}
+	}
+	if len(users) > maxApproverHomes {
+		n.log.Info("refreshing only some approvers' app homes", zap.String("request_id", r.ID), zap.Int("approvers", len(users)))
+		users = users[:maxApproverHomes]
+	}
+	n.HomeChanged(ctx, users...)
 }
 
 // ThreadNote adds a timeline line under r's card.

@@ -152,6 +152,36 @@ func TestNotifierProgressSharedAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestCardChangeRefreshesApproversHomes: the people who may decide a pending request see it
+// in their App Home as soon as it is posted, and see it gone once it is decided.
+func TestCardChangeRefreshesApproversHomes(t *testing.T) {
+	n, fake, _ := newNotifier(t)
+	fake.AddUserGroup("S1", "leads", "ULEAD1", "ULEAD2", "UDEV")
+	n.SetHome(func(ctx context.Context, user string) (handlers.Home, error) { return handlers.Home{}, nil })
+	ctx := context.Background()
+	r := &approvals.Request{ID: "cl-7f3k2q", Requester: "UDEV", Source: "prod", Tier: "staging", Channel: "CREQ",
+		Status: approvals.StatusPending, CreatedAt: t0, PendingExpiresAt: t0.Add(time.Hour),
+		Slots: []approvals.Slot{{Name: "lead", Approvers: []approvals.Principal{"group:leads", "user:USEC"}}}}
+	if _, _, err := n.CardChanged(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	var published []string
+	for _, c := range fake.CallsTo("views.publish") {
+		published = append(published, c.Param("user_id"))
+	}
+	slices.Sort(published)
+	if want := []string{"ULEAD1", "ULEAD2", "USEC"}; !slices.Equal(published, want) {
+		t.Fatalf("app homes published for %v, want %v (approvers, not the requester)", published, want)
+	}
+	r.Status = approvals.StatusProvisioning
+	if _, _, err := n.CardChanged(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(fake.CallsTo("views.publish")); got != 3 {
+		t.Fatalf("%d publishes after a change approvers do not see, want still 3", got)
+	}
+}
+
 func TestDirectoryCachesAndRefreshes(t *testing.T) {
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
