@@ -91,3 +91,6 @@ BEGIN
   CREATE SCHEMA public;
 END
 $clean$`
+
+// Every provisioner secret store can resolve the agent's targets.
+var _ SecretStore = provisioner.SecretStore(nil)
