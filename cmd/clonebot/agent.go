@@ -22,20 +22,12 @@ func runAgent(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// step 1: configuration, logger, Redis.
-	cfg, err := loadConfig(*configPath, os.Getenv)
+	proc, err := start(ctx, *configPath, nil)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
-	rdb, err := newRedis(ctx, cfg.Redis.URL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer proc.Close()
+	cfg, log, rdb := proc.cfg, proc.log, proc.rdb
 
 	// step 2: masking rules and key; the key is never logged.
 	rules, err := mask.LoadRules(cfg.path(cfg.Masking.Rules))

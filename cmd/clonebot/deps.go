@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -14,6 +15,42 @@ import (
 	awsprov "github.com/clonebot/clonebot/provisioner/aws"
 	"github.com/clonebot/clonebot/provisioner/local"
 )
+
+// process is what every long-running command starts with: its config, logger and Redis.
+type process struct {
+	cfg *Config
+	log *zap.Logger
+	rdb *redis.Client
+}
+
+// start loads the config at path, builds the logger and connects to Redis. check, if not nil,
+// runs on the config before anything is started. Close releases what start made.
+func start(ctx context.Context, path string, check func(*Config) error) (*process, error) {
+	cfg, err := loadConfig(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return nil, err
+		}
+	}
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := newRedis(ctx, cfg.Redis.URL)
+	if err != nil {
+		return nil, err
+	}
+	return &process{cfg: cfg, log: log, rdb: rdb}, nil
+}
+
+// Close closes Redis and flushes the log.
+func (p *process) Close() {
+	p.rdb.Close()
+	_ = p.log.Sync() // nothing to do about a failed flush at exit
+}
 
 // newLogger returns a JSON logger at level ("" is info).
 func newLogger(level string) (*zap.Logger, error) {

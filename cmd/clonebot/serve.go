@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -32,27 +31,16 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// step 1: configuration, policy, logger, Redis.
-	cfg, err := loadConfig(*configPath, os.Getenv)
+	proc, err := start(ctx, *configPath, func(c *Config) error { return c.Slack.Validate() })
 	if err != nil {
 		return err
 	}
-	if err := cfg.Slack.Validate(); err != nil {
-		return err
-	}
+	defer proc.Close()
+	cfg, log, rdb := proc.cfg, proc.log, proc.rdb
 	policy, err := loadPolicy(cfg)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
-	rdb, err := newRedis(ctx, cfg.Redis.URL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

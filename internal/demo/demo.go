@@ -23,6 +23,7 @@ import (
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/lifecycle"
 	"github.com/clonebot/clonebot/provisioner"
 	"github.com/clonebot/clonebot/provisioner/local"
@@ -57,71 +58,6 @@ const (
 	developer       = "U0DANA" // asks for the clone
 	lead            = "U0LEE"  // approves it
 )
-
-// demoPolicy is deploy/policy.example.yaml with channel IDs of the demo workspace and the
-// sample backups folder (%s).
-const demoPolicy = `
-default_tier: dev
-pending_expiry: 1h
-pending_reminder: 15m
-ttl_warnings: [60m, 10m]
-request_channel: ` + requestChannel + `
-security_channel: ` + securityChannel + `
-incident_channels: ["inc-*"]
-admins: [group:platform]
-sources:
-  prod: {backend: local, strategy: restore, backups: "%s/{source}/{date}/", team: payments}
-tiers:
-  dev:
-    masking: full
-    approval: auto
-    default_ttl: 8h
-    max_ttl: 24h
-    requesters: [group:developers]
-  staging:
-    masking: partial
-    approval: single
-    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
-    default_ttl: 8h
-    max_ttl: 48h
-    requesters: [group:senior-developers]
-  debug:
-    masking: none
-    approval: dual
-    slots:
-      - {name: on-call peer, approvers: [group:oncall]}
-      - {name: security or manager, approvers: [group:security, group:managers]}
-    default_ttl: 4h
-    max_ttl: 8h
-    requesters: [group:oncall]
-  breakglass:
-    masking: none
-    approval: breakglass
-    default_ttl: 30m
-    max_ttl: 4h
-    requesters: [group:oncall]
-    review_within: 48h
-`
-
-// demoMasking is deploy/masking.example.yaml.
-const demoMasking = `
-levels:
-  full:
-    public.users:
-      email: {strategy: fake-email, unique: true}
-      ssn: {strategy: fake-ssn}
-      phone: {strategy: fake-phone}
-      name: {strategy: fake-name}
-    public.payments:
-      card_number: {strategy: fake-card}
-  partial:
-    public.users:
-      email: {strategy: partial, unique: true}
-      ssn: {strategy: partial, keep_first: 0, keep_last: 4}
-    public.payments:
-      card_number: {strategy: partial, keep_first: 0, keep_last: 4}
-  none: {}
-`
 
 // world is everything the demo wired.
 type world struct {
@@ -264,11 +200,11 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	w.thread.names[requestChannel], w.thread.names[securityChannel] = "#clone-requests", "#security-alerts"
 
 	// step 2: policy, masking rules and a masking key made for this run.
-	policy, err := approvals.ParsePolicy(fmt.Appendf(nil, demoPolicy, backups))
+	policy, err := demoPolicy(backups)
 	if err != nil {
 		return fmt.Errorf("demo policy: %w", err)
 	}
-	rules, err := mask.ParseRules([]byte(demoMasking))
+	rules, err := mask.ParseRules(deploy.MaskingExample)
 	if err != nil {
 		return fmt.Errorf("demo masking rules: %w", err)
 	}
@@ -465,4 +401,18 @@ func (w *world) posted(s string) bool {
 		}
 	}
 	return false
+}
+
+// demoPolicy is deploy/policy.example.yaml with the demo workspace's channels and the sample
+// backups folder.
+func demoPolicy(backups string) (*approvals.Policy, error) {
+	p, err := approvals.ParsePolicy(deploy.PolicyExample)
+	if err != nil {
+		return nil, err
+	}
+	p.RequestChannel, p.SecurityChannel = requestChannel, securityChannel
+	src := p.Sources["prod"]
+	src.Backups = backups + "/{source}/{date}/"
+	p.Sources["prod"] = src
+	return p, p.Validate()
 }
