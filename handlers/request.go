@@ -337,12 +337,13 @@ func backupLine(b provisioner.Backup) string {
 		return "snapshot of " + day(b.Date)
 	}
 	if b.Size > 0 {
-		return fmt.Sprintf("backup of %s (%s)", day(b.Date), humanBytes(b.Size))
+		return fmt.Sprintf("backup of %s (%s)", day(b.Date), FormatBytes(b.Size))
 	}
 	return "backup of " + day(b.Date)
 }
 
-func humanBytes(n int64) string {
+// FormatBytes writes n in binary units: 512 B, 3.0 MiB.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

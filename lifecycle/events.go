@@ -12,6 +12,7 @@ import (
 
 	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/handlers"
 )
 
 // eventsWait bounds one blocking read of the events stream, so Run stops soon after its
@@ -198,9 +199,9 @@ func describe(e agent.Event) string {
 	s := "restoring: " + string(e.Phase)
 	if e.Rows > 0 || e.Bytes > 0 {
 		// Rows and Bytes count the whole job so far, not the table being loaded.
-		s += fmt.Sprintf(", %d rows (%s) so far", e.Rows, bytes(e.Bytes))
+		s += fmt.Sprintf(", %d rows (%s) so far", e.Rows, handlers.FormatBytes(e.Bytes))
 		if e.Rate > 0 {
-			s += " at " + bytes(int64(e.Rate)) + "/s"
+			s += " at " + handlers.FormatBytes(int64(e.Rate)) + "/s"
 		}
 	}
 	if e.Table != "" {
@@ -209,16 +210,3 @@ func describe(e agent.Event) string {
 	return s
 }
 
-// bytes formats n in binary units.
-func bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
