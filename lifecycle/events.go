@@ -209,4 +209,3 @@ func describe(e agent.Event) string {
 	}
 	return s
 }
-
