@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,30 @@ func TestAgentFailure(t *testing.T) {
 		"note " + r.ID + " [] destroyed the clone; credentials revoked",
 		"card " + r.ID + " destroyed",
 	})
+}
+
+// TestRestoreNobodyFinishes: with no agent reporting, a restoring request fails once the
+// restore allowance has passed (its credentials' first bound) and its clone is destroyed.
+func TestRestoreNobodyFinishes(t *testing.T) {
+	f := newFixture(t)
+	m := f.manager("bot-1")
+	r := f.request(approvals.StatusApproved)
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusRestoring)
+	allowance := DefaultConfig("x").RestoreAllowance
+	f.clock.advance(allowance)
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusRestoring) // at the allowance, still waiting
+	f.clock.advance(time.Minute)
+	f.notes.take()
+	f.tick(m)
+	r = f.wantDestroyed(m, r.ID)
+	if !strings.Contains(r.Failure, "no restore agent finished the restore within 12h") {
+		t.Fatalf("failure %q", r.Failure)
+	}
+	if _, _, destroyed, _ := f.backend.counts(); !slices.Contains(destroyed, r.ID) {
+		t.Fatalf("clone not destroyed: %v", destroyed)
+	}
 }
 
 func TestDestroyNowFromRestoring(t *testing.T) {

@@ -136,7 +136,7 @@ func (m *Manager) working(ctx context.Context, now time.Time) ([]string, error) 
 				continue
 			}
 		case approvals.StatusRestoring:
-			if mk.enqueued {
+			if mk.enqueued && !m.restoreOverdue(r, now) {
 				continue
 			}
 		case approvals.StatusReady:

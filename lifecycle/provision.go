@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -138,6 +139,12 @@ func permanentReason(r *approvals.Request, err error) string {
 // ensureJob queues the restore job of a restoring request if this was not done (a crash
 // between the transition and the enqueue).
 func (m *Manager) ensureJob(ctx context.Context, r *approvals.Request) error {
+	// A restore no agent finished within the allowance fails: the clone's first credential
+	// bound runs out then, and its requester should hear why rather than wait forever.
+	if m.restoreOverdue(r, m.now()) {
+		return m.failAndDestroy(ctx, r, fmt.Sprintf("no restore agent finished the restore within %s (are agents running? `clonebot agent`)",
+			approvals.FormatDuration(m.cfg.RestoreAllowance)))
+	}
 	mk, err := m.marks(ctx, r.ID)
 	if err != nil || mk.enqueued {
 		return err
@@ -257,4 +264,20 @@ func (m *Manager) progressPump(ctx context.Context, r *approvals.Request) (provi
 	}
 	var once sync.Once
 	return report, func() { once.Do(func() { close(quit); <-done }) }
+}
+
+// restoreOverdue reports whether r has been restoring for longer than the restore allowance.
+func (m *Manager) restoreOverdue(r *approvals.Request, now time.Time) bool {
+	since, ok := enteredAt(r, approvals.StatusRestoring)
+	return ok && now.Sub(since) > m.cfg.RestoreAllowance
+}
+
+// enteredAt returns when r last entered status, from its timeline.
+func enteredAt(r *approvals.Request, status approvals.Status) (time.Time, bool) {
+	for _, e := range slices.Backward(r.History) {
+		if e.To == status {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
 }
