@@ -2,10 +2,12 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -288,12 +290,99 @@ func positions(columns, names []string) []int {
 	return pos
 }
 
-// feedMasked reads COPY text rows from src, masks them and writes them to w through a large
-// buffer. A "\." end marker, if present, ends the data.
+// feedMasked copies the COPY rows of src to w with m's rules applied, until the end of src or
+// a "\." line, offering every original row to s (the gate's sample) on the way. Rows are cut
+// into chunks that one masking worker per core masks in parallel (each with its own clone of
+// m), and written in their original order; memory is bounded by the chunks in flight.
 func feedMasked(w io.Writer, src io.Reader, m *mask.TableMasker, s *sampler) error {
-	br := bufio.NewReaderSize(src, copyBuffer)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	var (
+		order = make(chan *maskChunk, 2*workers) // every chunk, in read order, for the writer
+		work  = make(chan *maskChunk, 2*workers) // the same chunks, for the workers
+		free  = make(chan *maskChunk, 2*workers+2)
+		stop  = make(chan struct{})
+		read  = make(chan error, 1)
+	)
+	defer close(stop)
+
+	// step 1: read, sample and cut into chunks of whole rows.
+	go func() {
+		defer close(work)
+		defer close(order)
+		read <- readChunks(src, s, free, func(c *maskChunk) bool {
+			for _, ch := range []chan *maskChunk{order, work} {
+				select {
+				case ch <- c:
+				case <-stop:
+					return false
+				}
+			}
+			return true
+		})
+	}()
+
+	// step 2: mask the chunks in parallel.
+	for range workers {
+		mm := m.Clone()
+		go func() {
+			for c := range work {
+				c.out, c.err = maskRows(mm, c.out[:0], c.rows, c.first)
+				close(c.done)
+			}
+		}()
+	}
+
+	// step 3: write them in order.
 	bw := bufio.NewWriterSize(w, copyBuffer)
-	var out, long []byte
+	for c := range order {
+		<-c.done
+		if c.err != nil {
+			return c.err
+		}
+		if _, err := bw.Write(c.out); err != nil {
+			return err
+		}
+		select {
+		case free <- c:
+		default:
+		}
+	}
+	if err := <-read; err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// chunkBytes is about how much raw COPY text one masking task holds.
+const chunkBytes = 256 << 10
+
+// maskChunk is a run of whole COPY rows, each ending in '\n', masked as one task.
+type maskChunk struct {
+	rows  []byte
+	first int64 // number of the chunk's first row (1-based), for errors
+	out   []byte
+	err   error
+	done  chan struct{}
+}
+
+// readChunks reads COPY rows from src until its end or a "\." line, offers each to s, and
+// hands chunks of about chunkBytes to send (reusing chunks from free); it stops early when
+// send returns false.
+func readChunks(src io.Reader, s *sampler, free <-chan *maskChunk, send func(*maskChunk) bool) error {
+	br := bufio.NewReaderSize(src, copyBuffer)
+	var (
+		long []byte
+		row  int64
+		c    *maskChunk
+	)
+	flush := func() bool {
+		if c == nil || len(c.rows) == 0 {
+			return true
+		}
+		ok := send(c)
+		c = nil
+		return ok
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -319,16 +408,38 @@ func feedMasked(w io.Writer, src io.Reader, m *mask.TableMasker, s *sampler) err
 				return serr
 			}
 		}
-		out, err = m.MaskLine(out[:0], line)
-		if err != nil {
-			return fmt.Errorf("mask row %d: %w", s.n, err)
+		row++
+		if c == nil {
+			select {
+			case c = <-free:
+				c.rows, c.err = c.rows[:0], nil
+			default:
+				c = &maskChunk{rows: make([]byte, 0, chunkBytes+chunkBytes/4)}
+			}
+			c.first, c.done = row, make(chan struct{})
 		}
-		out = append(out, '\n')
-		if _, err := bw.Write(out); err != nil {
-			return err
+		c.rows = append(append(c.rows, line...), '\n')
+		if len(c.rows) >= chunkBytes && !flush() {
+			return nil
 		}
 	}
-	return bw.Flush()
+	flush()
+	return nil
+}
+
+// maskRows masks each '\n'-terminated row of rows with m and appends the results to dst.
+func maskRows(m *mask.TableMasker, dst, rows []byte, first int64) ([]byte, error) {
+	for n := first; len(rows) > 0; n++ {
+		i := bytes.IndexByte(rows, '\n')
+		var err error
+		dst, err = m.MaskLine(dst, rows[:i])
+		if err != nil {
+			return dst, fmt.Errorf("mask row %d: %w", n, err)
+		}
+		dst = append(dst, '\n')
+		rows = rows[i+1:]
+	}
+	return dst, nil
 }
 
 func boolInt(b bool) int {
