@@ -49,6 +49,7 @@ type lifecycleSection struct {
 	LeaseTTL           time.Duration `yaml:"lease_ttl"`           // per-request lease (default 2m)
 	RestoreParallelism int           `yaml:"restore_parallelism"` // connections per restore job (default: the agent's)
 	RestoreAllowance   time.Duration `yaml:"restore_allowance"`   // a new clone's credentials last TTL + this until it is ready (default 12h)
+	SweepInterval      time.Duration `yaml:"sweep_interval"`      // aws: how often orphaned clones are reaped (default 15m)
 }
 
 // agentSection is the `agent:` section (agent.Config with YAML names).
@@ -114,6 +115,7 @@ func (c *Config) applyDefaults() {
 	l.Interval = orDuration(l.Interval, 5*time.Second)
 	l.LeaseTTL = orDuration(l.LeaseTTL, 30*time.Second)
 	l.RestoreAllowance = orDuration(l.RestoreAllowance, 12*time.Hour)
+	l.SweepInterval = orDuration(l.SweepInterval, 15*time.Minute)
 	d := agent.DefaultConfig("")
 	a := &c.Agent
 	a.MinIdle = orDuration(a.MinIdle, d.MinIdle)
@@ -149,7 +151,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Policy == "":
 		return errors.New("policy: the path of the policy file is required")
-	case c.Lifecycle.Interval < 0 || c.Lifecycle.LeaseTTL < 0 || c.Lifecycle.RestoreParallelism < 0 || c.Lifecycle.RestoreAllowance < 0:
+	case c.Lifecycle.Interval < 0 || c.Lifecycle.LeaseTTL < 0 || c.Lifecycle.RestoreParallelism < 0 || c.Lifecycle.RestoreAllowance < 0 || c.Lifecycle.SweepInterval < 0:
 		return errors.New("lifecycle: durations and parallelism must not be negative")
 	}
 	if err := c.Bot.Validate(); err != nil {

@@ -97,7 +97,8 @@ func loadPolicy(c *Config) (*approvals.Policy, error) {
 type backends struct {
 	sources provisioner.Backends
 	secrets secretRouter
-	aws     *awsprov.Clients // nil without an aws section
+	aws     *awsprov.Clients     // nil without an aws section
+	awsProv *awsprov.Provisioner // nil without an aws section
 }
 
 func newBackends(ctx context.Context, c *Config, log *zap.Logger) (*backends, error) {
@@ -129,7 +130,7 @@ func newBackends(ctx context.Context, c *Config, log *zap.Logger) (*backends, er
 			b.sources[name] = provisioner.Backend{Provisioner: p, Catalogue: p.Catalogue(), Strategy: sc.Strategy}
 		}
 		b.secrets.aws = awsprov.NewSecretStore(clients)
-		b.aws = &clients
+		b.aws, b.awsProv = &clients, p
 	}
 	return b, nil
 }

@@ -104,13 +104,19 @@ func runServe(ctx context.Context, args []string) error {
 		runSlack, ready = s.Run, s.Connected
 	}
 	log.Info("clonebot serving", zap.String("mode", cfg.Slack.Mode), zap.Strings("sources", policy.SourceNames()))
-	err = runAll(ctx,
+	loops := []func(context.Context) error{
 		runSlack,
 		lc.Run,
 		func(ctx context.Context) error {
 			return transport.Serve(ctx, cfg.MetricsAddr, opsHandler(reg, rdb, ready), log)
 		},
-	)
+	}
+	if be.awsProv != nil { // the orphan reaper: clusters and secrets no live request owns
+		loops = append(loops, func(ctx context.Context) error {
+			return runSweeps(ctx, be.awsProv, store, cfg.Lifecycle.SweepInterval, log.Named("sweep"))
+		})
+	}
+	err = runAll(ctx, loops...)
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	pool.Shutdown(shutdown)
