@@ -37,6 +37,7 @@ import (
 
 	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/provisioner"
 )
@@ -45,17 +46,6 @@ const agentModeEnv = "BENCH_RESTORE_AGENT"
 
 // rawDomain marks every generated email, so the grep needs one pattern for all of them.
 const rawDomain = "@rawmail.example"
-
-const rules = `levels:
-  full:
-    public.users:
-      email: {strategy: fake-email, unique: true}
-      ssn:   {strategy: fake-ssn}
-      phone: {strategy: fake-phone}
-      name:  {strategy: fake-name}
-    public.payments:
-      card_number: {strategy: fake-card}
-`
 
 // schema generates the source. SSNs use areas 100-899 as real ones do (9xx is never issued,
 // and is where fake-ssn draws from).
@@ -269,7 +259,7 @@ func runAgent(dump, target string) error {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	r, err := mask.ParseRules([]byte(rules))
+	r, err := mask.ParseRules(deploy.MaskingExample) // its full level masks email, ssn, phone, name and card_number
 	if err != nil {
 		return err
 	}
