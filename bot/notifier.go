@@ -160,7 +160,11 @@ func (n *Notifier) approverHomes(ctx context.Context, r *approvals.Request) {
 	default:
 		return
 	}
-	seen := map[string]bool{r.Requester: true} // the requester's home is refreshed by the use case
+	// The requester's and the voters' homes are refreshed by the use case that changed r.
+	seen := map[string]bool{r.Requester: true}
+	for _, v := range r.Votes {
+		seen[v.User] = true
+	}
 	var users []string
 	add := func(u string) {
 		if !seen[u] {
