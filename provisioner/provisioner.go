@@ -4,9 +4,11 @@
 package provisioner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -132,24 +134,13 @@ func (e *NoBackupError) Error() string {
 
 // NearestDates returns up to n dates from have, nearest to want first (ties: earlier first).
 func NearestDates(have []time.Time, want time.Time, n int) []time.Time {
-	out := append([]time.Time(nil), have...)
-	dist := func(t time.Time) time.Duration {
-		d := t.Sub(want)
-		if d < 0 {
-			return -d
+	dist := func(t time.Time) time.Duration { return t.Sub(want).Abs() }
+	out := slices.Clone(have)
+	slices.SortStableFunc(out, func(a, b time.Time) int {
+		if c := cmp.Compare(dist(a), dist(b)); c != 0 {
+			return c
 		}
-		return d
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0; j-- {
-			a, b := out[j-1], out[j]
-			if dist(b) < dist(a) || (dist(b) == dist(a) && b.Before(a)) {
-				out[j-1], out[j] = b, a
-			}
-		}
-	}
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
+		return a.Compare(b)
+	})
+	return out[:min(n, len(out))]
 }
