@@ -227,8 +227,12 @@ func (p *Policy) bad(field, format string, args ...any) error {
 
 // Validate checks the policy and returns the first problem, naming the field and its line.
 func (p *Policy) Validate() error {
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
+	var first error // the first problem, in file order
+	add := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
 	if len(p.Sources) == 0 {
 		add(p.bad("sources", "at least one source is required"))
 	}
@@ -296,12 +300,7 @@ func (p *Policy) Validate() error {
 	if hasBreakGlass && p.SecurityChannel == "" {
 		add(p.bad("security_channel", "a breakglass tier needs a security channel to alert"))
 	}
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
+	return first
 }
 
 func (p *Policy) validateTier(name string, t Tier) error {
