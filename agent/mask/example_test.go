@@ -31,5 +31,5 @@ levels:
 	}
 	out, err := m.MaskLine(nil, []byte("7\tjohn.doe@corp.example\t123-45-6789\tJohn\\tDoe"))
 	fmt.Printf("%s %v\n", out, err)
-	// Output: 7	zoe.3pp6t7uwzem5lezu@example.com	***-**-6789	John\tDoe <nil>
+	// Output: 7	jamal.jjfk5zsrpmvze5eu@example.com	***-**-6789	John\tDoe <nil>
 }

@@ -83,7 +83,7 @@ type rule struct {
 	line      int
 }
 
-// needsKey reports whether the rule derives output from the HMAC key.
+// needsKey reports whether the rule derives output from the masking key.
 func (r *rule) needsKey() bool {
 	switch r.strategy {
 	case null, fixed:
