@@ -64,9 +64,9 @@ type TableMasker struct {
 	mac  hash.Hash // token's HMAC-SHA256
 	in   []byte    // PRF input scratch
 	sum  []byte    // last PRF output
-	dec  []byte // decoded field scratch
-	out  []byte // masked value scratch
-	digs []byte // digit scratch of the digit-layout fakes
+	dec  []byte    // decoded field scratch
+	out  []byte    // masked value scratch
+	digs []byte    // digit scratch of the digit-layout fakes
 
 	// digit stream state (startDigits / digit)
 	dTag   string
