@@ -52,7 +52,8 @@ var masked = map[string][]string{
 
 // sourceSchema is the generated "production" database: keys, a unique masked column that a
 // foreign key references, expression and plain indexes, a check constraint, a view, a
-// sequence, an unmasked table whose text needs every COPY escape, NULLs.
+// sequence, an unmasked table whose text needs every COPY escape, NULLs, a deferrable unique
+// constraint and a clustered index.
 const sourceSchema = `
 CREATE SCHEMA billing;
 CREATE TABLE users (
@@ -73,7 +74,10 @@ CREATE TABLE payments (
   created_at timestamptz
 );
 CREATE INDEX payments_user_idx ON payments (user_id);
-CREATE TABLE billing.notes (id int PRIMARY KEY, body text, tags text[], doc jsonb);
+CREATE TABLE billing.notes (id int PRIMARY KEY, body text, tags text[], doc jsonb,
+  CONSTRAINT notes_body_key UNIQUE (body) DEFERRABLE INITIALLY DEFERRED);
+CREATE INDEX notes_doc_idx ON billing.notes (id, body);
+ALTER TABLE billing.notes CLUSTER ON notes_doc_idx;
 CREATE SEQUENCE billing.invoice_seq START 100;
 SELECT setval('billing.invoice_seq', 4242);
 CREATE VIEW big_payments AS SELECT id, amount FROM payments WHERE amount > 500;
@@ -285,8 +289,15 @@ var catalogQueries = map[string]string{
 		FROM information_schema.columns WHERE table_schema IN ('public', 'billing') ORDER BY 1, 2, ordinal_position`,
 	"indexes": `SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes
 		WHERE schemaname IN ('public', 'billing') ORDER BY 1, 2, 3`,
-	"constraints": `SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid), convalidated
+	"constraints": `SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid), convalidated,
+		conindid::regclass::text, condeferrable, condeferred
 		FROM pg_constraint WHERE connamespace::regnamespace::text IN ('public', 'billing') ORDER BY 1, 2`,
+	"index flags": `SELECT i.indexrelid::regclass::text, indisunique, indisprimary, indimmediate, indisclustered,
+		indisvalid, indisready, indislive, indisreplident,
+		(SELECT string_agg(d.refclassid::regclass::text || ':' || d.deptype::text, ',' ORDER BY d.refclassid::regclass::text || ':' || d.deptype::text) FROM pg_depend d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+		WHERE c.relnamespace::regnamespace::text IN ('public', 'billing') ORDER BY 1`,
 	"sequences": `SELECT schemaname, sequencename, last_value, start_value, increment_by FROM pg_sequences
 		WHERE schemaname IN ('public', 'billing') ORDER BY 1, 2`,
 	"views": `SELECT schemaname, viewname, definition FROM pg_views WHERE schemaname IN ('public', 'billing') ORDER BY 1, 2`,

@@ -48,18 +48,33 @@ func (t tableLoad) copySQL(freeze bool) string {
 
 func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
-// loadTables copies every table over n connections, largest first. As soon as a table is
-// loaded its own post-data items (own, by table: indexes, key constraints) run, then ANALYZE;
-// each foreign key of fks runs once the tables it needs are ready. Index builds overlap the
-// loading of other tables; an index is never built before its table's data. It returns the
-// foreign keys it could not place. Tables with masking rules are parsed row by row and only
-// their ruled columns rewritten; the others are copied byte for byte.
+// loadTables copies every table over n connections, largest first, and builds each table's
+// own post-data items as soon as its data is in, while other tables still load: first its
+// index builds (key constraints split into build and attach, see splitKey), together; then
+// the statements that lock the table exclusively, one at a time; then ANALYZE, and each
+// foreign key of fks whose tables are all that far. A task whose table locks conflict with a
+// running task's waits in the queue, never inside PostgreSQL, so no worker idles on a lock
+// and no two statements deadlock. An index is never built before its table's data. It
+// returns the foreign keys it could not place. Tables with masking rules are parsed row by
+// row and only their ruled columns rewritten; the others are copied byte for byte.
 func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string][]postItem, fks []postItem, n int) ([]postItem, error) {
 	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
+	type stage int
+	const (
+		loading stage = iota
+		building
+		altering
+	)
 	type task struct {
 		load  *tableLoad
 		sql   string
-		table string // the table whose own item sql is
+		table string // the table whose stage the task belongs to; "" for ANALYZE and foreign keys
+		locks []tableLock
+	}
+	type tableState struct {
+		stage  stage
+		left   int // tasks of the stage not done
+		alters []string
 	}
 	var (
 		mu      sync.Mutex
@@ -67,26 +82,67 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		queue   []task
 		running int
 		failed  bool
-		pending = map[string]int{} // table → own items not done
+		held    = lockSet{}
+		tables  = map[string]*tableState{}
 		ready   = map[string]bool{}
 	)
 	for i := range loads {
-		queue = append(queue, task{load: &loads[i]})
+		queue = append(queue, task{load: &loads[i], table: loads[i].table})
+		tables[loads[i].table] = &tableState{left: 1}
 	}
-	// markReady runs with mu held.
+	// The functions below run with mu held. markReady queues the table's ANALYZE and the
+	// foreign keys it was the last table of.
 	markReady := func(table string) {
 		ready[table] = true
 		schema, name, _ := strings.Cut(table, ".")
-		queue = append(queue, task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize()})
+		queue = append(queue, task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize(),
+			locks: []tableLock{{table, lockShareUpdateExc}}})
 		waiting := fks[:0]
 		for _, fk := range fks {
 			if slices.ContainsFunc(fk.needs, func(t string) bool { return !ready[t] }) {
 				waiting = append(waiting, fk)
-			} else {
-				queue = append(queue, task{sql: fk.sql})
+				continue
 			}
+			t := task{sql: fk.sql}
+			for _, need := range fk.needs {
+				t.locks = append(t.locks, tableLock{need, lockShareRowExc})
+			}
+			queue = append(queue, t)
 		}
 		fks = waiting
+	}
+	// advance moves a table whose stage is done to the next stage with work.
+	advance := func(table string) {
+		st := tables[table]
+		for st.left == 0 {
+			switch st.stage {
+			case loading:
+				builds, alters := ownSteps(own[table])
+				st.stage, st.left, st.alters = building, len(builds), alters
+				for _, b := range builds {
+					queue = append(queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})
+				}
+			case building:
+				st.stage, st.left = altering, len(st.alters)
+				for _, a := range st.alters {
+					queue = append(queue, task{sql: a, table: table, locks: []tableLock{{table, lockAccessExc}}})
+				}
+			default:
+				markReady(table)
+				return
+			}
+		}
+	}
+	// next takes the first queued task that can run beside the running ones.
+	next := func() (task, bool) {
+		for i, t := range queue {
+			if held.admits(t.locks) {
+				queue = slices.Delete(queue, i, i+1)
+				held.take(t.locks)
+				return t, true
+			}
+		}
+		return task{}, false
 	}
 	p := r.newPool()
 	defer p.close(ctx)
@@ -95,15 +151,18 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		g.Go(func() error {
 			for {
 				mu.Lock()
-				for len(queue) == 0 && running > 0 && !failed {
+				var t task
+				ok := false
+				for !failed {
+					if t, ok = next(); ok || running == 0 {
+						break
+					}
 					cond.Wait()
 				}
-				if len(queue) == 0 || failed {
+				if !ok {
 					mu.Unlock()
 					return nil
 				}
-				t := queue[0]
-				queue = queue[1:]
 				running++
 				mu.Unlock()
 
@@ -122,22 +181,13 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 
 				mu.Lock()
 				running--
+				held.release(t.locks)
 				switch {
 				case err != nil:
 					failed = true
-				case t.load != nil:
-					table := t.load.table
-					pending[table] = len(own[table])
-					for _, it := range own[table] {
-						queue = append(queue, task{sql: it.sql, table: table})
-					}
-					if pending[table] == 0 {
-						markReady(table)
-					}
 				case t.table != "":
-					if pending[t.table]--; pending[t.table] == 0 {
-						markReady(t.table)
-					}
+					tables[t.table].left--
+					advance(t.table)
 				}
 				cond.Broadcast()
 				mu.Unlock()

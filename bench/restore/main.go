@@ -141,6 +141,10 @@ func run() error {
 		return fmt.Errorf("pg_dump: %w: %s", err, out)
 	}
 	st, _ := os.Stat(dump)
+	// VACUUM now, so the source's autovacuum does not run during (a).
+	if err := execSQL(ctx, src, "VACUUM ANALYZE"); err != nil {
+		return err
+	}
 	sample, err := sampleEmails(ctx, src, 1000)
 	if err != nil {
 		return err
@@ -168,8 +172,19 @@ func run() error {
 				}
 			}
 		}
+		if err := settle(ctx, srv.URL); err != nil {
+			return err
+		}
 		a, err := timed(func() error { return pgRestore(ctx, srv.URL, "restore_a", dump) })
 		if err != nil {
+			return err
+		}
+		// (a)'s tables are not frozen: VACUUM them now (untimed), or autovacuum does it
+		// during (b).
+		if err := execSQL(ctx, withDB(srv.URL, "restore_a"), "VACUUM ANALYZE"); err != nil {
+			return err
+		}
+		if err := settle(ctx, srv.URL); err != nil {
 			return err
 		}
 		if dbB, err = createDB(ctx, srv.URL, "restore_b"); err != nil {
@@ -224,6 +239,9 @@ func run() error {
 	fmt.Printf("control: the same grep finds %d of %d in the unmasked restore (a)\n", control, len(sample))
 
 	// step 6: (c) pg_restore -j 2, then UPDATE-masking in SQL.
+	if err := settle(ctx, srv.URL); err != nil {
+		return err
+	}
 	c, err := timed(func() error {
 		if err := pgRestore(ctx, srv.URL, "restore_c", dump); err != nil {
 			return err
@@ -299,6 +317,32 @@ func runAgent(dump, target string) error {
 		return fmt.Errorf("job ended %s", js)
 	}
 	return nil
+}
+
+// settle waits (at most two minutes) until no autovacuum worker runs, then CHECKPOINTs, so
+// that each timed restore starts on a quiet server and pays only for its own work.
+func settle(ctx context.Context, u string) error {
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	for range 240 {
+		var busy int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").Scan(&busy); err != nil {
+			return err
+		}
+		if busy == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	_, err = c.Exec(ctx, "CHECKPOINT")
+	return err
 }
 
 // urlSecrets resolves a reference that is a PostgreSQL URL (the bench's throwaway server).
