@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,7 +27,22 @@ type Config struct {
 	WorkDir     string        // where S3 backups are downloaded; os.TempDir() when empty
 	GateSample  int           // original values sampled per masked column for the gate
 	SSLMode     string        // sslmode of target connections; "prefer" when empty
+	// SortMemory is maintenance_work_mem of the agent's sessions (a PostgreSQL size such as
+	// "8MB"); the server's value when empty. See DefaultSortMemory.
+	SortMemory string
 }
+
+// DefaultSortMemory is the agent's default maintenance_work_mem. Index builds sort in runs
+// of this size and merge them; runs that fit the CPU's cache sorted fastest: in
+// bench-restore, 2,000,000-row text indexes built in 2.1 s (email) and 1.5 s (name) with
+// 4-8MB against 2.9 s and 2.7 s with PostgreSQL's default 64MB and 3.6 s and 2.9 s with 1GB.
+// A foreign key's validation query runs with it as work_mem, and a small value also keeps it
+// merging the two indexes rather than hashing every key (0.2 s against 1.4 s with 256MB).
+// Tables of hundreds of millions of rows may want more, for fewer merge passes.
+const DefaultSortMemory = "8MB"
+
+// pgSize is a PostgreSQL memory size with an explicit unit.
+var pgSize = regexp.MustCompile(`^[1-9][0-9]{0,8}(kB|MB|GB)$`)
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
@@ -45,6 +61,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent.parallelism: %d, want >= 1", c.Parallelism)
 	case c.GateSample < 1:
 		return fmt.Errorf("agent.gate_sample: %d, want >= 1", c.GateSample)
+	case c.SortMemory != "" && !pgSize.MatchString(c.SortMemory):
+		return fmt.Errorf("agent.sort_memory: %q, want a size such as 8MB (kB, MB or GB)", c.SortMemory)
 	}
 	return nil
 }
@@ -54,7 +72,7 @@ func DefaultConfig(consumer string) Config {
 	return Config{
 		KeyPrefix: "clonebot:", Group: DefaultGroup, Consumer: consumer,
 		MinIdle: 2 * time.Minute, Block: 5 * time.Second, MaxAttempts: 3, Parallelism: 2,
-		GateSample: gateSample,
+		GateSample: gateSample, SortMemory: DefaultSortMemory,
 	}
 }
 

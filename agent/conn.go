@@ -19,10 +19,7 @@ type SecretStore interface {
 
 // sessionSetup is what pg_restore sets on each of its connections, plus what makes a bulk load
 // cheaper: commits that do not wait for the WAL flush (a restarted job starts over anyway).
-// maintenance_work_mem is left at the server's value: a foreign key's validation query runs
-// with it as work_mem, and given 256MB PostgreSQL 15 hashed all 2,000,000 referenced keys
-// instead of merging the two indexes (1.4 s instead of 0.2 s in bench-restore), while index
-// builds were no faster.
+// Config.SortMemory adds maintenance_work_mem.
 var sessionSetup = []string{
 	"SET statement_timeout = 0",
 	"SET lock_timeout = 0",
@@ -33,18 +30,22 @@ var sessionSetup = []string{
 	"SET xmloption = content",
 	"SET synchronous_commit = off",
 	// The agent runs its statements side by side itself, one backend per session, so N workers
-	// use N cores; parallel plans (the foreign key checks, the gate) would only crowd them.
+	// use N cores; parallel plans (foreign key checks, the gate) and parallel index builds would
+	// only crowd them: two index builds at once took 3.4-3.9 s serial against 4.0-4.2 s with
+	// PostgreSQL's 2 workers each, on 2 cores. A server with more cores wants a higher job
+	// parallelism instead.
 	"SET max_parallel_workers_per_gather = 0",
+	"SET max_parallel_maintenance_workers = 0",
 	"SELECT pg_catalog.set_config('search_path', '', false)",
 }
 
 // target opens connections to the job's database.
 type target struct {
 	cfg   *pgx.ConnConfig
-	extra []string // session statements from the archive (encoding, standard_conforming_strings)
+	extra []string // session statements: maintenance_work_mem, then the archive's (encoding, standard_conforming_strings)
 }
 
-func newTarget(c provisioner.Credentials, sslmode string) (*target, error) {
+func newTarget(c provisioner.Credentials, sslmode, sortMemory string) (*target, error) {
 	if sslmode == "" {
 		sslmode = "prefer"
 	}
@@ -60,7 +61,11 @@ func newTarget(c provisioner.Credentials, sslmode string) (*target, error) {
 		// The parse error may quote the URL; say only which part is wrong.
 		return nil, fmt.Errorf("target %s:%d/%s: connection settings are not valid", c.Host, c.Port, c.DBName)
 	}
-	return &target{cfg: cfg}, nil
+	t := &target{cfg: cfg}
+	if sortMemory != "" { // Config.Validate checked its form
+		t.extra = append(t.extra, "SET maintenance_work_mem = '"+sortMemory+"'")
+	}
+	return t, nil
 }
 
 // connect opens one session with the restore settings.

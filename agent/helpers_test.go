@@ -53,7 +53,7 @@ var masked = map[string][]string{
 // sourceSchema is the generated "production" database: keys, a unique masked column that a
 // foreign key references, expression and plain indexes, a check constraint, a view, a
 // sequence, an unmasked table whose text needs every COPY escape, NULLs, a deferrable unique
-// constraint and a clustered index.
+// constraint, a clustered index and a table that sets autovacuum_enabled itself.
 const sourceSchema = `
 CREATE SCHEMA billing;
 CREATE TABLE users (
@@ -75,7 +75,7 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_user_idx ON payments (user_id);
 CREATE TABLE billing.notes (id int PRIMARY KEY, body text, tags text[], doc jsonb,
-  CONSTRAINT notes_body_key UNIQUE (body) DEFERRABLE INITIALLY DEFERRED);
+  CONSTRAINT notes_body_key UNIQUE (body) DEFERRABLE INITIALLY DEFERRED) WITH (autovacuum_enabled = false);
 CREATE INDEX notes_doc_idx ON billing.notes (id, body);
 ALTER TABLE billing.notes CLUSTER ON notes_doc_idx;
 CREATE SEQUENCE billing.invoice_seq START 100;
@@ -300,6 +300,8 @@ var catalogQueries = map[string]string{
 		WHERE c.relnamespace::regnamespace::text IN ('public', 'billing') ORDER BY 1`,
 	"sequences": `SELECT schemaname, sequencename, last_value, start_value, increment_by FROM pg_sequences
 		WHERE schemaname IN ('public', 'billing') ORDER BY 1, 2`,
+	"storage options": `SELECT c.oid::regclass::text, coalesce(array_to_string(c.reloptions, ','), '') FROM pg_class c
+		WHERE c.relnamespace::regnamespace::text IN ('public', 'billing') AND c.relkind IN ('r', 'i') ORDER BY 1`,
 	"views": `SELECT schemaname, viewname, definition FROM pg_views WHERE schemaname IN ('public', 'billing') ORDER BY 1, 2`,
 	"analyzed": `SELECT relname, reltuples > 0 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname IN ('public', 'billing') AND relkind = 'r' ORDER BY 1`,

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -18,8 +17,8 @@ import (
 	"github.com/clonebot/clonebot/agent/mask"
 )
 
-// copyBuffer is the size of the buffers on each side of the masker: large writes keep the
-// COPY stream busy, and memory stays flat whatever the number of rows.
+// copyBuffer is the size of the buffers on each side of the in-place masker's spill file:
+// large writes keep the COPY stream busy, and memory stays flat whatever the number of rows.
 const copyBuffer = 1 << 20
 
 // tableLoad is one table's data to load.
@@ -49,10 +48,11 @@ func (t tableLoad) copySQL(freeze bool) string {
 func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
 // loadTables copies every table over n connections, largest first, and builds each table's
-// own post-data items as soon as its data is in, while other tables still load: first its
-// index builds (key constraints split into build and attach, see splitKey), together; then
-// the statements that lock the table exclusively, one at a time; then ANALYZE, and each
-// foreign key of fks whose tables are all that far. A task whose table locks conflict with a
+// own post-data items as soon as its data is in, while other tables still load: ANALYZE
+// (unless an expression index must exist first); its index builds (key constraints split
+// into build and attach, see splitKey), together; the statements that lock the table
+// exclusively, one at a time; then each foreign key of fks whose tables are all that far,
+// and a late ANALYZE. A task whose table locks conflict with a
 // running task's waits in the queue, never inside PostgreSQL, so no worker idles on a lock
 // and no two statements deadlock. An index is never built before its table's data. It
 // returns the foreign keys it could not place. Tables with masking rules are parsed row by
@@ -62,6 +62,7 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 	type stage int
 	const (
 		loading stage = iota
+		analyzing
 		building
 		altering
 	)
@@ -72,9 +73,10 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		locks []tableLock
 	}
 	type tableState struct {
-		stage  stage
-		left   int // tasks of the stage not done
-		alters []string
+		stage          stage
+		left           int // tasks of the stage not done
+		builds, alters []string
+		analyzed       bool
 	}
 	var (
 		mu      sync.Mutex
@@ -90,13 +92,19 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		queue = append(queue, task{load: &loads[i], table: loads[i].table})
 		tables[loads[i].table] = &tableState{left: 1}
 	}
-	// The functions below run with mu held. markReady queues the table's ANALYZE and the
-	// foreign keys it was the last table of.
+	// The functions below run with mu held.
+	analyze := func(table, owner string) task {
+		schema, name, _ := strings.Cut(table, ".")
+		return task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize(), table: owner,
+			locks: []tableLock{{table, lockShareUpdateExc}}}
+	}
+	// markReady queues the foreign keys the table was the last table of, and its ANALYZE if
+	// it was not analyzed before its builds.
 	markReady := func(table string) {
 		ready[table] = true
-		schema, name, _ := strings.Cut(table, ".")
-		queue = append(queue, task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize(),
-			locks: []tableLock{{table, lockShareUpdateExc}}})
+		if !tables[table].analyzed {
+			queue = append(queue, analyze(table, ""))
+		}
 		waiting := fks[:0]
 		for _, fk := range fks {
 			if slices.ContainsFunc(fk.needs, func(t string) bool { return !ready[t] }) {
@@ -117,9 +125,18 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		for st.left == 0 {
 			switch st.stage {
 			case loading:
-				builds, alters := ownSteps(own[table])
-				st.stage, st.left, st.alters = building, len(builds), alters
-				for _, b := range builds {
+				// A table with no expression index is analyzed at once, while the other
+				// worker still has work; ANALYZE of one with such an index waits for it,
+				// since it also gathers statistics on indexed expressions.
+				st.builds, st.alters = ownSteps(own[table])
+				st.stage, st.analyzed = analyzing, !slices.ContainsFunc(st.builds, indexesExpression)
+				if st.analyzed {
+					st.left = 1
+					queue = append(queue, analyze(table, table))
+				}
+			case analyzing:
+				st.stage, st.left = building, len(st.builds)
+				for _, b := range st.builds {
 					queue = append(queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})
 				}
 			case building:
@@ -267,6 +284,10 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 	if err := execSQL(ctx, conn, "BEGIN; TRUNCATE TABLE ONLY "+t.ident()); err != nil {
 		return err
 	}
+	if err := r.pauseAutovacuum(ctx, conn, t); err != nil {
+		_ = execSQL(context.WithoutCancel(ctx), conn, "ROLLBACK")
+		return err
+	}
 	counted := &countingReader{r: src, report: func(n int64) { r.progress.data(t.table, n) }}
 	var body io.Reader = counted
 	var feedErr chan error
@@ -304,6 +325,47 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 		return err
 	}
 	r.progress.tableDone(t.table, counted.n, tag.RowsAffected())
+	return nil
+}
+
+// pauseAutovacuum turns autovacuum off for t, inside the transaction that loads it, unless
+// the backup sets autovacuum_enabled itself. Otherwise autovacuum takes the freshly loaded
+// table for a VACUUM ANALYZE while its indexes are built: duplicate work, and a lock the
+// builds wait up to deadlock_timeout behind. resumeAutovacuum turns it back on.
+func (r *run) pauseAutovacuum(ctx context.Context, conn *pgx.Conn, t tableLoad) error {
+	var own bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unnest(c.reloptions) o WHERE o LIKE 'autovacuum\_enabled=%')
+		FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass`, t.ident()).Scan(&own)
+	if err != nil || own {
+		return err
+	}
+	if err := execSQL(ctx, conn, "ALTER TABLE ONLY "+t.ident()+" SET (autovacuum_enabled = false)"); err != nil {
+		return err
+	}
+	r.pausedMu.Lock()
+	r.paused = append(r.paused, t.ident())
+	r.pausedMu.Unlock()
+	return nil
+}
+
+// resumeAutovacuum resets autovacuum_enabled on the tables pauseAutovacuum paused, once they
+// are loaded, indexed and analyzed, so the clone's tables carry the backup's options only.
+func (r *run) resumeAutovacuum(ctx context.Context) error {
+	if len(r.paused) == 0 {
+		return nil
+	}
+	conn, err := r.target.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var b strings.Builder
+	for _, t := range r.paused {
+		b.WriteString("ALTER TABLE ONLY " + t + " RESET (autovacuum_enabled);\n")
+	}
+	if err := execSQL(ctx, conn, b.String()); err != nil {
+		return fmt.Errorf("turn autovacuum back on: %w", err)
+	}
 	return nil
 }
 
@@ -382,14 +444,13 @@ func feedMasked(w io.Writer, src io.Reader, m *mask.TableMasker, s *sampler) err
 		}()
 	}
 
-	// step 3: write them in order.
-	bw := bufio.NewWriterSize(w, copyBuffer)
+	// step 3: write them in order (each chunk is one large write).
 	for c := range order {
 		<-c.done
 		if c.err != nil {
 			return c.err
 		}
-		if _, err := bw.Write(c.out); err != nil {
+		if _, err := w.Write(c.out); err != nil {
 			return err
 		}
 		select {
@@ -397,10 +458,7 @@ func feedMasked(w io.Writer, src io.Reader, m *mask.TableMasker, s *sampler) err
 		default:
 		}
 	}
-	if err := <-read; err != nil {
-		return err
-	}
-	return bw.Flush()
+	return <-read
 }
 
 // chunkBytes is about how much raw COPY text one masking task holds.
@@ -416,64 +474,72 @@ type maskChunk struct {
 }
 
 // readChunks reads COPY rows from src until its end or a "\." line, offers each to s, and
-// hands chunks of about chunkBytes to send (reusing chunks from free); it stops early when
-// send returns false.
+// hands chunks of about chunkBytes of whole rows to send (reusing chunks from free); it stops
+// early when send returns false. src is read straight into the chunks; the part of a row a
+// read cuts off starts the next chunk.
 func readChunks(src io.Reader, s *sampler, free <-chan *maskChunk, send func(*maskChunk) bool) error {
-	br := bufio.NewReaderSize(src, copyBuffer)
 	var (
-		long []byte
-		row  int64
-		c    *maskChunk
+		carry []byte // the start of a row the previous chunk's read cut off
+		row   int64
+		eof   bool
 	)
-	flush := func() bool {
-		if c == nil || len(c.rows) == 0 {
-			return true
+	for !eof {
+		var c *maskChunk
+		select {
+		case c = <-free:
+			c.err = nil
+		default:
+			c = &maskChunk{rows: make([]byte, 0, chunkBytes+chunkBytes/4)}
 		}
-		ok := send(c)
-		c = nil
-		return ok
-	}
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
+		c.rows = append(c.rows[:0], carry...)
+		c.first, c.done = row+1, make(chan struct{})
+		// step 1: fill the chunk, and past it until it holds a whole row.
+		cut := 0
+		for !eof && (len(c.rows) < chunkBytes || cut == 0) {
+			if cap(c.rows)-len(c.rows) < 4096 {
+				c.rows = slices.Grow(c.rows, cap(c.rows))
 			}
-			line = long
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		if len(line) == 0 {
-			break
-		}
-		line = line[:len(line)-boolInt(line[len(line)-1] == '\n')]
-		if len(line) == 2 && line[0] == '\\' && line[1] == '.' {
-			break
-		}
-		if s != nil {
-			if serr := s.offer(line); serr != nil {
-				return serr
+			off := len(c.rows)
+			n, err := src.Read(c.rows[off:cap(c.rows)])
+			c.rows = c.rows[:off+n]
+			switch {
+			case errors.Is(err, io.EOF):
+				eof = true
+			case err != nil:
+				return err
+			}
+			if k := bytes.LastIndexByte(c.rows[off:], '\n'); k >= 0 { // only the new bytes: linear in a long row
+				cut = off + k + 1
 			}
 		}
-		row++
-		if c == nil {
-			select {
-			case c = <-free:
-				c.rows, c.err = c.rows[:0], nil
-			default:
-				c = &maskChunk{rows: make([]byte, 0, chunkBytes+chunkBytes/4)}
+		if eof {
+			if n := len(c.rows); n > 0 && c.rows[n-1] != '\n' {
+				c.rows = append(c.rows, '\n')
 			}
-			c.first, c.done = row, make(chan struct{})
+			cut = len(c.rows)
 		}
-		c.rows = append(append(c.rows, line...), '\n')
-		if len(c.rows) >= chunkBytes && !flush() {
+		carry = append(carry[:0], c.rows[cut:]...)
+		c.rows = c.rows[:cut]
+		// step 2: sample the rows and find an end-of-data line.
+		for i := 0; i < len(c.rows); {
+			j := i + bytes.IndexByte(c.rows[i:], '\n')
+			line := c.rows[i:j]
+			if len(line) == 2 && line[0] == '\\' && line[1] == '.' {
+				c.rows, eof = c.rows[:i], true
+				break
+			}
+			if s != nil {
+				if err := s.offer(line); err != nil {
+					return err
+				}
+			}
+			row++
+			i = j + 1
+		}
+		if len(c.rows) > 0 && !send(c) {
 			return nil
 		}
 	}
-	flush()
 	return nil
 }
 

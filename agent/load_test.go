@@ -3,8 +3,10 @@ package agent
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/clonebot/clonebot/agent/mask"
 )
@@ -18,7 +20,7 @@ func TestFeedMasked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat("a\\tb", copyBuffer) // a row longer than the read buffer
+	long := strings.Repeat("a\\tb", chunkBytes) // a row longer than a chunk
 	tests := []struct{ name, give, want string }{
 		{"rows", "1\tkeep\tsecret1\n2\t\\N\tsecret2\n", "1\tkeep\tx\n2\t\\N\tx\n"},
 		{"no final newline", "1\tkeep\tsecret1", "1\tkeep\tx\n"},
@@ -33,13 +35,16 @@ func TestFeedMasked(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("ForTable = %v, %v", ok, err)
 			}
-			s := newSampler(10, 0, []int{2})
-			var out bytes.Buffer
-			if err := feedMasked(&out, strings.NewReader(tt.give), m, s); err != nil {
-				t.Fatal(err)
-			}
-			if out.String() != tt.want {
-				t.Fatalf("got %.80q, want %.80q", out.String(), tt.want)
+			// Whole reads, and reads of one byte that cut every row.
+			for _, src := range []io.Reader{strings.NewReader(tt.give), iotest.OneByteReader(strings.NewReader(tt.give))} {
+				s := newSampler(10, 0, []int{2})
+				var out bytes.Buffer
+				if err := feedMasked(&out, src, m, s); err != nil {
+					t.Fatal(err)
+				}
+				if out.String() != tt.want {
+					t.Fatalf("got %.80q, want %.80q", out.String(), tt.want)
+				}
 			}
 		})
 	}

@@ -135,6 +135,10 @@ func TestConfigValidate(t *testing.T) {
 		{"heartbeat too slow", func(c *Config) { c.Heartbeat = c.MinIdle }, "agent.heartbeat"},
 		{"no attempts", func(c *Config) { c.MaxAttempts = 0 }, "agent.max_attempts"},
 		{"no parallelism", func(c *Config) { c.Parallelism = 0 }, "agent.parallelism"},
+		{"server's sort memory", func(c *Config) { c.SortMemory = "" }, ""},
+		{"sort memory in GB", func(c *Config) { c.SortMemory = "2GB" }, ""},
+		{"sort memory without unit", func(c *Config) { c.SortMemory = "8" }, "agent.sort_memory"},
+		{"sort memory injection", func(c *Config) { c.SortMemory = "8MB'; DROP TABLE x; --" }, "agent.sort_memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

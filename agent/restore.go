@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -26,6 +27,9 @@ type run struct {
 	maskOpts mask.Options
 	progress *reporter
 	samples  samples
+
+	pausedMu sync.Mutex
+	paused   []string // tables whose autovacuum the load turned off (pauseAutovacuum)
 }
 
 // runJob runs one attempt of job to its end: restored (or masked in place) and verified.
@@ -39,7 +43,7 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("resolve target credentials: %w", err)
 	}
-	tgt, err := newTarget(creds, a.cfg.SSLMode)
+	tgt, err := newTarget(creds, a.cfg.SSLMode, a.cfg.SortMemory)
 	if err != nil {
 		return permanent(err, "the target's connection settings are not valid")
 	}
@@ -82,6 +86,9 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 	}
 	if err != nil {
 		return backupFailure(err)
+	}
+	if err := r.resumeAutovacuum(ctx); err != nil {
+		return err
 	}
 
 	// step 4: the verification gate, and statistics for the planner.

@@ -107,3 +107,32 @@ func ownSteps(items []postItem) (builds, alters []string) {
 	}
 	return builds, alters
 }
+
+// indexesExpression reports whether a CREATE INDEX statement indexes an expression: an
+// opening parenthesis inside its key list, as pg_dump writes "USING btree (lower(email))". A
+// quoted column name with a parenthesis counts too, which only costs that table an early
+// ANALYZE.
+func indexesExpression(sql string) bool {
+	_, rest, ok := strings.Cut(sql, " USING ")
+	if !ok {
+		return true
+	}
+	open := strings.IndexByte(rest, '(')
+	if open < 0 {
+		return true
+	}
+	depth := 0
+	for _, c := range rest[open:] {
+		switch c {
+		case '(':
+			if depth++; depth > 1 {
+				return true
+			}
+		case ')':
+			if depth--; depth == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}

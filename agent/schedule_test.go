@@ -92,3 +92,19 @@ func TestLockSet(t *testing.T) {
 		t.Error("released locks still held")
 	}
 }
+
+func TestIndexesExpression(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"CREATE INDEX a ON public.t USING btree (created_at);":                         false,
+		"CREATE INDEX a ON public.t USING btree (a, b) INCLUDE (c) WHERE (a > 0);":     false,
+		"CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);":             false,
+		"CREATE INDEX a ON public.t USING btree (lower(email));":                       true,
+		"CREATE INDEX a ON public.t USING btree (a, ((b + 1)));":                       true,
+		"CREATE INDEX a ON public.t USING gin (to_tsvector('english'::regconfig, b));": true,
+		"CREATE INDEX a ON public.t (a);":                                              true, // not pg_dump's form: assume the worst
+	} {
+		if got := indexesExpression(sql); got != want {
+			t.Errorf("indexesExpression(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}

@@ -61,6 +61,7 @@ type agentSection struct {
 	WorkDir     string        `yaml:"work_dir"`     // where S3 backups are spooled (default: the temp dir)
 	GateSample  int           `yaml:"gate_sample"`  // original values sampled per masked column for the gate
 	SSLMode     string        `yaml:"ssl_mode"`     // sslmode of target connections (default prefer)
+	SortMemory  string        `yaml:"sort_memory"`  // maintenance_work_mem of the agent's sessions (default agent.DefaultSortMemory; "server" keeps the server's)
 }
 
 // Environment variables that override the file.
@@ -129,6 +130,9 @@ func (c *Config) applyDefaults() {
 	if a.GateSample == 0 {
 		a.GateSample = d.GateSample
 	}
+	if a.SortMemory == "" {
+		a.SortMemory = d.SortMemory
+	}
 }
 
 func orDuration(v, def time.Duration) time.Duration {
@@ -176,6 +180,10 @@ func (c *Config) agentConfig(consumer string) agent.Config {
 	a.KeyPrefix = c.Redis.Prefix
 	a.MinIdle, a.Block, a.MaxAttempts, a.Parallelism = c.Agent.MinIdle, c.Agent.Block, c.Agent.MaxAttempts, c.Agent.Parallelism
 	a.WorkDir, a.GateSample, a.SSLMode = c.Agent.WorkDir, c.Agent.GateSample, c.Agent.SSLMode
+	a.SortMemory = c.Agent.SortMemory
+	if a.SortMemory == "server" {
+		a.SortMemory = ""
+	}
 	return a
 }
 
