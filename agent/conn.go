@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,11 +75,14 @@ func (t *target) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to target: %w", err)
 	}
+	// One round trip for all of them.
+	var setup strings.Builder
 	for _, s := range append(sessionSetup[:len(sessionSetup):len(sessionSetup)], t.extra...) {
-		if err := execSQL(ctx, conn, s); err != nil {
-			conn.Close(ctx)
-			return nil, fmt.Errorf("session setup %q: %w", s, err)
-		}
+		setup.WriteString(strings.TrimRight(strings.TrimSpace(s), ";") + ";\n")
+	}
+	if err := execSQL(ctx, conn, setup.String()); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("session setup: %w", err)
 	}
 	return conn, nil
 }

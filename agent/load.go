@@ -161,8 +161,7 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 		}
 		return task{}, false
 	}
-	p := r.newPool()
-	defer p.close(ctx)
+	p := r.pool
 	g, gctx := newGroup(ctx)
 	for range n {
 		g.Go(func() error {
@@ -217,14 +216,13 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 	return fks, g.Wait()
 }
 
-// pool keeps the sessions of one stage for reuse by its workers.
+// pool keeps a run's sessions for reuse by its stages and their workers.
 type pool struct {
 	t    *target
 	mu   sync.Mutex
 	free []*pgx.Conn
 }
 
-func (r *run) newPool() *pool { return &pool{t: r.target} }
 
 // do runs f on a free session (a new one if none is free). A session f failed on is closed.
 func (p *pool) do(ctx context.Context, f func(*pgx.Conn) error) error {
@@ -354,19 +352,16 @@ func (r *run) resumeAutovacuum(ctx context.Context) error {
 	if len(r.paused) == 0 {
 		return nil
 	}
-	conn, err := r.target.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	var b strings.Builder
 	for _, t := range r.paused {
 		b.WriteString("ALTER TABLE ONLY " + t + " RESET (autovacuum_enabled);\n")
 	}
-	if err := execSQL(ctx, conn, b.String()); err != nil {
-		return fmt.Errorf("turn autovacuum back on: %w", err)
-	}
-	return nil
+	return r.pool.do(ctx, func(conn *pgx.Conn) error {
+		if err := execSQL(ctx, conn, b.String()); err != nil {
+			return fmt.Errorf("turn autovacuum back on: %w", err)
+		}
+		return nil
+	})
 }
 
 // badData turns errors that mean the rows themselves are damaged (a row that does not match

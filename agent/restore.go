@@ -28,6 +28,8 @@ type run struct {
 	progress *reporter
 	samples  samples
 
+	pool     *pool // the sessions of the run's stages, closed when it ends
+
 	pausedMu sync.Mutex
 	paused   []string // tables whose autovacuum the load turned off (pauseAutovacuum)
 }
@@ -51,7 +53,9 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 		cfg: a.cfg, job: job, log: log, target: tgt, profile: profile,
 		maskOpts: mask.Options{Key: []byte(a.deps.MaskKey.Reveal())},
 		progress: &reporter{ctx: ctx, q: a.deps.Queue, log: log, now: a.now, job: job},
+		pool:     &pool{t: tgt},
 	}
+	defer r.pool.close(ctx)
 	n := job.Parallelism
 	if n == 0 {
 		n = a.cfg.Parallelism
@@ -228,23 +232,20 @@ func dataSizes(entries []pgdump.Entry, fileSize int64) map[int]int64 {
 	return sizes
 }
 
-// preData cleans the target and runs the schema statements in order on one connection.
+// preData cleans the target and runs the schema statements in order on one session.
 func (r *run) preData(ctx context.Context, stmts []string) error {
 	r.progress.start(PhasePreData)
-	conn, err := r.target.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if err := execSQL(ctx, conn, cleanTarget); err != nil {
-		return fmt.Errorf("clean target: %w", err)
-	}
-	for _, s := range stmts {
-		if err := execSQL(ctx, conn, s); err != nil {
-			return fmt.Errorf("pre-data %q: %w", firstLine(s), err)
+	return r.pool.do(ctx, func(conn *pgx.Conn) error {
+		if err := execSQL(ctx, conn, cleanTarget); err != nil {
+			return fmt.Errorf("clean target: %w", err)
 		}
-	}
-	return nil
+		for _, s := range stmts {
+			if err := execSQL(ctx, conn, s); err != nil {
+				return fmt.Errorf("pre-data %q: %w", firstLine(s), err)
+			}
+		}
+		return nil
+	})
 }
 
 // postKind orders post-data work: indexes and key constraints first and in parallel, then the
@@ -302,8 +303,7 @@ func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n i
 	for _, it := range items {
 		groups[it.kind] = append(groups[it.kind], it.sql)
 	}
-	p := r.newPool()
-	defer p.close(ctx)
+	p := r.pool
 	exec := func(ctx context.Context, sql string) error {
 		return p.do(ctx, func(conn *pgx.Conn) error {
 			if err := execSQL(ctx, conn, sql); err != nil {
@@ -336,8 +336,7 @@ func (r *run) verify(ctx context.Context, tables []string, n int) error {
 	for _, t := range tables {
 		tasks = append(tasks, task{analyze: t})
 	}
-	p := r.newPool()
-	defer p.close(ctx)
+	p := r.pool
 	err := parallel(ctx, n, tasks, func(ctx context.Context, t task) error {
 		return p.do(ctx, func(conn *pgx.Conn) error {
 			if t.gate != "" {
