@@ -223,7 +223,6 @@ type pool struct {
 	free []*pgx.Conn
 }
 
-
 // do runs f on a free session (a new one if none is free). A session f failed on is closed.
 func (p *pool) do(ctx context.Context, f func(*pgx.Conn) error) error {
 	p.mu.Lock()

@@ -28,7 +28,7 @@ type run struct {
 	progress *reporter
 	samples  samples
 
-	pool     *pool // the sessions of the run's stages, closed when it ends
+	pool *pool // the sessions of the run's stages, closed when it ends
 
 	pausedMu sync.Mutex
 	paused   []string // tables whose autovacuum the load turned off (pauseAutovacuum)
