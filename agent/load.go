@@ -135,6 +135,10 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 					queue = append(queue, analyze(table, table))
 				}
 			case analyzing:
+				// Longest first, so that the last build to finish is a short one.
+				slices.SortStableFunc(st.builds, func(a, b string) int {
+					return buildCost(b, table, r.weights) - buildCost(a, table, r.weights)
+				})
 				st.stage, st.left = building, len(st.builds)
 				for _, b := range st.builds {
 					queue = append(queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})

@@ -28,7 +28,8 @@ type run struct {
 	progress *reporter
 	samples  samples
 
-	pool *pool // the sessions of the run's stages, closed when it ends
+	pool    *pool                     // the sessions of the run's stages, closed when it ends
+	weights map[string]map[string]int // table → column → sort weight, for ordering index builds
 
 	pausedMu sync.Mutex
 	paused   []string // tables whose autovacuum the load turned off (pauseAutovacuum)
@@ -188,6 +189,9 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 	if err := r.preData(ctx, pre); err != nil {
 		return nil, err
 	}
+	if err := r.loadWeights(ctx); err != nil {
+		return nil, err
+	}
 	// step 3: the data, masked on the way in; each table's own indexes and keys are built as
 	// soon as its data is in, then it is analyzed, and each foreign key is added as soon as
 	// the tables it joins are ready, while other tables still load.
@@ -245,6 +249,39 @@ func (r *run) preData(ctx context.Context, stmts []string) error {
 			}
 		}
 		return nil
+	})
+}
+
+// loadWeights reads the sort weight of every column of the target's tables.
+func (r *run) loadWeights(ctx context.Context) error {
+	r.weights = map[string]map[string]int{}
+	return r.pool.do(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname, a.attname, a.attlen, a.attcollation <> 0
+			FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+			JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+			  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'`)
+		if err != nil {
+			return err
+		}
+		var table, column string
+		var length int
+		var collatable bool
+		_, err = pgx.ForEachRow(rows, []any{&table, &column, &length, &collatable}, func() error {
+			w := weightFixed
+			switch {
+			case collatable:
+				w = weightCollatable
+			case length < 0:
+				w = weightVarlena
+			}
+			if r.weights[table] == nil {
+				r.weights[table] = map[string]int{}
+			}
+			r.weights[table][column] = w
+			return nil
+		})
+		return err
 	})
 }
 

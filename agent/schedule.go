@@ -2,6 +2,7 @@ package agent
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -108,31 +109,97 @@ func ownSteps(items []postItem) (builds, alters []string) {
 	return builds, alters
 }
 
-// indexesExpression reports whether a CREATE INDEX statement indexes an expression: an
-// opening parenthesis inside its key list, as pg_dump writes "USING btree (lower(email))". A
-// quoted column name with a parenthesis counts too, which only costs that table an early
-// ANALYZE.
-func indexesExpression(sql string) bool {
-	_, rest, ok := strings.Cut(sql, " USING ")
-	if !ok {
-		return true
-	}
+// indexKeys returns the key list of a CREATE INDEX statement in pg_dump's form, "USING btree
+// (a, lower(b))": each element's column name (unquoted), or "" for an expression. ok is false
+// when the statement has no such list.
+func indexKeys(sql string) (cols []string, ok bool) {
+	_, rest, found := strings.Cut(sql, " USING ")
 	open := strings.IndexByte(rest, '(')
-	if open < 0 {
-		return true
+	if !found || open < 0 {
+		return nil, false
 	}
-	depth := 0
-	for _, c := range rest[open:] {
-		switch c {
-		case '(':
-			if depth++; depth > 1 {
-				return true
+	depth, start, quoted := 0, open+1, false
+	for i := open; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case c == '"':
+			quoted = !quoted // a doubled quote inside a name toggles twice
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' || c == ',' && depth == 1:
+			if c == ')' {
+				if depth--; depth > 0 {
+					continue
+				}
 			}
-		case ')':
-			if depth--; depth == 0 {
-				return false
+			cols = append(cols, keyColumn(strings.TrimSpace(rest[start:i])))
+			if depth == 0 {
+				return cols, true
 			}
+			start = i + 1
 		}
 	}
-	return true
+	return nil, false
+}
+
+// keyColumn returns the column an index key element names ("name", `"Odd ""x"""`, followed
+// by an operator class, COLLATE, DESC or NULLS clause), or "" for an expression.
+func keyColumn(elem string) string {
+	name, rest := elem, ""
+	if strings.HasPrefix(elem, `"`) {
+		end := 1
+		for end < len(elem) {
+			if elem[end] == '"' {
+				if end+1 < len(elem) && elem[end+1] == '"' {
+					end += 2
+					continue
+				}
+				break
+			}
+			end++
+		}
+		if end >= len(elem) {
+			return ""
+		}
+		name, rest = strings.ReplaceAll(elem[1:end], `""`, `"`), elem[end+1:]
+	} else if i := strings.IndexByte(elem, ' '); i >= 0 {
+		name, rest = elem[:i], elem[i:]
+	}
+	if name == "" || strings.ContainsRune(name, '(') && !strings.HasPrefix(elem, `"`) || strings.ContainsRune(rest, '(') {
+		return ""
+	}
+	return name
+}
+
+// indexesExpression reports whether a CREATE INDEX statement indexes an expression (or has no
+// key list this package can read, which it treats the same way).
+func indexesExpression(sql string) bool {
+	cols, ok := indexKeys(sql)
+	return !ok || slices.Contains(cols, "")
+}
+
+// Sort weights of index key columns: text-like columns compare through the collation and
+// cost the most to sort; other variable-length values (numeric, bytea) come next.
+const (
+	weightFixed      = 1
+	weightVarlena    = 2
+	weightCollatable = 4
+)
+
+// buildCost estimates the relative cost of an index build from its key columns' weights
+// (table → column → weight); an expression or an unknown column weighs as text.
+func buildCost(sql, table string, weights map[string]map[string]int) int {
+	cols, ok := indexKeys(sql)
+	if !ok {
+		return weightCollatable
+	}
+	cost := 0
+	for _, c := range cols {
+		w := weights[table][c]
+		if c == "" || w == 0 {
+			w = weightCollatable
+		}
+		cost += w
+	}
+	return cost
 }

@@ -108,3 +108,30 @@ func TestIndexesExpression(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexKeysAndCost(t *testing.T) {
+	for sql, want := range map[string][]string{
+		"CREATE INDEX a ON public.t USING btree (created_at);":                            {"created_at"},
+		"CREATE INDEX a ON public.t USING btree (a DESC NULLS LAST, b text_pattern_ops);": {"a", "b"},
+		`CREATE UNIQUE INDEX "Odd pk" ON s."T" USING btree ("Id", "x,y", "a""(b)");`:      {"Id", "x,y", `a"(b)`},
+		"CREATE INDEX a ON public.t USING btree (lower(email), id) INCLUDE (c);":          {"", "id"},
+		"CREATE INDEX a ON public.t USING btree (((a + b)));":                             {""},
+		"CREATE INDEX a ON public.t USING gist (r gist_trgm_ops(siglen='32'));":           {""},
+	} {
+		if got, ok := indexKeys(sql); !ok || !slices.Equal(got, want) {
+			t.Errorf("indexKeys(%q) = %q, %v; want %q", sql, got, ok, want)
+		}
+	}
+	weights := map[string]map[string]int{"public.users": {"id": weightFixed, "email": weightCollatable, "amount": weightVarlena}}
+	for sql, want := range map[string]int{
+		"CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);":     weightFixed,
+		"CREATE UNIQUE INDEX k ON public.users USING btree (email);":           weightCollatable,
+		"CREATE INDEX k ON public.users USING btree (amount, id);":             weightVarlena + weightFixed,
+		"CREATE INDEX k ON public.users USING btree (lower(email));":           weightCollatable,
+		"CREATE INDEX k ON public.users USING btree (dropped_or_unknown_col);": weightCollatable,
+	} {
+		if got := buildCost(sql, "public.users", weights); got != want {
+			t.Errorf("buildCost(%q) = %d, want %d", sql, got, want)
+		}
+	}
+}
