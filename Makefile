@@ -40,5 +40,5 @@ bench-slack: ## HTTP-mode ack latency of signed /clone commands vs a bare net/ht
 	$(GO) run ./bench/slack
 
 .PHONY: bench-restore
-bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000)
+bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000; BENCH_REPEAT, default 3)
 	$(GO) run ./bench/restore
