@@ -556,13 +556,6 @@ func maskRows(m *mask.TableMasker, dst, rows []byte, first int64) ([]byte, error
 	return dst, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // countingReader counts bytes read and reports the running total every 4 MiB.
 type countingReader struct {
 	r      io.Reader
