@@ -47,124 +47,18 @@ func (t tableLoad) copySQL(freeze bool) string {
 
 func (t tableLoad) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
-// loadTables copies every table over n connections, largest first, and builds each table's
-// own post-data items as soon as its data is in, while other tables still load: ANALYZE
-// (unless an expression index must exist first); its index builds (key constraints split
-// into build and attach, see splitKey), together; the statements that lock the table
-// exclusively, one at a time; then each foreign key of fks whose tables are all that far,
-// and a late ANALYZE. A task whose table locks conflict with a
-// running task's waits in the queue, never inside PostgreSQL, so no worker idles on a lock
-// and no two statements deadlock. An index is never built before its table's data. It
-// returns the foreign keys it could not place. Tables with masking rules are parsed row by
-// row and only their ruled columns rewritten; the others are copied byte for byte.
+// loadTables copies every table over n connections, largest first, and runs each table's own
+// post-data items as soon as its data is in, while other tables still load, in the order
+// planner gives (see planner). Tables with masking rules are parsed row by row and only their
+// ruled columns rewritten; the others are copied byte for byte. It returns the foreign keys it
+// could not place.
 func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string][]postItem, fks []postItem, n int) ([]postItem, error) {
-	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
-	type stage int
-	const (
-		loading stage = iota
-		analyzing
-		building
-		altering
-	)
-	type task struct {
-		load  *tableLoad
-		sql   string
-		table string // the table whose stage the task belongs to; "" for ANALYZE and foreign keys
-		locks []tableLock
-	}
-	type tableState struct {
-		stage          stage
-		left           int // tasks of the stage not done
-		builds, alters []string
-		analyzed       bool
-	}
 	var (
-		mu      sync.Mutex
-		cond    = sync.NewCond(&mu)
-		queue   []task
-		running int
-		failed  bool
-		held    = lockSet{}
-		tables  = map[string]*tableState{}
-		ready   = map[string]bool{}
+		mu     sync.Mutex
+		cond   = sync.NewCond(&mu)
+		failed bool
+		pl     = newPlanner(loads, own, fks, r.weights)
 	)
-	for i := range loads {
-		queue = append(queue, task{load: &loads[i], table: loads[i].table})
-		tables[loads[i].table] = &tableState{left: 1}
-	}
-	// The functions below run with mu held.
-	analyze := func(table, owner string) task {
-		schema, name, _ := strings.Cut(table, ".")
-		return task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize(), table: owner,
-			locks: []tableLock{{table, lockShareUpdateExc}}}
-	}
-	// markReady queues the foreign keys the table was the last table of, and its ANALYZE if
-	// it was not analyzed before its builds.
-	markReady := func(table string) {
-		ready[table] = true
-		if !tables[table].analyzed {
-			queue = append(queue, analyze(table, ""))
-		}
-		waiting := fks[:0]
-		for _, fk := range fks {
-			if slices.ContainsFunc(fk.needs, func(t string) bool { return !ready[t] }) {
-				waiting = append(waiting, fk)
-				continue
-			}
-			t := task{sql: fk.sql}
-			for _, need := range fk.needs {
-				t.locks = append(t.locks, tableLock{need, lockShareRowExc})
-			}
-			queue = append(queue, t)
-		}
-		fks = waiting
-	}
-	// advance moves a table whose stage is done to the next stage with work.
-	advance := func(table string) {
-		st := tables[table]
-		for st.left == 0 {
-			switch st.stage {
-			case loading:
-				// A table with no expression index is analyzed at once, while the other
-				// worker still has work; ANALYZE of one with such an index waits for it,
-				// since it also gathers statistics on indexed expressions.
-				st.builds, st.alters = ownSteps(own[table])
-				st.stage, st.analyzed = analyzing, !slices.ContainsFunc(st.builds, indexesExpression)
-				if st.analyzed {
-					st.left = 1
-					queue = append(queue, analyze(table, table))
-				}
-			case analyzing:
-				// Longest first, so that the last build to finish is a short one.
-				slices.SortStableFunc(st.builds, func(a, b string) int {
-					return buildCost(b, table, r.weights) - buildCost(a, table, r.weights)
-				})
-				st.stage, st.left = building, len(st.builds)
-				for _, b := range st.builds {
-					queue = append(queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})
-				}
-			case building:
-				st.stage, st.left = altering, len(st.alters)
-				for _, a := range st.alters {
-					queue = append(queue, task{sql: a, table: table, locks: []tableLock{{table, lockAccessExc}}})
-				}
-			default:
-				markReady(table)
-				return
-			}
-		}
-	}
-	// next takes the first queued task that can run beside the running ones.
-	next := func() (task, bool) {
-		for i, t := range queue {
-			if held.admits(t.locks) {
-				queue = slices.Delete(queue, i, i+1)
-				held.take(t.locks)
-				return t, true
-			}
-		}
-		return task{}, false
-	}
 	p := r.pool
 	g, gctx := newGroup(ctx)
 	for range n {
@@ -174,17 +68,15 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 				var t task
 				ok := false
 				for !failed {
-					if t, ok = next(); ok || running == 0 {
+					if t, ok = pl.next(); ok || pl.running == 0 {
 						break
 					}
 					cond.Wait()
 				}
+				mu.Unlock()
 				if !ok {
-					mu.Unlock()
 					return nil
 				}
-				running++
-				mu.Unlock()
 
 				err := p.do(gctx, func(conn *pgx.Conn) error {
 					if t.load != nil {
@@ -200,15 +92,8 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 				})
 
 				mu.Lock()
-				running--
-				held.release(t.locks)
-				switch {
-				case err != nil:
-					failed = true
-				case t.table != "":
-					tables[t.table].left--
-					advance(t.table)
-				}
+				pl.finish(t, err == nil)
+				failed = failed || err != nil
 				cond.Broadcast()
 				mu.Unlock()
 				if err != nil {
@@ -217,7 +102,8 @@ func (r *run) loadTables(ctx context.Context, loads []tableLoad, own map[string]
 			}
 		})
 	}
-	return fks, g.Wait()
+	err := g.Wait()
+	return pl.fks, err
 }
 
 // pool keeps a run's sessions for reuse by its stages and their workers.

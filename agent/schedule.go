@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // lockMode is the table lock a restore statement takes. Two statements on one table run at
@@ -202,4 +204,144 @@ func buildCost(sql, table string, weights map[string]map[string]int) int {
 		cost += w
 	}
 	return cost
+}
+
+// task is one statement of loadTables, or one table's load.
+type task struct {
+	load  *tableLoad
+	sql   string
+	table string // the table whose stage the task belongs to; "" for a late ANALYZE or a foreign key
+	locks []tableLock
+}
+
+// stage is where a table is in loadTables.
+type stage int
+
+const (
+	loading stage = iota
+	analyzing
+	building
+	altering
+)
+
+type tableState struct {
+	stage          stage
+	left           int // tasks of the stage not done
+	builds, alters []string
+	analyzed       bool // ANALYZE ran before the builds
+}
+
+// planner orders loadTables' work. Loads come first, largest first. When a table's data is in,
+// its own items follow in stages: ANALYZE (unless an expression index must exist first, since
+// ANALYZE also gathers statistics on indexed expressions); its index builds, key constraints
+// split into build and attach (splitKey), longest first and together; the statements that
+// lock the table exclusively, one at a time; then the foreign keys whose tables are all that
+// far, and a late ANALYZE. next never hands out a task whose table locks conflict with a
+// running task's: such a task waits in the queue, not inside PostgreSQL, so no worker idles on
+// a lock and no two statements deadlock. A planner is not safe for concurrent use.
+type planner struct {
+	queue   []task
+	running int
+	held    lockSet
+	tables  map[string]*tableState
+	ready   map[string]bool
+	own     map[string][]postItem
+	fks     []postItem // foreign keys not queued yet
+	weights map[string]map[string]int
+}
+
+func newPlanner(loads []tableLoad, own map[string][]postItem, fks []postItem, weights map[string]map[string]int) *planner {
+	p := &planner{held: lockSet{}, tables: map[string]*tableState{}, ready: map[string]bool{},
+		own: own, fks: fks, weights: weights}
+	loads = slices.Clone(loads)
+	slices.SortStableFunc(loads, func(a, b tableLoad) int { return compareDesc(a.size, b.size) })
+	for i := range loads {
+		p.queue = append(p.queue, task{load: &loads[i], table: loads[i].table})
+		p.tables[loads[i].table] = &tableState{left: 1}
+	}
+	return p
+}
+
+// next takes the first queued task that can run beside the running ones.
+func (p *planner) next() (task, bool) {
+	for i, t := range p.queue {
+		if p.held.admits(t.locks) {
+			p.queue = slices.Delete(p.queue, i, i+1)
+			p.held.take(t.locks)
+			p.running++
+			return t, true
+		}
+	}
+	return task{}, false
+}
+
+// finish records that t has ended; a failed task releases its locks and queues nothing.
+func (p *planner) finish(t task, ok bool) {
+	p.running--
+	p.held.release(t.locks)
+	if ok && t.table != "" {
+		p.tables[t.table].left--
+		p.advance(t.table)
+	}
+}
+
+func analyzeTask(table, owner string) task {
+	schema, name, _ := strings.Cut(table, ".")
+	return task{sql: "ANALYZE " + pgx.Identifier{schema, name}.Sanitize(), table: owner,
+		locks: []tableLock{{table, lockShareUpdateExc}}}
+}
+
+// advance moves a table whose stage is done to the next stage with work.
+func (p *planner) advance(table string) {
+	st := p.tables[table]
+	for st.left == 0 {
+		switch st.stage {
+		case loading:
+			st.builds, st.alters = ownSteps(p.own[table])
+			st.stage, st.analyzed = analyzing, !slices.ContainsFunc(st.builds, indexesExpression)
+			if st.analyzed {
+				st.left = 1
+				p.queue = append(p.queue, analyzeTask(table, table))
+			}
+		case analyzing:
+			// Longest first, so that the last build to finish is a short one.
+			slices.SortStableFunc(st.builds, func(a, b string) int {
+				return buildCost(b, table, p.weights) - buildCost(a, table, p.weights)
+			})
+			st.stage, st.left = building, len(st.builds)
+			for _, b := range st.builds {
+				p.queue = append(p.queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})
+			}
+		case building:
+			st.stage, st.left = altering, len(st.alters)
+			for _, a := range st.alters {
+				p.queue = append(p.queue, task{sql: a, table: table, locks: []tableLock{{table, lockAccessExc}}})
+			}
+		default:
+			p.markReady(table)
+			return
+		}
+	}
+}
+
+// markReady queues the foreign keys the table was the last table of, and its ANALYZE if it
+// was not analyzed before its builds.
+func (p *planner) markReady(table string) {
+	p.ready[table] = true
+	if !p.tables[table].analyzed {
+		p.queue = append(p.queue, analyzeTask(table, ""))
+	}
+	waiting := p.fks[:0]
+	for _, fk := range p.fks {
+		if slices.ContainsFunc(fk.needs, func(t string) bool { return !p.ready[t] }) {
+			waiting = append(waiting, fk)
+			continue
+		}
+		t := task{sql: fk.sql}
+		for _, need := range fk.needs {
+			t.locks = append(t.locks, tableLock{need, lockShareRowExc})
+		}
+		p.queue = append(p.queue, t)
+	}
+	p.fks = waiting
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -132,6 +133,119 @@ func TestIndexKeysAndCost(t *testing.T) {
 	} {
 		if got := buildCost(sql, "public.users", weights); got != want {
 			t.Errorf("buildCost(%q) = %d, want %d", sql, got, want)
+		}
+	}
+}
+
+// TestPlannerOrder drives the planner the way loadTables does, with 1 to 4 workers finishing
+// their tasks in random orders, and checks every task runs once, in its table's stage order,
+// foreign keys after both tables, and never beside a task whose locks conflict.
+func TestPlannerOrder(t *testing.T) {
+	loads := []tableLoad{{table: "public.users", size: 100}, {table: "public.payments", size: 300}, {table: "public.notes", size: 1}}
+	own := map[string][]postItem{
+		"public.users": {
+			{sql: "ALTER TABLE ONLY public.users\n    ADD CONSTRAINT users_pkey PRIMARY KEY (id);\n"},
+			{sql: "ALTER TABLE ONLY public.users\n    ADD CONSTRAINT users_email_key UNIQUE (email);\n"},
+			{sql: "CREATE INDEX users_created_idx ON public.users USING btree (created_at);\n"},
+			{sql: "CREATE INDEX users_lower_idx ON public.users USING btree (lower(email));\n"},
+		},
+		"public.payments": {
+			{sql: "ALTER TABLE ONLY public.payments\n    ADD CONSTRAINT payments_pkey PRIMARY KEY (id);\n"},
+			{sql: "CREATE INDEX payments_user_idx ON public.payments USING btree (user_id);\n"},
+			{sql: "CREATE INDEX payments_c_idx ON public.payments USING btree (c);\nALTER TABLE public.payments CLUSTER ON payments_c_idx;\n"},
+		},
+	}
+	fks := []postItem{
+		{sql: "FK payments.user_id", needs: []string{"public.payments", "public.users"}},
+		{sql: "FK payments.email", needs: []string{"public.payments", "public.users"}},
+		{sql: "FK notes.user", needs: []string{"public.notes", "public.users"}},
+		{sql: "FK audit.user", needs: []string{"public.audit", "public.users"}}, // a table without data: never placed
+	}
+	weights := map[string]map[string]int{"public.users": {"id": weightFixed, "email": weightCollatable, "created_at": weightFixed}}
+	name := func(tk task) string {
+		if tk.load != nil {
+			return "load " + tk.load.table
+		}
+		return tk.sql
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := range 200 {
+		workers := 1 + run%4
+		p := newPlanner(loads, own, slices.Clone(fks), weights)
+		var running []task
+		done := map[string]int{} // task name → finishing position
+		for step := 0; step < 1000; step++ {
+			for len(running) < workers {
+				tk, ok := p.next()
+				if !ok {
+					break
+				}
+				for _, r := range running {
+					for _, a := range tk.locks {
+						for _, b := range r.locks {
+							if a.table == b.table && pgConflict[a.mode][b.mode] {
+								t.Fatalf("run %d: %q started beside %q", run, name(tk), name(r))
+							}
+						}
+					}
+				}
+				running = append(running, tk)
+			}
+			if len(running) == 0 {
+				break
+			}
+			i := rng.IntN(len(running))
+			tk := running[i]
+			running = slices.Delete(running, i, i+1)
+			if _, twice := done[name(tk)]; twice {
+				t.Fatalf("run %d: %q ran twice", run, name(tk))
+			}
+			done[name(tk)] = len(done)
+			p.finish(tk, true)
+		}
+		before := func(a, b string) {
+			t.Helper()
+			ia, oka := done[a]
+			ib, okb := done[b]
+			if !oka || !okb || ia >= ib {
+				t.Fatalf("run %d (%d workers): want %q (%d, %v) done before %q (%d, %v)", run, workers, a, ia, oka, b, ib, okb)
+			}
+		}
+		usersPK := "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);"
+		usersPKAttach := "ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_pkey;"
+		before("load public.users", usersPK)
+		before(usersPK, usersPKAttach)
+		before("CREATE INDEX users_lower_idx ON public.users USING btree (lower(email));\n", `ANALYZE "public"."users"`)
+		before(usersPKAttach, "FK payments.user_id")
+		before(`ANALYZE "public"."payments"`, "CREATE INDEX payments_user_idx ON public.payments USING btree (user_id);\n")
+		before("CREATE INDEX payments_user_idx ON public.payments USING btree (user_id);\n", own["public.payments"][2].sql)
+		before(own["public.payments"][2].sql, "FK payments.email")
+		before("load public.notes", "FK notes.user")
+		if want := 3 + 1 + 4 + 2 + 1 + 3 + 1 + 3 + 1; len(done) != want { // loads, users, payments, notes, FKs
+			t.Fatalf("run %d: %d tasks ran, want %d: %v", run, len(done), want, done)
+		}
+		if len(p.fks) != 1 || p.fks[0].sql != "FK audit.user" {
+			t.Fatalf("run %d: unplaced foreign keys %v", run, p.fks)
+		}
+	}
+}
+
+// pgConflict is PostgreSQL's table lock conflict matrix ("Conflicting Lock Modes" in the
+// manual) restricted to the modes the planner uses, written out independently of conflicts.
+var pgConflict = map[lockMode]map[lockMode]bool{
+	lockShare:          {lockShareUpdateExc: true, lockShareRowExc: true, lockAccessExc: true},
+	lockShareUpdateExc: {lockShare: true, lockShareUpdateExc: true, lockShareRowExc: true, lockAccessExc: true},
+	lockShareRowExc:    {lockShare: true, lockShareUpdateExc: true, lockShareRowExc: true, lockAccessExc: true},
+	lockAccessExc:      {lockShare: true, lockShareUpdateExc: true, lockShareRowExc: true, lockAccessExc: true},
+}
+
+func TestConflictsMatchesPostgreSQL(t *testing.T) {
+	modes := []lockMode{lockShare, lockShareUpdateExc, lockShareRowExc, lockAccessExc}
+	for _, a := range modes {
+		for _, b := range modes {
+			if conflicts(a, b) != pgConflict[a][b] {
+				t.Errorf("conflicts(%d, %d) = %v, PostgreSQL says %v", a, b, conflicts(a, b), pgConflict[a][b])
+			}
 		}
 	}
 }
