@@ -102,7 +102,7 @@ func ownSteps(items []postItem) (builds, alters []string) {
 			builds, alters = append(builds, b), append(alters, a)
 			continue
 		}
-		if plainIndex.MatchString(it.sql) && !strings.Contains(it.sql, "\nALTER ") {
+		if plainIndex.MatchString(it.sql) {
 			builds = append(builds, it.sql)
 			continue
 		}
@@ -147,30 +147,25 @@ func indexKeys(sql string) (cols []string, ok bool) {
 // keyColumn returns the column an index key element names ("name", `"Odd ""x"""`, followed
 // by an operator class, COLLATE, DESC or NULLS clause), or "" for an expression.
 func keyColumn(elem string) string {
-	name, rest := elem, ""
-	if strings.HasPrefix(elem, `"`) {
-		end := 1
-		for end < len(elem) {
-			if elem[end] == '"' {
-				if end+1 < len(elem) && elem[end+1] == '"' {
-					end += 2
-					continue
-				}
-				break
-			}
-			end++
-		}
-		if end >= len(elem) {
+	if !strings.HasPrefix(elem, `"`) {
+		name, rest, _ := strings.Cut(elem, " ")
+		if strings.ContainsRune(name, '(') || strings.ContainsRune(rest, '(') {
 			return ""
 		}
-		name, rest = strings.ReplaceAll(elem[1:end], `""`, `"`), elem[end+1:]
-	} else if i := strings.IndexByte(elem, ' '); i >= 0 {
-		name, rest = elem[:i], elem[i:]
+		return name
 	}
-	if name == "" || strings.ContainsRune(name, '(') && !strings.HasPrefix(elem, `"`) || strings.ContainsRune(rest, '(') {
-		return ""
+	for end := 1; end < len(elem); end++ {
+		switch {
+		case elem[end] != '"':
+		case end+1 < len(elem) && elem[end+1] == '"': // a doubled quote inside the name
+			end++
+		case strings.ContainsRune(elem[end+1:], '('):
+			return ""
+		default:
+			return strings.ReplaceAll(elem[1:end], `""`, `"`)
+		}
 	}
-	return name
+	return "" // no closing quote
 }
 
 // indexesExpression reports whether a CREATE INDEX statement indexes an expression (or has no
@@ -305,9 +300,11 @@ func (p *planner) advance(table string) {
 			}
 		case analyzing:
 			// Longest first, so that the last build to finish is a short one.
-			slices.SortStableFunc(st.builds, func(a, b string) int {
-				return buildCost(b, table, p.weights) - buildCost(a, table, p.weights)
-			})
+			cost := make(map[string]int, len(st.builds))
+			for _, b := range st.builds {
+				cost[b] = buildCost(b, table, p.weights)
+			}
+			slices.SortStableFunc(st.builds, func(a, b string) int { return cost[b] - cost[a] })
 			st.stage, st.left = building, len(st.builds)
 			for _, b := range st.builds {
 				p.queue = append(p.queue, task{sql: b, table: table, locks: []tableLock{{table, lockShare}}})

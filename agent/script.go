@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
 
 	"github.com/clonebot/clonebot/agent/pgdump"
 )
@@ -62,13 +61,13 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string
 				return nil, fmt.Errorf("load %s: %w", t.table, err)
 			}
 		case it.Section == pgdump.SectionPostData:
-			it := postItem{kind: kindOf(it.Desc), sql: it.SQL}
-			if it.kind == postParallel && !plainIndex.MatchString(it.sql) && !strings.HasPrefix(strings.TrimSpace(it.sql), "ALTER TABLE ONLY") {
+			kind := kindOf(it.Desc)
+			if it.Desc == "INDEX" && !plainIndex.MatchString(it.SQL) {
 				// A script gives the ALTER TABLE ... CLUSTER ON or REPLICA IDENTITY of an
 				// index entry as a statement of its own: it must follow the index builds.
-				it.kind = postOrdered
+				kind = postOrdered
 			}
-			post = append(post, it)
+			post = append(post, postItem{kind: kind, sql: it.SQL})
 		default:
 			if err := execSQL(ctx, conn, it.SQL); err != nil {
 				return nil, fmt.Errorf("script line %d %q: %w", it.Line, firstLine(it.SQL), err)
