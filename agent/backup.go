@@ -83,7 +83,7 @@ func downloadS3(ctx context.Context, s3c ObjectGetter, workDir string, ref Backu
 	}
 	b := &localBackup{File: f, remove: true}
 	h := sha256.New()
-	w := &countingWriter{w: io.MultiWriter(f, h), report: progress, every: 8 << 20}
+	w := &countingWriter{w: io.MultiWriter(f, h), progressCounter: progressCounter{report: progress, every: 8 << 20}}
 	if _, err := io.CopyBuffer(w, out.Body, make([]byte, 1<<20)); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("download %s: %w", ref.Location, err)
@@ -123,22 +123,41 @@ func hashFile(f *os.File) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// countingWriter counts bytes and reports the running total every `every` bytes.
-type countingWriter struct {
-	w      io.Writer
-	n      int64
-	next   int64
-	every  int64
-	report func(int64)
+// progressCounter counts bytes and reports the running total every `every` bytes.
+type progressCounter struct {
+	n, next, every int64
+	report         func(int64)
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
+func (c *progressCounter) add(n int) {
 	c.n += int64(n)
 	if c.report != nil && c.n >= c.next {
 		c.report(c.n)
 		c.next = c.n + c.every
 	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	progressCounter
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.add(n)
+	return n, err
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	progressCounter
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.add(n)
 	return n, err
 }
 

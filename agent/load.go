@@ -175,7 +175,8 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 		_ = execSQL(context.WithoutCancel(ctx), conn, "ROLLBACK")
 		return err
 	}
-	counted := &countingReader{r: src, report: func(n int64) { r.progress.data(t.table, n) }}
+	counted := &countingReader{r: src, progressCounter: progressCounter{every: 4 << 20,
+		report: func(n int64) { r.progress.data(t.table, n) }}}
 	var body io.Reader = counted
 	var feedErr chan error
 	if ok {
@@ -440,22 +441,4 @@ func maskRows(m *mask.TableMasker, dst, rows []byte, first int64) ([]byte, error
 		rows = rows[i+1:]
 	}
 	return dst, nil
-}
-
-// countingReader counts bytes read and reports the running total every 4 MiB.
-type countingReader struct {
-	r      io.Reader
-	n      int64
-	next   int64
-	report func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n >= c.next {
-		c.report(c.n)
-		c.next = c.n + 4<<20
-	}
-	return n, err
 }
