@@ -106,6 +106,7 @@ func TestJobFailingRepeatedlyIsDeadLettered(t *testing.T) {
 }
 
 func TestEventRoundTrip(t *testing.T) {
+	// fixed date: a pure encoding round trip; no server sees it
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []Event{
 		{RequestID: "r1", State: StateRunning, Phase: PhaseData, Table: "public.users", Bytes: 1 << 20, Rows: 10, Rate: 5000, Attempt: 1, At: at},

@@ -36,7 +36,11 @@ const (
 	signingSecret = "signing-secret-3c9a77e0d4"
 )
 
-var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+// t0 is the harness clock's start, the real time: the store is a real Redis.
+var t0 = testenv.Now()
+
+// yesterday is the backup day the requests ask for, as typed.
+var yesterday = testenv.Day(t0, -1).Format(time.DateOnly)
 
 const e2ePolicy = `
 default_tier: dev
@@ -222,6 +226,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	rdb, prefix := testenv.Redis(t)
+	h.leaks.LogOnFailure(t)
 	h.store = redisstore.New(rdb, prefix, redisstore.WithClock(h.clock.Now))
 	log := zap.New(zapcore.NewTee(h.leaks.Logger().Core(),
 		zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&h.logs), zapcore.DebugLevel)))
@@ -336,11 +341,11 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 	srv := h.httpServer()
 
 	// step 1: a signed slash command → the card is posted in the request channel.
-	cmd := h.fake.SlashCommand("UDEV", "CGEN", `prod 2026-11-21 tier=staging reason="&lt;!channel&gt; see <@U999>"`)
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "prod "+yesterday+` tier=staging reason="&lt;!channel&gt; see <@U999>"`)
 	if code := h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret); code != http.StatusOK {
 		t.Fatalf("slash command: HTTP %d", code)
 	}
-	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of 2026-11-21, tier staging", "ephemeral")
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of "+yesterday+", tier staging", "ephemeral")
 	card := h.waitCalls("chat.postMessage", 1)[0]
 	r := h.only()
 	if card.Param("channel") != "CREQ" || r.MessageTS == "" || r.Status != approvals.StatusPending {
@@ -488,7 +493,7 @@ func TestSocketModeRequestAndApprove(t *testing.T) {
 	if _, err := h.fake.WaitAck(h.ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of 2026-11-21")
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of "+yesterday)
 	h.waitCalls("chat.postMessage", 1)
 	r := h.only()
 

@@ -16,9 +16,17 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+// t0 is the tests' "now", the real time: the requests are stored in a real Redis.
+var t0 = testenv.Now()
 
-func day0(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+// daysAgo is the UTC day n days before t0's (the fake catalogue has backups 1 and 2 days ago).
+func daysAgo(n int) time.Time { return testenv.Day(t0, -n) }
+
+// ymd writes a day as the replies do.
+func ymd(t time.Time) string { return t.Format(time.DateOnly) }
+
+// minute writes a time as the replies do.
+func minute(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
 
 const testPolicy = `
 default_tier: dev
@@ -95,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 		},
 		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
 	}
-	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: dailyCatalogue(day0(20), day0(21)), Lifecycle: f.life,
+	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: dailyCatalogue(daysAgo(2), daysAgo(1)), Lifecycle: f.life,
 		Directory: dir, Notifier: f.note, Logger: zap.NewNop(), Now: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -168,10 +176,10 @@ func TestRequestClone(t *testing.T) {
 		wantText   string
 		wantLife   bool
 	}{
-		{"dev is approved at once", "UDEV", CloneInput{Source: "prod", When: When{At: day0(21)}}, approvals.StatusApproved, "approved automatically", true},
-		{"latest is the newest backup", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}}, approvals.StatusApproved, "as of 2026-11-21", true},
-		{"staging waits for a lead", "UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging", Reason: "bug 12"}, approvals.StatusPending, "cl-", false},
-		{"debug waits for two", "UONCALL", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "debug", TTL: 2 * time.Hour}, approvals.StatusPending, "ttl 2h", false},
+		{"dev is approved at once", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(1)}}, approvals.StatusApproved, "approved automatically", true},
+		{"latest is the newest backup", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}}, approvals.StatusApproved, "as of " + ymd(daysAgo(1)), true},
+		{"staging waits for a lead", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging", Reason: "bug 12"}, approvals.StatusPending, "cl-", false},
+		{"debug waits for two", "UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug", TTL: 2 * time.Hour}, approvals.StatusPending, "ttl 2h", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +210,7 @@ func TestRequestCloneBadInputChangesNothing(t *testing.T) {
 		wantOptions []string
 	}{
 		{"unknown source", "UDEV", CloneInput{Source: "prdo", When: When{Latest: true}}, `Unknown source "prdo"`, []string{"billing", "prod"}},
-		{"no backup that day", "UDEV", CloneInput{Source: "prod", When: When{At: day0(10)}}, "no backup of prod for 2026-11-10", []string{"2026-11-20", "2026-11-21"}},
+		{"no backup that day", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(12)}}, "no backup of prod for " + ymd(daysAgo(12)), []string{ymd(daysAgo(2)), ymd(daysAgo(1))}},
 		{"ttl over the cap", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, TTL: 999 * time.Hour}, "ttl=999h is over the dev tier's cap of 24h; use ttl=24h or less.", nil},
 		{"tier not allowed", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, Tier: "debug"}, "may not request the debug tier", []string{"dev", "staging"}},
 		{"unknown tier", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}, Tier: "gold"}, `Unknown tier "gold"`, []string{"debug", "dev", "staging"}},
@@ -264,7 +272,7 @@ func TestBreakGlass(t *testing.T) {
 
 func TestVote(t *testing.T) {
 	f := newFixture(t)
-	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "debug"})
+	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
 
 	steps := []struct {
 		name     string
@@ -302,7 +310,7 @@ func TestVote(t *testing.T) {
 
 func TestDenyWithReason(t *testing.T) {
 	f := newFixture(t)
-	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 	rep := f.vote("ULEAD", r.ID, approvals.DecisionDeny, "  use staging data  ")
 	if rep.Refused {
 		t.Fatalf("deny: %+v", rep)
@@ -337,11 +345,11 @@ func TestExtend(t *testing.T) {
 		t.Fatalf("extend by someone else: %+v", rep)
 	}
 	rep, err := f.svc.Extend(ctx, a, r.ID, 2*time.Hour)
-	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until 2026-11-22 19:00 UTC") {
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until "+minute(t0.Add(10*time.Hour))) {
 		t.Fatalf("extend 2h: %+v, %v", rep, err)
 	}
 	rep, err = f.svc.Extend(ctx, a, r.ID, 100*time.Hour)
-	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, "2026-11-23 09:00") {
+	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, minute(t0.Add(24*time.Hour))) {
 		t.Fatalf("extend over the cap: %+v, %v", rep, err)
 	}
 	got, _ := f.store.Get(ctx, r.ID)
@@ -360,7 +368,7 @@ func TestExtend(t *testing.T) {
 
 func TestCancelAndDestroy(t *testing.T) {
 	f := newFixture(t)
-	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 
 	if rep, _ := f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "/clone cancel "+r.ID) {
 		t.Fatalf("destroy of a pending request: %+v", rep)
@@ -384,7 +392,7 @@ func TestCancelAndDestroy(t *testing.T) {
 
 func TestDestroyAll(t *testing.T) {
 	f := newFixture(t)
-	_, pending := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, pending := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 	_, running := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
 	f.ready(running.ID)
 
@@ -406,7 +414,7 @@ func TestDestroyAll(t *testing.T) {
 
 func TestListStatusReportHome(t *testing.T) {
 	f := newFixture(t)
-	_, mine := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, mine := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 	_, other := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
 	f.ready(other.ID)
 
@@ -443,21 +451,23 @@ func TestListStatusReportHome(t *testing.T) {
 
 func TestExplainBackupsHelp(t *testing.T) {
 	f := newFixture(t)
-	rep, err := f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: day0(21)}, Tier: "debug"})
+	rep, err := f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"})
 	text := strings.Join(rep.Lines, "\n")
 	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
 		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
-		!strings.Contains(text, "Strategy: restore from backup of 2026-11-21 (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
+		!strings.Contains(text, "Strategy: restore from backup of "+ymd(daysAgo(1))+" (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
 		t.Fatalf("explain: %+v, %v", rep, err)
 	}
 	f.mustNothingStored("UONCALL")
 
 	rep, err = f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", time.Time{})
-	if err != nil || !slices.Equal(rep.Lines, []string{"backup of 2026-11-21 (3.0 GiB)", "backup of 2026-11-20 (3.0 GiB)"}) {
+	if err != nil || !slices.Equal(rep.Lines, []string{"backup of " + ymd(daysAgo(1)) + " (3.0 GiB)", "backup of " + ymd(daysAgo(2)) + " (3.0 GiB)"}) {
 		t.Fatalf("backups: %+v, %v", rep, err)
 	}
-	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", day0(1).AddDate(0, -1, 0)); !strings.Contains(rep.Text, "No backups of prod in October 2026") {
-		t.Fatalf("backups of October: %+v", rep)
+	// two months before t0's: no backup in it, whatever day t0 is
+	empty := testenv.Day(t0, 1-t0.Day()).AddDate(0, -2, 0)
+	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", empty); !strings.Contains(rep.Text, "No backups of prod in "+empty.Format("January 2006")) {
+		t.Fatalf("backups of %s: %+v", empty.Format("January 2006"), rep)
 	}
 	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "nope", time.Time{}); !rep.Refused || !slices.Equal(rep.Options, []string{"billing", "prod"}) {
 		t.Fatalf("backups of an unknown source: %+v", rep)
@@ -470,10 +480,10 @@ func TestExplainBackupsHelp(t *testing.T) {
 
 func TestVoteAfterTheApprovalWindow(t *testing.T) {
 	f := newFixture(t)
-	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: day0(20)}, Tier: "staging"})
+	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 	f.now = t0.Add(2 * time.Hour)
 	rep := f.vote("ULEAD", r.ID, approvals.DecisionApprove, "")
-	if !rep.Refused || !strings.Contains(rep.Text, "approval window of "+r.ID+" closed at 10:00 UTC") {
+	if !rep.Refused || !strings.Contains(rep.Text, "approval window of "+r.ID+" closed at "+t0.Add(time.Hour).Format("15:04 MST")) {
 		t.Fatalf("late vote: %+v", rep)
 	}
 	if len(f.life.approved) != 0 {

@@ -23,10 +23,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// t0 is the tests' start; every time the loop and the store see comes from the test clock.
-var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+// t0 is the tests' start, the real time: every time the loop and the store see comes from the
+// test clock, and the clones' credentials meet a real server's clock.
+var t0 = testenv.Now()
 
-var backupDay = time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+// backupDay is the day before t0: the backup the requests ask for.
+var backupDay = testenv.Day(t0, -1)
 
 type clock struct {
 	mu  sync.Mutex

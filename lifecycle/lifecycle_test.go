@@ -36,7 +36,7 @@ func TestHappyPath(t *testing.T) {
 	if d == nil {
 		t.Fatal("no restore job queued")
 	}
-	want := agent.Job{RequestID: id, Backup: agent.BackupRef{Location: "/backups/prod/2026-11-21.dump", Size: 4096, SHA256: "abc123"},
+	want := agent.Job{RequestID: id, Backup: agent.BackupRef{Location: "/backups/prod/" + backupDay.Format(time.DateOnly) + ".dump", Size: 4096, SHA256: "abc123"},
 		Strategy: provisioner.StrategyRestore, TargetRef: r.Clone.CredentialRef, MaskLevel: "full", Parallelism: 2, Attempt: 1}
 	if d.Job != want {
 		t.Fatalf("job:\n got  %+v\n want %+v", d.Job, want)
@@ -98,7 +98,7 @@ func TestHappyPath(t *testing.T) {
 		"card " + id + " restoring",
 		"progress " + id + " restoring: waiting for a restore agent",
 		"progress " + id + " restoring: data, 1200 rows (3.0 MiB) so far at 1.0 MiB/s, now public.users",
-		"ready " + id + " file:///secrets/" + id + ".json until 13:05:00",
+		"ready " + id + " file:///secrets/" + id + ".json until " + expiry.Format(time.TimeOnly),
 		"card " + id + " ready",
 		"ttl " + id + " 1h0m0s",
 		"ttl " + id + " 10m0s",
@@ -169,7 +169,7 @@ func TestCreateFails(t *testing.T) {
 			wantFail: "the clone could not be created after 3 attempts"},
 		{name: "no backup of that day", find: &provisioner.NoBackupError{Source: "prod", Date: backupDay,
 			Nearest: []time.Time{backupDay.AddDate(0, 0, -1)}}, ticks: 1,
-			wantFail: "no backup of prod for 2026-11-21; nearest: 2026-11-20"},
+			wantFail: "no backup of prod for " + backupDay.Format(time.DateOnly) + "; nearest: " + backupDay.AddDate(0, 0, -1).Format(time.DateOnly)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/internal/testenv"
 )
 
 // full sets every field of a request, with times at millisecond precision in UTC (what the
@@ -15,7 +16,7 @@ import (
 func full() *approvals.Request {
 	return &approvals.Request{
 		ID: "cl-7f3k2q", Requester: "U1", Team: "payments", Source: "prod",
-		Date: time.Date(2026, 11, 21, 14, 30, 15, 123e6, time.UTC), PointInTime: true,
+		Date: testenv.Day(t0, -1).Add(14*time.Hour + 30*time.Minute + 15123*time.Millisecond), PointInTime: true,
 		Tier: "debug", Masking: approvals.MaskNone, Mode: approvals.ModeDual,
 		Slots:  []approvals.Slot{slotOncall, slotSecurity},
 		TTL:    48 * time.Hour, // 1.728e14 ns: corrupted if it ever went through cjson as a number
@@ -47,6 +48,7 @@ func TestHashRoundTrip(t *testing.T) {
 		{"every field", full()},
 		{"minimal", &approvals.Request{ID: "cl-2", Requester: "U1", Status: approvals.StatusApproved}},
 		{"epoch and pre-epoch times", &approvals.Request{ID: "cl-3", Requester: "U1", Status: approvals.StatusPending,
+			// fixed date: a pure hash encoding round trip; no server sees it
 			Date: time.Unix(0, 0).UTC(), CreatedAt: time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {

@@ -13,8 +13,8 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// t0 is the tests' "now"; every time the store sees comes from the tests.
-var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+// t0 is the tests' "now", the real time; every time the store sees comes from the tests.
+var t0 = testenv.Now()
 
 const requester = "UREQ"
 
@@ -38,7 +38,7 @@ var (
 // dual is a pending debug-tier request that needs an on-call peer and security.
 func dual(id string) *approvals.Request {
 	return &approvals.Request{
-		ID: id, Requester: requester, Team: "payments", Source: "prod", Date: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC),
+		ID: id, Requester: requester, Team: "payments", Source: "prod", Date: testenv.Day(t0, -1),
 		Tier: "debug", Masking: approvals.MaskNone, Mode: approvals.ModeDual,
 		Slots: []approvals.Slot{slotOncall, slotSecurity}, TTL: 4 * time.Hour, MaxTTL: 8 * time.Hour,
 		Reason: "INC-1 check", Status: approvals.StatusPending,

@@ -22,7 +22,9 @@ import (
 
 const secret = "test-signing-secret-0123456789"
 
-var t0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+// t0 is the clock of the verifier and of the signed timestamps: the real time, since the
+// deduper's Redis keys expire by the server's clock.
+var t0 = testenv.Now()
 
 type httpSetup struct {
 	hold           bool

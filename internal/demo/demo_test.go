@@ -21,24 +21,24 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// start is the demo clock's start in the tests: the backup asked for is of 2026-11-21.
-var start = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
-
 // watch runs Run with opts and hooks that record the clone's password for the leak check and
 // check, from the outside, that the clone is gone once destroyed.
 type watch struct {
 	t       *testing.T
 	leaks   *leakcheck.Recorder
-	prefix  string // the Redis key prefix the demo used
-	checked bool   // the destroyed hook ran
+	start   time.Time // where the demo clock started: the real time, since PostgreSQL checks the clone's VALID UNTIL by its own clock
+	prefix  string    // the Redis key prefix the demo used
+	checked bool      // the destroyed hook ran
+	expires time.Time // the clone's expiry after its extension
 }
 
 func run(t *testing.T, opts Options) (string, *watch) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	wt := &watch{t: t, leaks: leakcheck.New()}
-	opts.Start, opts.Users, opts.Logger = start, 500, wt.leaks.Logger()
+	wt := &watch{t: t, leaks: leakcheck.New(), start: testenv.Now()}
+	wt.leaks.LogOnFailure(t) // the bot's, lifecycle's and agent's log lines, secrets redacted
+	opts.Start, opts.Users, opts.Logger = wt.start, 500, wt.leaks.Logger()
 	opts.hooks = &hooks{ready: wt.ready, destroyed: wt.destroyed}
 	var out bytes.Buffer
 	err := Run(ctx, opts, &out)
@@ -67,7 +67,7 @@ func (wt *watch) ready(w *world, creds provisioner.Credentials) {
 // destroyed looks for the clone's database, role and secret with the server's superuser.
 func (wt *watch) destroyed(w *world, r *approvals.Request) {
 	t := wt.t
-	wt.checked = true
+	wt.checked, wt.expires = true, r.ExpiresAt
 	wt.leaks.Text(w.fake.AllPayloads())
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, w.pg.superURL)
@@ -105,36 +105,40 @@ func inOrder(t *testing.T, out string, parts ...string) {
 	}
 }
 
-// The thread, in the order a person reads it: request, approval, progress, ready with a
-// credential reference, masked rows, the warnings, the extension, the expiry, the proof.
-var wantThread = []string{
-	`@dana types          /clone prod 2026-11-21 tier=staging`,
-	`[#clone-requests]    Clone request cl-`,
-	`State: ⏳ pending`,
-	`[Approve] [Deny]`,
-	`@lee opens           the clonebot App Home`,
-	`[App Home of @lee]   Your clones`, `Waiting for your approval`, `staging · ⏳ pending · @dana`,
-	`@lee clicks          [Approve]`,
-	`State: ✅ approved`,
-	`@lee approved as lead or security`,
-	`State: ⚙ provisioning`,
-	`State: 📥 restoring`,
-	`restoring: data, `, `so far at`, `now public.users`,
-	`is ready for @dana: prod as of 2026-11-21, partial masking.`,
-	`file:///`,
-	`[DM to @dana]`,
-	`password=[redacted]`, `(the password read from file:///`,
-	`prod (source)  1`, `clone (dana)   1`,
-	`the clone has all 500 users`,
-	`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,
-	`will be destroyed in 1h`,
-	`@dana clicks         [Extend 1h]`,
-	`@dana extended the clone until 2026-11-22 18:00 UTC`,
-	`will be destroyed in 10m, at 2026-11-22 18:00 UTC`,
-	`destroyed the clone at expiry`,
-	`State: ⚪ destroyed`,
-	`: gone; role `,
-	`logging in with the old credentials: refused`,
+// wantThread is the thread, in the order a person reads it: request, approval, progress, ready
+// with a credential reference, masked rows, the warnings, the extension, the expiry, the proof.
+func (wt *watch) wantThread() []string {
+	day := testenv.Day(wt.start, -1).Format(time.DateOnly)
+	expires := wt.expires.UTC().Format("2006-01-02 15:04 MST")
+	return []string{
+		`@dana types          /clone prod ` + day + ` tier=staging`,
+		`[#clone-requests]    Clone request cl-`,
+		`State: ⏳ pending`,
+		`[Approve] [Deny]`,
+		`@lee opens           the clonebot App Home`,
+		`[App Home of @lee]   Your clones`, `Waiting for your approval`, `staging · ⏳ pending · @dana`,
+		`@lee clicks          [Approve]`,
+		`State: ✅ approved`,
+		`@lee approved as lead or security`,
+		`State: ⚙ provisioning`,
+		`State: 📥 restoring`,
+		`restoring: data, `, `so far at`, `now public.users`,
+		`is ready for @dana: prod as of ` + day + `, partial masking.`,
+		`file:///`,
+		`[DM to @dana]`,
+		`password=[redacted]`, `(the password read from file:///`,
+		`prod (source)  1`, `clone (dana)   1`,
+		`the clone has all 500 users`,
+		`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,
+		`will be destroyed in 1h`,
+		`@dana clicks         [Extend 1h]`,
+		`@dana extended the clone until ` + expires,
+		`will be destroyed in 10m, at ` + expires,
+		`destroyed the clone at expiry`,
+		`State: ⚪ destroyed`,
+		`: gone; role `,
+		`logging in with the old credentials: refused`,
+	}
 }
 
 // maskedRow matches a users row of the output: who, id, name, email, ssn.
@@ -163,8 +167,8 @@ func checkMasked(t *testing.T, out string) {
 }
 
 func TestRunWithNothingConfigured(t *testing.T) {
-	out, _ := run(t, Options{})
-	inOrder(t, out, wantThread...)
+	out, wt := run(t, Options{})
+	inOrder(t, out, wt.wantThread()...)
 	inOrder(t, out, "embedded Redis (miniredis)", "throwaway PostgreSQL")
 	checkMasked(t, out)
 }
@@ -172,7 +176,7 @@ func TestRunWithNothingConfigured(t *testing.T) {
 func TestRunOnAGivenRedisDeletesItsKeys(t *testing.T) {
 	url := testenv.RedisURL(t)
 	out, wt := run(t, Options{RedisURL: url})
-	inOrder(t, out, wantThread...)
+	inOrder(t, out, wt.wantThread()...)
 	rdb, _ := testenv.Redis(t)
 	keys, err := rdb.Keys(context.Background(), wt.prefix+"*").Result()
 	if err != nil || len(keys) != 0 || wt.prefix == "" {

@@ -75,15 +75,47 @@ func (r *Recorder) Leaks() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, t := range r.text {
-		leaked := t
-		for _, s := range r.secrets {
-			leaked = strings.ReplaceAll(leaked, s, "[LEAKED]")
-		}
-		if leaked != t {
+		if leaked := r.redact(t); leaked != t {
 			out = append(out, leaked)
 		}
 	}
 	return out
+}
+
+// redact replaces every recorded secret in t. The caller holds r.mu.
+func (r *Recorder) redact(t string) string {
+	for _, s := range r.secrets {
+		t = strings.ReplaceAll(t, s, "[LEAKED]")
+	}
+	return t
+}
+
+// TB is the part of testing.TB that LogOnFailure uses.
+type TB interface {
+	Cleanup(func())
+	Failed() bool
+	Logf(format string, args ...any)
+}
+
+// LogOnFailure makes t, if it fails, print everything recorded from now until its end (log
+// lines, errors, output), with any recorded secret replaced by [LEAKED]: what is needed to
+// understand the failure, and never a secret.
+func (r *Recorder) LogOnFailure(t TB) {
+	r.mu.Lock()
+	from := len(r.text)
+	r.mu.Unlock()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		r.mu.Lock()
+		lines := make([]string, 0, len(r.text)-from)
+		for _, s := range r.text[from:] {
+			lines = append(lines, strings.TrimRight(r.redact(s), "\n"))
+		}
+		r.mu.Unlock()
+		t.Logf("recorded while the test ran (%d entries, secrets redacted):\n%s", len(lines), strings.Join(lines, "\n"))
+	})
 }
 
 // Check returns an error listing the leaks, or an error if nothing was recorded at all (a

@@ -77,6 +77,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.clients = clients
+	rec.LogOnFailure(t)
 	p, err := New(e.cfg, clients, rec.Logger())
 	if err != nil {
 		t.Fatal(err)

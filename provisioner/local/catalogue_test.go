@@ -70,6 +70,7 @@ func TestCatalogueFind(t *testing.T) {
 		"prod/latest/prod.dump":            "not a date",
 		"other/2026-11-05/other.dump":      "another source",
 	})
+	// fixed date: the catalogue reads folder names on disk with this injected now; no server sees it
 	now := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
 	c := testCatalogue(t, root, now)
 	path := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }

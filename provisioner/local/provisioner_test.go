@@ -36,6 +36,7 @@ func newProvisioner(t *testing.T, template string) *Provisioner {
 	if template != "" {
 		cfg.Sources["live"] = SourceConfig{Strategy: provisioner.StrategyFastClone, Template: template}
 	}
+	rec.LogOnFailure(t)
 	p, err := New(cfg, rec.Logger().With(zap.String("test", t.Name())))
 	if err != nil {
 		t.Fatal(rec.Err(err))
