@@ -11,13 +11,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/internal/keepalive"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
 // Config is the agent's configuration (the `agent:` section of the clonebot config).
 type Config struct {
-	KeyPrefix   string        // Redis key prefix shared with the bot, e.g. "clonebot:"
-	Group       string        // consumer group; DefaultGroup when empty
 	Consumer    string        // this agent's consumer name, unique per agent (hostname-pid)
 	MinIdle     time.Duration // visibility timeout: a job idle this long is reclaimed by another agent
 	Heartbeat   time.Duration // how often a running job's idle time is reset; MinIdle/3 when zero
@@ -70,15 +70,36 @@ func (c Config) Validate() error {
 // DefaultConfig returns the defaults for consumer.
 func DefaultConfig(consumer string) Config {
 	return Config{
-		KeyPrefix: "clonebot:", Group: DefaultGroup, Consumer: consumer,
-		MinIdle: 2 * time.Minute, Block: 5 * time.Second, MaxAttempts: 3, Parallelism: 2,
+		Consumer: consumer,
+		MinIdle:  2 * time.Minute, Block: 5 * time.Second, MaxAttempts: 3, Parallelism: 2,
 		GateSample: gateSample, SortMemory: DefaultSortMemory,
 	}
 }
 
+// Queue is where the agent takes jobs and publishes their progress and ends (the redisstore
+// package's Queue). A job stays pending, and is reclaimed by another agent once idle for long
+// enough, until Finish or DeadLetter.
+type Queue interface {
+	// EnsureGroup creates the agents' consumer group if it does not exist.
+	EnsureGroup(ctx context.Context) error
+	// Next returns a job abandoned by another agent for at least minIdle, else a new one,
+	// waiting up to block; nil, nil when there is none.
+	Next(ctx context.Context, consumer string, minIdle, block time.Duration) (*jobs.Delivery, error)
+	// Heartbeat keeps the job consumer holds from being reclaimed; owned is false if another
+	// agent took it over.
+	Heartbeat(ctx context.Context, consumer string, d *jobs.Delivery) (owned bool, err error)
+	// Publish appends a progress event.
+	Publish(ctx context.Context, e jobs.Event) error
+	// Finish publishes the job's final event and removes the job, atomically.
+	Finish(ctx context.Context, d *jobs.Delivery, final jobs.Event) error
+	// DeadLetter moves the job to the dead letters with reason and publishes its final event,
+	// atomically.
+	DeadLetter(ctx context.Context, d *jobs.Delivery, reason string, final jobs.Event) error
+}
+
 // Deps are the agent's collaborators, built by the caller.
 type Deps struct {
-	Queue   *Queue
+	Queue   Queue
 	Secrets SecretStore
 	Rules   *mask.Rules
 	MaskKey provisioner.Password // HMAC key of the keyed masking strategies
@@ -148,37 +169,45 @@ func (a *Agent) RunOnce(ctx context.Context) (bool, error) {
 // handle runs one delivery and publishes its end: ready (ack), failed (ack, or dead-letter once
 // MaxAttempts is reached), or nothing when the job must be retried (left pending, reclaimed
 // after MinIdle).
-func (a *Agent) handle(ctx context.Context, d *Delivery) error {
+func (a *Agent) handle(ctx context.Context, d *jobs.Delivery) error {
 	log := a.log.With(zap.String("request_id", d.Job.RequestID), zap.String("entry", d.ID), zap.Int("attempt", d.Job.Attempt))
-	final := Event{RequestID: d.Job.RequestID, Attempt: d.Job.Attempt}
+	final := jobs.Event{RequestID: d.Job.RequestID, Attempt: d.Job.Attempt}
 	if d.Bad != nil {
 		log.Error("bad job entry", zap.Error(d.Bad))
-		final.State, final.Reason, final.At = StateFailed, "the restore job could not be read", a.now()
+		final.State, final.Reason, final.At = jobs.StateFailed, "the restore job could not be read", a.now()
 		return a.deps.Queue.DeadLetter(ctx, d, d.Bad.Error(), final)
 	}
 	if d.Job.Attempt > a.cfg.MaxAttempts {
 		reason := fmt.Sprintf("the restore was attempted %d times and did not finish", a.cfg.MaxAttempts)
-		final.State, final.Reason, final.At = StateFailed, reason, a.now()
+		final.State, final.Reason, final.At = jobs.StateFailed, reason, a.now()
 		log.Error("job dead-lettered", zap.String("reason", reason))
 		return a.deps.Queue.DeadLetter(ctx, d, reason, final)
 	}
 
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go a.heartbeat(jobCtx, cancel, d, log)
+	stop := keepalive.Start(jobCtx, a.cfg.Heartbeat, func(ctx context.Context) bool {
+		owned, err := a.deps.Queue.Heartbeat(ctx, a.cfg.Consumer, d)
+		if err != nil {
+			log.Warn("heartbeat", zap.Error(err))
+			return true // Redis unreachable: keep the job and try again
+		}
+		return owned
+	}, cancel) // another agent took the job over: stop it
 	start := a.now()
 	err := a.runJob(jobCtx, d.Job, log)
+	stop()
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: leave the job pending for another agent
 	}
 	if err == nil {
-		final.State, final.At = StateReady, a.now()
+		final.State, final.At = jobs.StateReady, a.now()
 		log.Info("job ready", zap.Duration("took", final.At.Sub(start)))
 		return a.deps.Queue.Finish(ctx, d, final)
 	}
 	var f *Failure
 	if errors.As(err, &f) && f.Permanent {
-		final.State, final.Reason, final.At = StateFailed, f.Reason, a.now()
+		final.State, final.Reason, final.At = jobs.StateFailed, f.Reason, a.now()
 		log.Warn("job failed", zap.Error(err))
 		return a.deps.Queue.Finish(ctx, d, final)
 	}
@@ -187,33 +216,11 @@ func (a *Agent) handle(ctx context.Context, d *Delivery) error {
 		return nil
 	}
 	if d.Job.Attempt >= a.cfg.MaxAttempts {
-		final.State, final.At = StateFailed, a.now()
+		final.State, final.At = jobs.StateFailed, a.now()
 		final.Reason = fmt.Sprintf("the restore failed %d times; the last error is in the agent log under entry %s", d.Job.Attempt, d.ID)
 		log.Error("job dead-lettered", zap.Error(err))
 		return a.deps.Queue.DeadLetter(ctx, d, err.Error(), final)
 	}
 	log.Warn("job attempt failed, will be retried", zap.Error(err))
 	return nil
-}
-
-// heartbeat keeps the job claimed; if another agent took it over, it cancels the job.
-func (a *Agent) heartbeat(ctx context.Context, cancel context.CancelFunc, d *Delivery, log *zap.Logger) {
-	t := time.NewTicker(a.cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			owned, err := a.deps.Queue.Heartbeat(ctx, a.cfg.Consumer, d)
-			if err != nil {
-				log.Warn("heartbeat", zap.Error(err))
-				continue
-			}
-			if !owned {
-				cancel()
-				return
-			}
-		}
-	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/clonebot/clonebot/jobs"
 )
 
 // ObjectGetter is the one S3 call the agent makes (the SDK's own signature).
@@ -39,7 +41,7 @@ func (b *localBackup) Close() error {
 // fetchBackup makes ref available as a local file: a local path is opened in place, an S3
 // object is streamed to a temporary file in workDir. Size and SHA-256 are checked when ref
 // states them; a mismatch is a permanent Failure (the backup is truncated or corrupt).
-func fetchBackup(ctx context.Context, s3c ObjectGetter, workDir string, ref BackupRef, progress func(n int64)) (*localBackup, error) {
+func fetchBackup(ctx context.Context, s3c ObjectGetter, workDir string, ref jobs.BackupRef, progress func(n int64)) (*localBackup, error) {
 	if strings.HasPrefix(ref.Location, "s3://") {
 		return downloadS3(ctx, s3c, workDir, ref, progress)
 	}
@@ -64,7 +66,7 @@ func fetchBackup(ctx context.Context, s3c ObjectGetter, workDir string, ref Back
 	return b, nil
 }
 
-func downloadS3(ctx context.Context, s3c ObjectGetter, workDir string, ref BackupRef, progress func(n int64)) (*localBackup, error) {
+func downloadS3(ctx context.Context, s3c ObjectGetter, workDir string, ref jobs.BackupRef, progress func(n int64)) (*localBackup, error) {
 	if s3c == nil {
 		return nil, permanent(nil, "this agent has no S3 access configured for %s", ref.Location)
 	}
@@ -98,7 +100,7 @@ func downloadS3(ctx context.Context, s3c ObjectGetter, workDir string, ref Backu
 }
 
 // checkBackup compares what ref states against the file; hash is called only if ref has a SHA-256.
-func checkBackup(ref BackupRef, size int64, hash func() (string, error)) error {
+func checkBackup(ref jobs.BackupRef, size int64, hash func() (string, error)) error {
 	if ref.Size > 0 && size != ref.Size {
 		return permanent(nil, "the backup is truncated or damaged: it has %d bytes, the catalogue says %d", size, ref.Size)
 	}

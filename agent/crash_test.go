@@ -12,6 +12,8 @@ import (
 
 	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 // helperEnv makes the test binary run as a real agent process (see TestMain).
@@ -29,8 +31,8 @@ func helperAgent() int {
 		return 2
 	}
 	cfg := DefaultConfig("doomed")
-	cfg.KeyPrefix, cfg.MinIdle, cfg.Block = os.Getenv("CLONEBOT_AGENT_PREFIX"), time.Hour, 50*time.Millisecond
-	q := NewQueue(redis.NewClient(opts), cfg.KeyPrefix, "")
+	cfg.MinIdle, cfg.Block = time.Hour, 50*time.Millisecond
+	q := newQueue(redis.NewClient(opts), os.Getenv("CLONEBOT_AGENT_PREFIX"))
 	a, err := New(cfg, Deps{Queue: q, Secrets: urlSecrets{}, Rules: rules, MaskKey: testKey, Log: zap.NewNop()})
 	if err != nil {
 		return 2
@@ -71,7 +73,7 @@ func TestCrashedAgentJobIsReclaimed(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitForPhase(t, rdb, q, "crash", PhaseData)
+	waitForPhase(t, rdb, q, "crash", jobs.PhaseData)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +84,14 @@ func TestCrashedAgentJobIsReclaimed(t *testing.T) {
 
 	// step 2: the visibility timeout passes; the surviving agent reclaims the job.
 	ageJobs(t, rdb, q, "doomed")
-	e := func() Event {
+	e := func() jobs.Event {
 		got, err := b.RunOnce(ctx)
 		if err != nil || !got {
 			t.Fatalf("RunOnce = %v, %v", got, err)
 		}
 		return finalEvent(t, q, "crash")
 	}()
-	if e.State != StateReady || e.Attempt != 2 {
+	if e.State != jobs.StateReady || e.Attempt != 2 {
 		t.Fatalf("final = %+v, want ready on attempt 2", e)
 	}
 	compareWithReference(t, ref, target)
@@ -99,7 +101,7 @@ func TestCrashedAgentJobIsReclaimed(t *testing.T) {
 }
 
 // waitForPhase blocks on the events stream until requestID reports phase.
-func waitForPhase(t *testing.T, rdb *redis.Client, q *Queue, requestID string, phase Phase) {
+func waitForPhase(t *testing.T, rdb *redis.Client, q *testQueue, requestID string, phase jobs.Phase) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -112,14 +114,14 @@ func waitForPhase(t *testing.T, rdb *redis.Client, q *Queue, requestID string, p
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
-				e, err := ParseEvent(m.Values)
+				e, err := redisstore.ParseEvent(m.Values)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if e.RequestID == requestID && e.Phase == phase {
 					return
 				}
-				if e.RequestID == requestID && e.State != StateRunning {
+				if e.RequestID == requestID && e.State != jobs.StateRunning {
 					t.Fatalf("job ended before %s: %+v", phase, e)
 				}
 			}
@@ -129,10 +131,10 @@ func waitForPhase(t *testing.T, rdb *redis.Client, q *Queue, requestID string, p
 
 // ageJobs makes consumer's pending jobs look idle for an hour, as if the visibility timeout
 // had passed (XCLAIM ... IDLE), instead of sleeping.
-func ageJobs(t *testing.T, rdb *redis.Client, q *Queue, consumer string) {
+func ageJobs(t *testing.T, rdb *redis.Client, q *testQueue, consumer string) {
 	t.Helper()
 	ctx := context.Background()
-	pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: q.jobs, Group: q.group, Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
+	pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: q.JobsKey(), Group: q.Group(), Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func ageJobs(t *testing.T, rdb *redis.Client, q *Queue, consumer string) {
 		t.Fatalf("%s has no pending job", consumer)
 	}
 	for _, p := range pend {
-		err := rdb.Do(ctx, "XCLAIM", q.jobs, q.group, consumer, 0, p.ID, "IDLE", time.Hour.Milliseconds(), "JUSTID").Err()
+		err := rdb.Do(ctx, "XCLAIM", q.JobsKey(), q.Group(), consumer, 0, p.ID, "IDLE", time.Hour.Milliseconds(), "JUSTID").Err()
 		if err != nil {
 			t.Fatal(err)
 		}

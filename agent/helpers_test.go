@@ -18,7 +18,9 @@ import (
 
 	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func TestMain(m *testing.M) {
@@ -174,7 +176,17 @@ type agentOpts struct {
 	maxAttempts int
 }
 
-func newTestAgent(t *testing.T, rdb *redis.Client, prefix, consumer string, o agentOpts) (*Agent, *Queue) {
+// testQueue is the real job queue, with the Redis client the tests read its streams with.
+type testQueue struct {
+	*redisstore.Queue
+	rdb *redis.Client
+}
+
+func newQueue(rdb *redis.Client, prefix string) *testQueue {
+	return &testQueue{Queue: redisstore.NewQueue(rdb, prefix, ""), rdb: rdb}
+}
+
+func newTestAgent(t *testing.T, rdb *redis.Client, prefix, consumer string, o agentOpts) (*Agent, *testQueue) {
 	t.Helper()
 	if o.rules == "" {
 		o.rules = fullRules
@@ -187,12 +199,12 @@ func newTestAgent(t *testing.T, rdb *redis.Client, prefix, consumer string, o ag
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig(consumer)
-	cfg.KeyPrefix, cfg.MinIdle, cfg.Block = prefix, time.Minute, 10*time.Millisecond
+	cfg.MinIdle, cfg.Block = time.Minute, 10*time.Millisecond
 	cfg.WorkDir = t.TempDir()
 	if o.maxAttempts > 0 {
 		cfg.MaxAttempts = o.maxAttempts
 	}
-	q := NewQueue(rdb, prefix, "")
+	q := newQueue(rdb, prefix)
 	a, err := New(cfg, Deps{Queue: q, Secrets: o.secrets, Rules: rules, MaskKey: testKey, Log: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -203,13 +215,13 @@ func newTestAgent(t *testing.T, rdb *redis.Client, prefix, consumer string, o ag
 	return a, q
 }
 
-func restoreJob(id, backup, target string) Job {
-	return Job{RequestID: id, Backup: BackupRef{Location: backup}, Strategy: provisioner.StrategyRestore,
+func restoreJob(id, backup, target string) jobs.Job {
+	return jobs.Job{RequestID: id, Backup: jobs.BackupRef{Location: backup}, Strategy: provisioner.StrategyRestore,
 		TargetRef: target, MaskLevel: "full", Parallelism: 2}
 }
 
 // runToEnd enqueues job, runs one agent iteration and returns the job's final event.
-func runToEnd(t *testing.T, a *Agent, q *Queue, job Job) Event {
+func runToEnd(t *testing.T, a *Agent, q *testQueue, job jobs.Job) jobs.Event {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, job); err != nil {
@@ -223,15 +235,15 @@ func runToEnd(t *testing.T, a *Agent, q *Queue, job Job) Event {
 }
 
 // events returns the progress events of one request, oldest first.
-func events(t *testing.T, q *Queue, requestID string) []Event {
+func events(t *testing.T, q *testQueue, requestID string) []jobs.Event {
 	t.Helper()
 	msgs, err := q.rdb.XRange(context.Background(), q.EventsKey(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Event
+	var out []jobs.Event
 	for _, m := range msgs {
-		e, err := ParseEvent(m.Values)
+		e, err := redisstore.ParseEvent(m.Values)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,10 +254,10 @@ func events(t *testing.T, q *Queue, requestID string) []Event {
 	return out
 }
 
-func finalEvent(t *testing.T, q *Queue, requestID string) Event {
+func finalEvent(t *testing.T, q *testQueue, requestID string) jobs.Event {
 	t.Helper()
 	ev := events(t, q, requestID)
-	if len(ev) == 0 || ev[len(ev)-1].State == StateRunning {
+	if len(ev) == 0 || ev[len(ev)-1].State == jobs.StateRunning {
 		t.Fatalf("no final event for %s: %+v", requestID, ev)
 	}
 	return ev[len(ev)-1]

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clonebot/clonebot/jobs"
 )
 
 // maskInPlace masks a fast-clone or snapshot target: for each ruled table one set-based pass
@@ -17,7 +19,7 @@ import (
 // temporary table, one UPDATE joining on ctid), then the gate, all in one transaction so a
 // crashed attempt leaves the target as it was and a retry never masks twice.
 func (r *run) maskInPlace(ctx context.Context) error {
-	r.progress.start(PhaseMask)
+	r.progress.start(jobs.PhaseMask)
 	conn, err := r.target.connect(ctx)
 	if err != nil {
 		return err
@@ -59,7 +61,7 @@ func (r *run) maskInPlace(ctx context.Context) error {
 	}
 
 	// step 4: the gate, before the masked data is committed.
-	r.progress.start(PhaseVerify)
+	r.progress.start(jobs.PhaseVerify)
 	for _, table := range r.samples.gateTables() {
 		if err := r.samples.gate(ctx, tx, table); err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/jobs"
 )
 
 // progressEvery throttles progress events of one job (the bot edits one Slack message with them).
@@ -16,11 +18,11 @@ const progressEvery = time.Second
 type reporter struct {
 	mu         sync.Mutex
 	ctx        context.Context
-	q          *Queue
+	q          Queue
 	log        *zap.Logger
 	now        func() time.Time
-	job        Job
-	phase      Phase
+	job        jobs.Job
+	phase      jobs.Phase
 	phaseStart time.Time
 	last       time.Time
 	bytes      int64            // bytes done in the phase by finished tables
@@ -28,15 +30,15 @@ type reporter struct {
 	rows       int64
 }
 
-func (p *reporter) publish(e Event) {
-	e.RequestID, e.State, e.Attempt, e.At = p.job.RequestID, StateRunning, p.job.Attempt, p.now()
+func (p *reporter) publish(e jobs.Event) {
+	e.RequestID, e.State, e.Attempt, e.At = p.job.RequestID, jobs.StateRunning, p.job.Attempt, p.now()
 	if err := p.q.Publish(p.ctx, e); err != nil {
 		p.log.Warn("progress not published", zap.Error(err))
 	}
 }
 
 // start begins a phase and publishes it.
-func (p *reporter) start(ph Phase) {
+func (p *reporter) start(ph jobs.Phase) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.phase != "" {
@@ -44,7 +46,7 @@ func (p *reporter) start(ph Phase) {
 	}
 	p.phase, p.phaseStart, p.last = ph, p.now(), p.now()
 	p.bytes, p.rows, p.live = 0, 0, map[string]int64{}
-	p.publish(Event{Phase: ph})
+	p.publish(jobs.Event{Phase: ph})
 }
 
 // done ends the last phase.
@@ -84,5 +86,5 @@ func (p *reporter) maybe(table string) {
 	for _, n := range p.live {
 		total += n
 	}
-	p.publish(Event{Phase: p.phase, Table: table, Bytes: total, Rows: p.rows, Rate: rate(total, p.phaseStart, now)})
+	p.publish(jobs.Event{Phase: p.phase, Table: table, Bytes: total, Rows: p.rows, Rate: rate(total, p.phaseStart, now)})
 }

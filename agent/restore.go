@@ -14,13 +14,14 @@ import (
 
 	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/agent/pgdump"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
 // run is the state of one job attempt.
 type run struct {
 	cfg      Config
-	job      Job
+	job      jobs.Job
 	log      *zap.Logger
 	target   *target
 	profile  *mask.Profile
@@ -36,7 +37,7 @@ type run struct {
 }
 
 // runJob runs one attempt of job to its end: restored (or masked in place) and verified.
-func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
+func (a *Agent) runJob(ctx context.Context, job jobs.Job, log *zap.Logger) error {
 	// step 1: the masking profile and the target's credentials.
 	profile, err := a.deps.Rules.Profile(job.MaskLevel)
 	if err != nil {
@@ -67,7 +68,7 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 	}
 
 	// step 2: fetch the backup.
-	r.progress.start(PhaseDownload)
+	r.progress.start(jobs.PhaseDownload)
 	b, err := fetchBackup(ctx, a.deps.S3, a.cfg.WorkDir, job.Backup, func(n int64) { r.progress.data("", n) })
 	if err != nil {
 		return err
@@ -195,7 +196,7 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 	// step 3: the data, masked on the way in; each table's own indexes and keys are built as
 	// soon as its data is in, then it is analyzed, and each foreign key is added as soon as
 	// the tables it joins are ready, while other tables still load.
-	r.progress.start(PhaseData)
+	r.progress.start(jobs.PhaseData)
 	own := map[string][]postItem{}
 	var fks, rest []postItem
 	for _, it := range post {
@@ -238,7 +239,7 @@ func dataSizes(entries []pgdump.Entry, fileSize int64) map[int]int64 {
 
 // preData cleans the target and runs the schema statements in order on one session.
 func (r *run) preData(ctx context.Context, stmts []string) error {
-	r.progress.start(PhasePreData)
+	r.progress.start(jobs.PhasePreData)
 	return r.pool.do(ctx, func(conn *pgx.Conn) error {
 		if err := execSQL(ctx, conn, cleanTarget); err != nil {
 			return fmt.Errorf("clean target: %w", err)
@@ -334,7 +335,7 @@ func fkNeeds(deps []int, tableOf map[int]tableLoad, ownOf map[int]string) []stri
 // runs the other post-data items and sets the sequences in order, and adds the foreign keys
 // over n connections.
 func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n int) error {
-	r.progress.start(PhasePostData)
+	r.progress.start(jobs.PhasePostData)
 	slices.SortStableFunc(items, func(a, b postItem) int { return compareDesc(a.size, b.size) })
 	groups := map[postKind][]string{}
 	for _, it := range items {
@@ -364,7 +365,7 @@ func (r *run) postData(ctx context.Context, items []postItem, seqs []string, n i
 // verify runs the gate (one query per masked table) and ANALYZEs tables, together over n
 // connections: both only read the tables and neither blocks the other.
 func (r *run) verify(ctx context.Context, tables []string, n int) error {
-	r.progress.start(PhaseVerify)
+	r.progress.start(jobs.PhaseVerify)
 	type task struct{ gate, analyze string }
 	var tasks []task
 	for _, t := range r.samples.gateTables() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -48,7 +49,7 @@ func TestRestoreCustomMatchesPgRestore(t *testing.T) {
 	execURL(t, clone1, "CREATE TABLE public.users (id int); INSERT INTO public.users VALUES (1); CREATE SCHEMA billing")
 	for i, clone := range []string{clone1, clone2} {
 		e := runToEnd(t, a, q, restoreJob("req-"+string(rune('a'+i)), file, clone))
-		if e.State != StateReady {
+		if e.State != jobs.StateReady {
 			t.Fatalf("clone %d: %+v", i, e)
 		}
 		compareWithReference(t, ref, clone)
@@ -84,11 +85,11 @@ func TestRestoreCustomMatchesPgRestore(t *testing.T) {
 	if w, g := query(t, src, join)[0], query(t, clone1, join)[0]; w != g {
 		t.Errorf("join on masked email: %s rows, source %s", g, w)
 	}
-	phases := map[Phase]bool{}
+	phases := map[jobs.Phase]bool{}
 	for _, e := range events(t, q, "req-a") {
 		phases[e.Phase] = true
 	}
-	for _, p := range []Phase{PhaseDownload, PhasePreData, PhaseData, PhasePostData, PhaseVerify} {
+	for _, p := range []jobs.Phase{jobs.PhaseDownload, jobs.PhasePreData, jobs.PhaseData, jobs.PhasePostData, jobs.PhaseVerify} {
 		if !phases[p] {
 			t.Errorf("no %s progress event", p)
 		}
@@ -116,15 +117,15 @@ func TestBadBackupsFailClearly(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		backup BackupRef
+		backup jobs.BackupRef
 		want   string
 	}{
-		{"truncated", BackupRef{Location: write("half.dump", good[:len(good)/2])}, "corrupt or truncated"},
-		{"corrupt data", BackupRef{Location: write("flipped.dump", flipped)}, "corrupt or truncated"},
-		{"unknown format", BackupRef{Location: write("x.bin", []byte("\x00\x01\x02 not a dump \xff\xfe"))}, "neither a pg_dump custom archive"},
-		{"missing", BackupRef{Location: dir + "/nope.dump"}, "does not exist"},
-		{"size mismatch", BackupRef{Location: file, Size: int64(len(good)) + 1}, "truncated or damaged"},
-		{"checksum mismatch", BackupRef{Location: file, SHA256: strings.Repeat("ab", 32)}, "SHA-256 does not match"},
+		{"truncated", jobs.BackupRef{Location: write("half.dump", good[:len(good)/2])}, "corrupt or truncated"},
+		{"corrupt data", jobs.BackupRef{Location: write("flipped.dump", flipped)}, "corrupt or truncated"},
+		{"unknown format", jobs.BackupRef{Location: write("x.bin", []byte("\x00\x01\x02 not a dump \xff\xfe"))}, "neither a pg_dump custom archive"},
+		{"missing", jobs.BackupRef{Location: dir + "/nope.dump"}, "does not exist"},
+		{"size mismatch", jobs.BackupRef{Location: file, Size: int64(len(good)) + 1}, "truncated or damaged"},
+		{"checksum mismatch", jobs.BackupRef{Location: file, SHA256: strings.Repeat("ab", 32)}, "SHA-256 does not match"},
 	}
 	rdb, prefix := testenv.Redis(t)
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{})
@@ -134,10 +135,10 @@ func TestBadBackupsFailClearly(t *testing.T) {
 			job := restoreJob("bad-"+string(rune('a'+i)), "", target)
 			job.Backup = tt.backup
 			e := runToEnd(t, a, q, job)
-			if e.State != StateFailed || !strings.Contains(e.Reason, tt.want) {
+			if e.State != jobs.StateFailed || !strings.Contains(e.Reason, tt.want) {
 				t.Fatalf("final = %s %q, want failed with %q", e.State, e.Reason, tt.want)
 			}
-			pending, err := rdb.XPending(context.Background(), q.jobs, q.group).Result()
+			pending, err := rdb.XPending(context.Background(), q.JobsKey(), q.Group()).Result()
 			if err != nil || pending.Count != 0 {
 				t.Fatalf("pending after failure: %+v %v", pending, err)
 			}
@@ -153,11 +154,11 @@ func TestRuleOnMissingColumnFailsBeforeData(t *testing.T) {
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{rules: rules})
 	target := testenv.Postgres(t)
 	e := runToEnd(t, a, q, restoreJob("r1", file, target))
-	if e.State != StateFailed || !strings.Contains(e.Reason, "masking rules do not match") {
+	if e.State != jobs.StateFailed || !strings.Contains(e.Reason, "masking rules do not match") {
 		t.Fatalf("final = %+v", e)
 	}
 	for _, ev := range events(t, q, "r1") {
-		if ev.Phase == PhasePreData || ev.Phase == PhaseData {
+		if ev.Phase == jobs.PhasePreData || ev.Phase == jobs.PhaseData {
 			t.Fatalf("phase %s started despite a bad rule", ev.Phase)
 		}
 	}
@@ -174,7 +175,7 @@ func TestGateBlocksRelease(t *testing.T) {
 	rules := strings.Replace(fullRules, "phone: {strategy: fake-phone}", `phone: {strategy: fixed, value: "+1 415-555-0042"}`, 1)
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{rules: rules})
 	e := runToEnd(t, a, q, restoreJob("g1", file, testenv.Postgres(t)))
-	if e.State != StateFailed || !strings.Contains(e.Reason, "public.users.phone still hold original values") {
+	if e.State != jobs.StateFailed || !strings.Contains(e.Reason, "public.users.phone still hold original values") {
 		t.Fatalf("final = %+v", e)
 	}
 	if strings.Contains(e.Reason, "0042") {
@@ -188,13 +189,13 @@ func TestMaskInPlaceEqualsMaskedRestore(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{})
 	restored := testenv.Postgres(t)
-	if e := runToEnd(t, a, q, restoreJob("r1", file, restored)); e.State != StateReady {
+	if e := runToEnd(t, a, q, restoreJob("r1", file, restored)); e.State != jobs.StateReady {
 		t.Fatalf("restore: %+v", e)
 	}
 	// A fast clone is a full copy of the source, masked in place.
 	inPlace := pgRestore(t, file)
-	job := Job{RequestID: "f1", Strategy: provisioner.StrategyFastClone, TargetRef: inPlace, MaskLevel: "full"}
-	if e := runToEnd(t, a, q, job); e.State != StateReady {
+	job := jobs.Job{RequestID: "f1", Strategy: provisioner.StrategyFastClone, TargetRef: inPlace, MaskLevel: "full"}
+	if e := runToEnd(t, a, q, job); e.State != jobs.StateReady {
 		t.Fatalf("in place: %+v", e)
 	}
 	for table := range masked {
@@ -211,8 +212,8 @@ func TestMaskInPlaceGateRollsBack(t *testing.T) {
 	rules := strings.Replace(fullRules, "phone: {strategy: fake-phone}", `phone: {strategy: fixed, value: "+1 415-555-0042"}`, 1)
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{rules: rules})
 	before := digest(t, src, "public.users", []string{"email", "phone"})
-	job := Job{RequestID: "s1", Strategy: provisioner.StrategySnapshot, TargetRef: src, MaskLevel: "full"}
-	if e := runToEnd(t, a, q, job); e.State != StateFailed || !strings.Contains(e.Reason, "verification failed") {
+	job := jobs.Job{RequestID: "s1", Strategy: provisioner.StrategySnapshot, TargetRef: src, MaskLevel: "full"}
+	if e := runToEnd(t, a, q, job); e.State != jobs.StateFailed || !strings.Contains(e.Reason, "verification failed") {
 		t.Fatalf("final = %+v", e)
 	}
 	if after := digest(t, src, "public.users", []string{"email", "phone"}); after != before {
@@ -232,7 +233,7 @@ func TestRestoreScriptMatchesPgRestore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clone := testenv.Postgres(t)
-			if e := runToEnd(t, a, q, restoreJob("s-"+tt.name, tt.file, clone)); e.State != StateReady {
+			if e := runToEnd(t, a, q, restoreJob("s-"+tt.name, tt.file, clone)); e.State != jobs.StateReady {
 				t.Fatalf("final = %+v", e)
 			}
 			compareWithReference(t, ref, clone)

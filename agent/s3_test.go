@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 )
 
 func TestRestoreFromS3(t *testing.T) {
@@ -42,13 +43,13 @@ func TestRestoreFromS3(t *testing.T) {
 	a.deps.S3 = client
 	tests := []struct {
 		name   string
-		ref    BackupRef
-		state  State
+		ref    jobs.BackupRef
+		state  jobs.State
 		reason string
 	}{
-		{"checked", BackupRef{Location: loc, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}, StateReady, ""},
-		{"checksum mismatch", BackupRef{Location: loc, SHA256: strings.Repeat("0", 64)}, StateFailed, "SHA-256 does not match"},
-		{"size mismatch", BackupRef{Location: loc, Size: 10}, StateFailed, "truncated or damaged"},
+		{"checked", jobs.BackupRef{Location: loc, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}, jobs.StateReady, ""},
+		{"checksum mismatch", jobs.BackupRef{Location: loc, SHA256: strings.Repeat("0", 64)}, jobs.StateFailed, "SHA-256 does not match"},
+		{"size mismatch", jobs.BackupRef{Location: loc, Size: 10}, jobs.StateFailed, "truncated or damaged"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +60,7 @@ func TestRestoreFromS3(t *testing.T) {
 			if e.State != tt.state || !strings.Contains(e.Reason, tt.reason) {
 				t.Fatalf("final = %+v", e)
 			}
-			if tt.state == StateReady {
+			if tt.state == jobs.StateReady {
 				if n := query(t, target, "SELECT count(*) FROM public.users")[0]; n != "200" {
 					t.Fatalf("%s users restored", n)
 				}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 
 	"github.com/clonebot/clonebot/agent/pgdump"
+	"github.com/clonebot/clonebot/jobs"
 )
 
 // ownerOrACL matches script statements that name production roles: ownership and privileges
@@ -49,7 +50,7 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string
 				if schema, err = r.checkCatalog(ctx, conn); err != nil {
 					return nil, err
 				}
-				r.progress.start(PhaseData)
+				r.progress.start(jobs.PhaseData)
 			}
 			t := tableLoad{table: it.Copy.Table, schema: it.Copy.Schema, name: it.Copy.Name, columns: it.Copy.Columns,
 				open: func() (io.ReadCloser, error) { return io.NopCloser(it.Copy.Rows), nil }}

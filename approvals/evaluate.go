@@ -245,19 +245,3 @@ func CapExtension(r *Request, d time.Duration) (time.Time, bool) {
 	}
 	return want, false
 }
-
-// FormatDuration writes d as the user would type it: 30m, 4h, 1h30m, 48h.
-func FormatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0m"
-	}
-	d = d.Round(time.Minute)
-	h, m := d/time.Hour, (d%time.Hour)/time.Minute
-	switch {
-	case h == 0:
-		return fmt.Sprintf("%dm", m)
-	case m == 0:
-		return fmt.Sprintf("%dh", h)
-	}
-	return fmt.Sprintf("%dh%dm", h, m)
-}

@@ -5,11 +5,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clonebot/clonebot/deploy"
 )
 
 func examplePolicy(t *testing.T) *Policy {
 	t.Helper()
-	p, err := LoadPolicy("../deploy/policy.example.yaml")
+	p, err := ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,13 @@
 package approvals
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/clonebot/clonebot/deploy"
+)
 
 func TestExamplePolicyIsValid(t *testing.T) {
-	p, err := LoadPolicy("../deploy/policy.example.yaml")
+	p, err := ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -155,17 +154,9 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("policy: %s: %s", e.Field, e.Msg)
 }
 
-// LoadPolicy reads and validates a policy file.
-func LoadPolicy(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	return ParsePolicy(data)
-}
-
 // ParsePolicy parses and validates a policy. Unknown fields are refused, so a typo is an
-// error rather than a silently ignored rule.
+// error rather than a silently ignored rule. Reading the file is the caller's (approvals does
+// no I/O).
 func ParsePolicy(data []byte) (*Policy, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

@@ -26,6 +26,7 @@ type Request struct {
 	Status      Status        `json:"status"`
 	Votes       []Vote        `json:"votes,omitempty"`
 	History     []Event       `json:"history,omitempty"`
+	Backup      Backup        `json:"backup"` // the backup the requester was shown; the clone is made from exactly this one
 	Clone       *CloneInfo    `json:"clone,omitempty"`
 	Failure     string        `json:"failure,omitempty"` // a reason a user can read
 
@@ -62,6 +63,14 @@ type Event struct {
 	By   string    `json:"by,omitempty"` // Slack user ID, or "clonebot"
 	Note string    `json:"note,omitempty"`
 	At   time.Time `json:"at"`
+}
+
+// Backup is what a clone is made from, as the catalogue named it when the request was made.
+type Backup struct {
+	Kind     string `json:"kind"`               // provisioner.BackupKind: file, snapshot or point-in-time
+	Location string `json:"location,omitempty"` // s3://bucket/key, a local path or a snapshot id; empty for point-in-time
+	Size     int64  `json:"size,omitempty"`     // bytes, when known
+	Checksum string `json:"checksum,omitempty"` // hex SHA-256 of the file, when known
 }
 
 // CloneInfo is where a ready clone is. It never holds a password.

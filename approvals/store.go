@@ -1,12 +1,11 @@
 package approvals
 
 import (
-	"context"
 	"errors"
 	"time"
 )
 
-// Errors the Store returns; callers match them with errors.Is.
+// Errors the request store returns; callers match them with errors.Is.
 var (
 	ErrNotFound          = errors.New("request not found")
 	ErrExists            = errors.New("request id already exists")
@@ -64,52 +63,25 @@ type TransitionInput struct {
 	At        time.Time
 	Clone     *CloneInfo // set with To=ready (or provisioning, once the clone exists)
 	Failure   string     // set with To=failed
+	Say       []Notice   // what to tell people, recorded with the change (a card notice always is)
 }
 
 // Limits are checked atomically when a request is created.
+//
+// There is no Store interface here: each user of the request store declares the methods it
+// needs (handlers.Store, lifecycle.Store, bot's notifier), and redisstore.Store has them all.
+// Every method that changes a request is one atomic step that checks the current state,
+// appends the change to the audit outbox and records the Notices that announce it.
 type Limits struct {
 	PerUser int // 0: no limit
 	PerTeam int // 0: no limit
 }
 
-// Store persists requests. Every method that changes a request is one atomic operation that
-// checks the current state first, and appends the change to the audit outbox in the same step.
-type Store interface {
-	// Create stores a new request (pending, or approved for auto tiers). ErrExists if the id is
-	// taken; ErrQuotaExceeded if the requester or their team is at a limit.
-	Create(ctx context.Context, r *Request, lim Limits) error
-	// Get returns a request. ErrNotFound.
-	Get(ctx context.Context, id string) (*Request, error)
-	// Vote records an approval or denial and decides the outcome. ErrNotFound.
-	Vote(ctx context.Context, v VoteInput) (VoteResult, error)
-	// Transition moves a request along the state machine. Moving to the status it is already
-	// in is a no-op that returns the request (a retried event); an illegal move returns an
-	// *IllegalTransitionError (errors.Is ErrIllegalTransition). ErrNotFound.
-	Transition(ctx context.Context, t TransitionInput) (*Request, error)
-	// Extend moves a ready clone's expiry to until (the caller caps it with CapExtension).
-	// ErrNotActive if it is not ready. ErrNotFound.
-	Extend(ctx context.Context, id, by string, until time.Time, at time.Time) (*Request, error)
-	// Cancel withdraws a pending request; only the requester (or an admin, checked by the
-	// caller) may. ErrNotPending if it is no longer pending. ErrNotFound.
-	Cancel(ctx context.Context, id, by string, at time.Time) (*Request, error)
-	// SetMessage records where the request's card is in Slack.
-	SetMessage(ctx context.Context, id, channel, ts string) error
-
-	// DuePending returns up to limit ids of pending requests whose approval window ends at or
-	// before t, soonest first. It costs O(log n + due).
-	DuePending(ctx context.Context, t time.Time, limit int) ([]string, error)
-	// DueExpiry returns up to limit ids of ready clones whose TTL ends at or before t.
-	DueExpiry(ctx context.Context, t time.Time, limit int) ([]string, error)
-	// ActiveCount returns the user's active requests.
-	ActiveCount(ctx context.Context, user string) (int, error)
-	// ListUser returns the user's active requests, newest first.
-	ListUser(ctx context.Context, user string) ([]*Request, error)
-	// ListActive returns every active request, newest first.
-	ListActive(ctx context.Context) ([]*Request, error)
-
-	// AcquireLease takes the per-request lease for owner for ttl, or renews it if owner already
-	// holds it. ErrLeaseHeld if someone else holds it.
-	AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) error
-	// ReleaseLease gives the lease up if owner holds it.
-	ReleaseLease(ctx context.Context, id, owner string) error
+// Marks are what the lifecycle remembers of a request between its passes, beside the request
+// itself: its own bookkeeping, never shown to anyone.
+type Marks struct {
+	Attempts int       // failed attempts to create the clone so far
+	RetryAt  time.Time // no new attempt before this time
+	Enqueued bool      // the restore job is on the queue
+	Told     time.Time // the expiry the backend was last told (credentials' VALID UNTIL, tags)
 }

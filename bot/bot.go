@@ -38,48 +38,27 @@ type Bot struct {
 	client *http.Client // posts answers to response_url
 }
 
-// Deps are what New wires together. Directory is optional (default: the Notifier's);
-// HTTPClient is optional (default: 5 s timeout).
+// Deps are what New wires together; all are required but HTTPClient (default: 5 s timeout).
 type Deps struct {
-	Config     Config
 	Slack      *slack.Client
-	Store      handlers.Store
-	Policy     *approvals.Policy
-	Catalogue  handlers.Catalogue
-	Lifecycle  handlers.Lifecycle
+	Service    *handlers.Service
 	Notifier   *Notifier
-	Directory  handlers.Directory
+	Policy     *approvals.Policy
 	Logger     *zap.Logger
 	Clock      Clock
 	HTTPClient *http.Client
 }
 
-// New builds the Bot and its use cases, and connects the Notifier's App Home to them.
-// Without a Directory it uses the Notifier's.
+// New returns the Bot.
 func New(d Deps) (*Bot, error) {
-	if err := d.Config.Validate(); err != nil {
-		return nil, err
-	}
-	if d.Slack == nil || d.Notifier == nil || d.Clock == nil || d.Logger == nil {
-		return nil, errors.New("bot: Slack, Notifier, Clock and Logger are required")
-	}
-	if d.Directory == nil {
-		d.Directory = d.Notifier.Directory()
+	if d.Slack == nil || d.Service == nil || d.Notifier == nil || d.Policy == nil || d.Clock == nil || d.Logger == nil {
+		return nil, errors.New("bot: Slack, Service, Notifier, Policy, Clock and Logger are required")
 	}
 	if d.HTTPClient == nil {
 		d.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
-	svc, err := handlers.New(handlers.Deps{Store: d.Store, Policy: d.Policy, Catalogue: d.Catalogue, Lifecycle: d.Lifecycle,
-		Directory: d.Directory, Notifier: d.Notifier, Logger: d.Logger, Now: d.Clock.Now})
-	if err != nil {
-		return nil, err
-	}
-	d.Notifier.setHome(svc.Home)
-	return &Bot{svc: svc, api: d.Slack, notify: d.Notifier, policy: d.Policy, log: d.Logger, clock: d.Clock, client: d.HTTPClient}, nil
+	return &Bot{svc: d.Service, api: d.Slack, notify: d.Notifier, policy: d.Policy, log: d.Logger, clock: d.Clock, client: d.HTTPClient}, nil
 }
-
-// Service returns the use cases (for the lifecycle and the demo).
-func (b *Bot) Service() *handlers.Service { return b.svc }
 
 // target is where an answer goes: a response_url, else an ephemeral message in a channel,
 // else a DM.
@@ -95,9 +74,8 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) {
 	to := target{responseURL: cmd.ResponseURL, channel: cmd.ChannelID, user: cmd.UserID}
 	log := b.log.With(zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID))
 	c, err := command.Parse(slackUnescape.Replace(cmd.Text), b.clock.Now())
-	var perr *command.Error
-	if errors.As(err, &perr) {
-		b.answer(ctx, log, to, render.Reply(handlers.Reply{Refused: true, Text: perr.Msg, Usage: perr.Usage}, b.clock.Now()))
+	if err != nil {
+		b.fail(ctx, log, to, err)
 		return
 	}
 	if c.Kind == command.KindModal {
@@ -221,7 +199,7 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 	case render.CallbackRequest:
 		c, perr := b.modalCommand(cb.View.State)
 		if perr != nil {
-			b.answer(ctx, log, to, render.Reply(handlers.Reply{Refused: true, Text: perr.Msg, Usage: perr.Usage}, b.clock.Now()))
+			b.fail(ctx, log, to, perr)
 			return
 		}
 		rep, err = b.run(ctx, a, c)
@@ -308,8 +286,10 @@ func (b *Bot) Event(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	}
 }
 
-// answer sends an ephemeral answer; a failure to answer can only be logged.
+// answer sends an ephemeral answer; a failure to answer can only be logged. It first wakes
+// the Notifier, so what the use case recorded reaches Slack without waiting for its next poll.
 func (b *Bot) answer(ctx context.Context, log *zap.Logger, to target, m render.Message) {
+	b.notify.Wake()
 	var err error
 	switch {
 	case to.responseURL != "":
@@ -335,11 +315,22 @@ var urls = regexp.MustCompile(`https?://\S+`)
 
 func redactURL(err error) string { return urls.ReplaceAllString(err.Error(), "[url]") }
 
-// fail logs err with a new reference id and shows the person only the reference.
+// fail answers a use case's error: a refusal (*handlers.Error) or a malformed command
+// (*command.Error) with what to type instead; anything else is a failure, logged with a new
+// reference id, of which the person sees only the reference.
 func (b *Bot) fail(ctx context.Context, log *zap.Logger, to target, err error) {
-	ref := newRef()
-	log.Error("request failed", zap.String("ref", ref), zap.Error(err))
-	b.answer(ctx, log, to, render.Failure(ref))
+	var refusal *handlers.Error
+	var malformed *command.Error
+	switch {
+	case errors.As(err, &refusal):
+		b.answer(ctx, log, to, render.Refusal(refusal.Message, refusal.Lines, nil))
+	case errors.As(err, &malformed):
+		b.answer(ctx, log, to, render.Refusal(malformed.Msg, nil, malformed.Usage))
+	default:
+		ref := newRef()
+		log.Error("request failed", zap.String("ref", ref), zap.Error(err))
+		b.answer(ctx, log, to, render.Failure(ref))
+	}
 }
 
 // newRef returns a short random reference for a logged failure.

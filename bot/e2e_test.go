@@ -17,15 +17,17 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
-	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/bot/transport"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/internal/leakcheck"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -42,140 +44,24 @@ var t0 = testenv.Now()
 // yesterday is the backup day the requests ask for, as typed.
 var yesterday = testenv.Day(t0, -1).Format(time.DateOnly)
 
-const e2ePolicy = `
-default_tier: dev
-pending_expiry: 1h
-pending_reminder: 15m
-ttl_warnings: [60m, 10m]
-request_channel: CREQ
-security_channel: CSEC
-incident_channels: ["inc-*"]
-admins: [group:platform]
-sources:
-  prod: {backend: aws, strategy: restore, backups: "s3://backups/{source}/{date}/", team: payments}
-  legacy: {backend: local, strategy: restore, backups: "/backups/{source}/{date}/"}
-tiers:
-  dev:
-    masking: full
-    approval: auto
-    default_ttl: 8h
-    max_ttl: 24h
-    requesters: [group:developers]
-  staging:
-    masking: partial
-    approval: single
-    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
-    default_ttl: 8h
-    max_ttl: 48h
-    requesters: [group:developers]
-  breakglass:
-    masking: none
-    approval: breakglass
-    default_ttl: 30m
-    max_ttl: 4h
-    requesters: [group:oncall]
-    review_within: 48h
-`
-
-// fakeClock moves only when a waiter asks it to: After(d) advances it by d and fires at once,
-// so throttling is exercised without sleeping. Safe for concurrent use.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
-// catalogue has a backup of prod every day.
-type catalogue struct{}
-
-func (catalogue) Backups(_ context.Context, source string, from, to time.Time) ([]provisioner.Backup, error) {
-	return nil, nil
-}
-
-func (catalogue) Find(_ context.Context, source string, at time.Time) (provisioner.Backup, error) {
-	if source != "prod" {
-		return provisioner.Backup{}, provisioner.ErrUnknownSource
-	}
-	d := at.UTC().Truncate(24 * time.Hour)
-	return provisioner.Backup{Source: source, Kind: provisioner.BackupFile, Date: d, Location: "s3://backups/prod/" + d.Format(time.DateOnly) + "/prod.dump"}, nil
-}
-
-// lifecycle stands in for the real one: on approval it makes a "clone" through the store and
-// the Notifier as the real lifecycle will, with a password planted in its credential store.
-type lifecycle struct {
-	t        *testing.T
-	store    *redisstore.Store
-	notifier *bot.Notifier
-	secrets  map[string]provisioner.Password
-	mu       sync.Mutex
-	approved []string
-}
-
-func (l *lifecycle) Approved(ctx context.Context, r *approvals.Request) error {
-	l.mu.Lock()
-	l.approved = append(l.approved, r.ID)
-	l.mu.Unlock()
-	ref := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:clonebot/" + r.ID
-	pw, err := provisioner.GeneratePassword()
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.secrets[ref] = pw
-	l.mu.Unlock()
-	for _, step := range []approvals.Status{approvals.StatusProvisioning, approvals.StatusRestoring} {
-		if r, err = l.store.Transition(ctx, approvals.TransitionInput{RequestID: r.ID, To: step, By: "clonebot"}); err != nil {
-			return err
-		}
-		if err := l.notifier.Progress(ctx, r, "entered "+string(step)); err != nil {
-			return err
-		}
-	}
-	r, err = l.store.Transition(ctx, approvals.TransitionInput{RequestID: r.ID, To: approvals.StatusReady, By: "clonebot",
-		Clone: &approvals.CloneInfo{Host: "clone.example.internal", Port: 5432, Database: "prod", User: "clone_user", CredentialRef: ref}})
-	if err != nil {
-		return err
-	}
-	return l.notifier.Ready(ctx, r)
-}
-
-func (l *lifecycle) DestroyNow(context.Context, *approvals.Request, string) error { return nil }
-
-func (l *lifecycle) approvedIDs() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.approved...)
-}
-
+// harness is clonebot's serve role, built by the constructor serve uses, on the offline Slack
+// and a real Redis, with a provisioner that makes "clones" and plants their passwords where a
+// leak would show; the tests play the restore agent's part.
 type harness struct {
 	t      *testing.T
 	ctx    context.Context
 	fake   *slackfake.Server
+	app    *app.App
 	store  *redisstore.Store
-	clock  *fakeClock
-	life   *lifecycle
+	clock  *fakes.Clock
 	leaks  *leakcheck.Recorder
-	bot    *bot.Bot
 	pool   *transport.Pool
 	dedupe transport.Deduper
 	log    *zap.Logger
 	logs   syncBuffer // every log line, for tests that look one up
+
+	mu      sync.Mutex
+	secrets []provisioner.Password // every password the provisioner made
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -200,7 +86,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, fake: slackfake.New(), clock: &fakeClock{now: t0}, leaks: leakcheck.New()}
+	h := &harness{t: t, ctx: ctx, fake: slackfake.New(), clock: fakes.NewClock(t0), leaks: leakcheck.New()}
 	t.Cleanup(h.fake.Close)
 	for _, s := range []string{botToken, appToken, signingSecret} {
 		h.leaks.Secret(s)
@@ -221,25 +107,30 @@ func newHarness(t *testing.T) *harness {
 	h.fake.AddChannel("CINC", "inc-42")
 	h.fake.AddChannel("CSEC", "security-alerts")
 
-	policy, err := approvals.ParsePolicy([]byte(e2ePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rdb, prefix := testenv.Redis(t)
 	h.leaks.LogOnFailure(t)
-	h.store = redisstore.New(rdb, prefix, redisstore.WithClock(h.clock.Now))
-	log := zap.New(zapcore.NewTee(h.leaks.Logger().Core(),
+	h.log = zap.New(zapcore.NewTee(h.leaks.Logger().Core(),
 		zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&h.logs), zapcore.DebugLevel)))
-	h.log = log
-	api := slack.New(botToken, slack.OptionAPIURL(h.fake.APIURL()))
-	notifier := bot.NewNotifier(api, policy, bot.Config{}, log, h.clock)
-	h.life = &lifecycle{t: t, store: h.store, notifier: notifier, secrets: map[string]provisioner.Password{}}
-	h.bot, err = bot.New(bot.Deps{Slack: api, Store: h.store, Policy: policy, Catalogue: catalogue{}, Lifecycle: h.life,
-		Notifier: notifier, Logger: log, Clock: h.clock})
+	cfg := app.DefaultConfig()
+	cfg.Redis.Prefix = prefix
+	cfg.Slack.APIURL, cfg.Slack.BotToken = h.fake.APIURL(), botToken
+	// A backup of prod every day; billing, which the policy names, has no backend: a broken
+	// dependency.
+	var days []time.Time
+	for d := -30; d <= 0; d++ {
+		days = append(days, testenv.Day(t0, d))
+	}
+	backends := provisioner.Backends{"prod": {Strategy: provisioner.StrategyRestore, Catalogue: fakes.Daily("prod", 3<<30, days...),
+		Provisioner: &fakes.Provisioner{CreateFunc: h.create, DestroyFunc: func(context.Context, string) error { return nil },
+			ExtendFunc: func(context.Context, string, time.Time) error { return nil }}}}
+	var err error
+	h.app, err = app.New(ctx, cfg, app.Options{Serve: true, Logger: h.log, Clock: h.clock, Owner: "bot-1",
+		DB: redisstore.NewDB(rdb, prefix), Policy: fakes.Policy(), Backends: backends})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.pool, err = transport.NewPool(2, 16, prometheus.NewRegistry(), log); err != nil {
+	h.store = h.app.Store
+	if h.pool, err = transport.NewPool(2, 16, prometheus.NewRegistry(), h.log); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.pool.Shutdown(context.Background()) })
@@ -248,14 +139,65 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
+// create makes a "clone" whose password is kept in Secrets Manager: the harness remembers the
+// password, so a leak of it anywhere is found.
+func (h *harness) create(_ context.Context, spec provisioner.Spec, _ provisioner.ProgressFunc) (provisioner.Clone, error) {
+	pw, err := provisioner.GeneratePassword()
+	if err != nil {
+		return provisioner.Clone{}, err
+	}
+	h.mu.Lock()
+	h.secrets = append(h.secrets, pw)
+	h.mu.Unlock()
+	return provisioner.Clone{RequestID: spec.RequestID, Host: "clone.example.internal", Port: 5432, Database: "prod", User: "clone_user",
+		CredentialRef: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:clonebot/" + spec.RequestID}, nil
+}
+
+// flush sends what clonebot recorded to say to Slack.
+func (h *harness) flush() {
+	h.t.Helper()
+	if err := h.app.Notifier.Flush(h.ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// untilReady runs the lifecycle and plays the restore agent until request id is ready.
+func (h *harness) untilReady(id string) *approvals.Request {
+	h.t.Helper()
+	for range 5 {
+		if err := h.app.Lifecycle.Tick(h.ctx); err != nil {
+			h.t.Fatal(err)
+		}
+		r, err := h.store.Get(h.ctx, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		switch r.Status {
+		case approvals.StatusReady:
+			h.flush()
+			return r
+		case approvals.StatusRestoring:
+			d, err := h.app.DB.Queue().Next(h.ctx, "agent-1", time.Hour, -1)
+			if err != nil || d == nil {
+				h.t.Fatalf("no restore job for %s (%v)", id, err)
+			}
+			if err := h.app.DB.Queue().Finish(h.ctx, d, jobs.Event{RequestID: id, State: jobs.StateReady, At: h.clock.Now()}); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+	}
+	h.t.Fatalf("%s is not ready after 5 lifecycle passes", id)
+	return nil
+}
+
 // assertNoSecrets scans everything the bot sent to Slack and everything it logged for the
-// tokens, the signing secret and every password planted in the credential store.
+// tokens, the signing secret and every password the provisioner made.
 func (h *harness) assertNoSecrets() {
-	h.life.mu.Lock()
-	for _, pw := range h.life.secrets {
+	h.mu.Lock()
+	for _, pw := range h.secrets {
 		h.leaks.Secret(pw.Reveal())
 	}
-	h.life.mu.Unlock()
+	h.mu.Unlock()
 	payloads := h.fake.AllPayloads()
 	h.leaks.Text(payloads)
 	if secrets, texts := h.leaks.Counts(); secrets < 3 || texts == 0 || payloads == "" {
@@ -268,7 +210,7 @@ func (h *harness) assertNoSecrets() {
 
 // httpServer serves the HTTP transport with the bot behind it.
 func (h *harness) httpServer() *httptest.Server {
-	handler, err := transport.NewHTTPHandler(transport.HTTPOptions{SigningSecret: signingSecret, Dispatcher: h.bot,
+	handler, err := transport.NewHTTPHandler(transport.HTTPOptions{SigningSecret: signingSecret, Dispatcher: h.app.Bot,
 		Pool: h.pool, Deduper: h.dedupe, Logger: h.log})
 	if err != nil {
 		h.t.Fatal(err)
@@ -346,6 +288,7 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 		t.Fatalf("slash command: HTTP %d", code)
 	}
 	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of "+yesterday+", tier staging", "ephemeral")
+	h.flush()
 	card := h.waitCalls("chat.postMessage", 1)[0]
 	r := h.only()
 	if card.Param("channel") != "CREQ" || r.MessageTS == "" || r.Status != approvals.StatusPending {
@@ -371,6 +314,7 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 	approve := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
 	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(approve), time.Now(), signingSecret)
 	mustContain(t, "the approver's answer", h.answer(approve.ResponseURL), "You approved "+r.ID)
+	h.flush()
 	updates := h.waitCalls("chat.update", 1)
 	if updates[0].Param("ts") != r.MessageTS || strings.Contains(updates[0].Param("blocks"), `"action_id":"approve"`) {
 		t.Fatalf("the card was not re-rendered without buttons: %s", updates[0].Param("blocks"))
@@ -381,14 +325,15 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 			threaded = append(threaded, c.Param("text"))
 		}
 	}
-	mustContain(t, "the thread", jsonText(strings.Join(threaded, "\n")), "<@ULEAD> approved as lead or security", "is ready")
-	if got := h.life.approvedIDs(); len(got) != 1 || got[0] != r.ID {
-		t.Fatalf("lifecycle started for %v", got)
+	mustContain(t, "the thread", jsonText(strings.Join(threaded, "\n")), "<@ULEAD> approved as lead or security")
+	ready := h.untilReady(r.ID)
+	threaded = nil
+	for _, c := range h.fake.CallsTo("chat.postMessage") {
+		if c.Param("thread_ts") == r.MessageTS {
+			threaded = append(threaded, c.Param("text"))
+		}
 	}
-	ready, _ := h.store.Get(h.ctx, r.ID)
-	if ready.Status != approvals.StatusReady {
-		t.Fatalf("status %s", ready.Status)
-	}
+	mustContain(t, "the thread", jsonText(strings.Join(threaded, "\n")), "is ready")
 	var dm bool
 	for _, c := range h.fake.CallsTo("chat.postMessage") {
 		if c.Param("channel") == "UDEV" && strings.Contains(jsonText(c.Param("blocks")), "aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:") {
@@ -399,9 +344,20 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 		t.Fatal("the requester got no DM with the credential reference")
 	}
 
-	// step 4: the TTL warning's Extend button gives the clone an hour more.
-	if err := h.life.notifier.TTLWarning(h.ctx, ready, time.Hour); err != nil {
+	// step 4: an hour before expiry, the TTL warning's Extend button gives the clone an hour more.
+	h.clock.Set(ready.ExpiresAt.Add(-time.Hour))
+	if err := h.app.Lifecycle.Tick(h.ctx); err != nil {
 		t.Fatal(err)
+	}
+	h.flush()
+	warnings := 0
+	for _, c := range h.fake.CallsTo("chat.postMessage") {
+		if c.Param("thread_ts") == r.MessageTS && strings.Contains(c.Param("text"), "will be destroyed in 1h") {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Fatalf("%d TTL warnings an hour before expiry, want 1", warnings)
 	}
 	extend := h.fake.BlockAction("UDEV", "CREQ", r.MessageTS, render.ActionExtend, r.ID)
 	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(extend), time.Now(), signingSecret)
@@ -414,8 +370,8 @@ func TestHTTPRequestApproveAndRefusals(t *testing.T) {
 	again := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionApprove, r.ID)
 	h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(again), time.Now(), signingSecret)
 	mustContain(t, "the duplicate click's answer", h.answer(again.ResponseURL), "already")
-	if got := h.life.approvedIDs(); len(got) != 1 {
-		t.Fatalf("a duplicate click started the lifecycle again: %v", got)
+	if got, _ := h.store.Get(h.ctx, r.ID); got.Status != approvals.StatusReady || len(got.Votes) != 1 {
+		t.Fatalf("a duplicate click changed the request: %s, %d votes", got.Status, len(got.Votes))
 	}
 }
 
@@ -440,6 +396,7 @@ func TestHTTPForgedAndStaleRequestsChangeNothing(t *testing.T) {
 	good := h.fake.SlashCommand("UDEV", "CGEN", "help")
 	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(good), time.Now(), signingSecret)
 	h.answer(good.ResponseURL)
+	h.flush()
 	if rs, _ := h.store.ListActive(h.ctx); len(rs) != 0 {
 		t.Fatalf("refused requests stored %d requests", len(rs))
 	}
@@ -475,7 +432,7 @@ func TestHTTPReplayedEventHandledOnce(t *testing.T) {
 
 func TestSocketModeRequestAndApprove(t *testing.T) {
 	h := newHarness(t)
-	sock, err := transport.NewSocket(transport.SocketOptions{AppToken: appToken, APIURL: h.fake.APIURL(), Dispatcher: h.bot,
+	sock, err := transport.NewSocket(transport.SocketOptions{AppToken: appToken, APIURL: h.fake.APIURL(), Dispatcher: h.app.Bot,
 		Pool: h.pool, Deduper: h.dedupe, Logger: h.log})
 	if err != nil {
 		t.Fatal(err)
@@ -494,6 +451,7 @@ func TestSocketModeRequestAndApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "requested: prod as of "+yesterday)
+	h.flush()
 	h.waitCalls("chat.postMessage", 1)
 	r := h.only()
 
@@ -503,10 +461,9 @@ func TestSocketModeRequestAndApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, "the approver's answer", h.answer(click.ResponseURL), "You approved")
+	h.flush()
 	h.waitCalls("chat.update", 1)
-	if got, _ := h.store.Get(h.ctx, r.ID); got.Status != approvals.StatusReady {
-		t.Fatalf("status %s", got.Status)
-	}
+	h.untilReady(r.ID)
 }
 
 func TestDenyWithReasonModal(t *testing.T) {
@@ -515,6 +472,7 @@ func TestDenyWithReasonModal(t *testing.T) {
 	cmd := h.fake.SlashCommand("UDEV", "CGEN", "prod latest tier=staging")
 	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
 	h.answer(cmd.ResponseURL)
+	h.flush()
 	r := h.only()
 
 	deny := h.fake.BlockAction("ULEAD", "CREQ", r.MessageTS, render.ActionDeny, r.ID)
@@ -537,6 +495,7 @@ func TestDenyWithReasonModal(t *testing.T) {
 	if eph.Param("channel") != "CREQ" || eph.Param("user") != "ULEAD" {
 		t.Fatalf("answer to %s/%s", eph.Param("channel"), eph.Param("user"))
 	}
+	h.flush()
 	h.waitCalls("chat.update", 1)
 	got, _ := h.store.Get(h.ctx, r.ID)
 	if got.Status != approvals.StatusDenied || got.Votes[0].Reason != "use the staging data <!here>" {
@@ -584,7 +543,7 @@ func TestRequestModal(t *testing.T) {
 func TestFailureShowsOnlyAReference(t *testing.T) {
 	h := newHarness(t)
 	srv := h.httpServer()
-	cmd := h.fake.SlashCommand("UDEV", "CGEN", "legacy latest")
+	cmd := h.fake.SlashCommand("UDEV", "CGEN", "billing latest")
 	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
 	answer := jsonText(h.answer(cmd.ResponseURL))
 	ref := regexp.MustCompile(`ref-[0-9a-f]{8}`).FindString(answer)

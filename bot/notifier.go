@@ -16,44 +16,503 @@ import (
 	"github.com/clonebot/clonebot/handlers"
 )
 
-var _ handlers.Notifier = (*Notifier)(nil)
+// Mailbox is where the notices of every request wait to be sent, and what the Notifier needs
+// of the request store to render them (redisstore.Store).
+type Mailbox interface {
+	// NoticesDue returns up to limit ids of requests with notices to send, oldest first.
+	NoticesDue(ctx context.Context, limit int) ([]string, error)
+	// TakeNotices takes (or renews) owner's lease on a request's notices and returns up to max
+	// of them, oldest first. approvals.ErrLeaseHeld if another sender holds them.
+	TakeNotices(ctx context.Context, id, owner string, ttl time.Duration, max int) ([]approvals.Notice, error)
+	// AckNotices drops the first n, once sent, gives the lease up with release, and says how
+	// many are left. approvals.ErrLeaseHeld if owner lost the lease.
+	AckNotices(ctx context.Context, id, owner string, n int, release bool) (int, error)
+	// Get returns a request. approvals.ErrNotFound.
+	Get(ctx context.Context, id string) (*approvals.Request, error)
+	// SetMessage records where a request's card is.
+	SetMessage(ctx context.Context, id, channel, ts string) error
+	// ProgressTS and SetProgressTS keep where a request's progress line is.
+	ProgressTS(ctx context.Context, id string) (string, error)
+	SetProgressTS(ctx context.Context, id, ts string) error
+}
 
-// Notifier is handlers.Notifier on the Slack Web API. Every message write to a channel waits
-// for that channel's next slot (at most one per Config.ChannelInterval, Slack's ~1/s), and a
-// 429 answer pushes the channel's next slot back by its Retry-After and is retried. Safe for
-// concurrent use.
+// HomeFunc gathers a person's App Home (handlers.Service.Home).
+type HomeFunc func(ctx context.Context, user string) (handlers.Home, error)
+
+// NotifierConfig tunes delivery.
+type NotifierConfig struct {
+	Owner    string        // this replica's name: the lease owner of the notices it sends
+	Poll     time.Duration // how often Run looks for notices to send
+	Lease    time.Duration // how long one sender holds a request's notices without renewing
+	Batch    int           // notices taken at once from one request
+	Workers  int           // requests whose notices are sent at once
+	MaxRetry time.Duration // the longest wait before a request whose send failed is tried again
+}
+
+// DefaultNotifierConfig returns the defaults for replica owner.
+func DefaultNotifierConfig(owner string) NotifierConfig {
+	return NotifierConfig{Owner: owner, Poll: 250 * time.Millisecond, Lease: 30 * time.Second, Batch: 50, Workers: 8, MaxRetry: time.Minute}
+}
+
+// Notifier delivers the notices the use cases and the lifecycle record with their changes: a
+// request's card (posted once, then edited in place), its thread (timeline notes, the one
+// progress line, the ready message, warnings, reminders), DMs, security alerts and App Homes.
+// It renders each from the request as it is when sent, so updates of one message never go
+// backwards, and coalesces what a backlog made stale: several card changes become one edit,
+// several progress reports the newest. The notices of one request are sent by one replica at
+// a time, in order (a lease in the store), which is also what makes the card exactly one.
+//
+// Every message write to a channel waits for that channel's next slot (at most one per
+// Config.ChannelInterval, Slack's ~1/s), and a 429 answer pushes the channel's slot back by
+// its Retry-After and is retried. None of this ever delays a state change: the store already
+// holds it. A notice is dropped only once sent or refused by Slack for good; one that could
+// not be sent (Slack unreachable, this process stopping) stays and is sent later, by this
+// replica or another. Safe for concurrent use.
 type Notifier struct {
+	cfg      NotifierConfig
 	api      *slack.Client
 	dir      *Directory
 	policy   *approvals.Policy
+	box      Mailbox
+	home     HomeFunc
 	log      *zap.Logger
 	clock    Clock
 	interval time.Duration
 	retries  int
 
-	mu       sync.Mutex
-	next     map[string]time.Time // channel → earliest time of its next write
-	progress map[string]*progressLine
-	refs     ProgressRefs // shared positions of progress lines; nil: this process only
-	home     func(ctx context.Context, user string) (handlers.Home, error)
+	mu      sync.Mutex
+	next    map[string]time.Time // channel → earliest time of its next write
+	busy    map[string]bool      // requests whose notices a worker of this process is sending
+	backoff map[string]retry     // requests whose last send failed → when to try again
+	wake    chan struct{}
 }
 
-// ShareProgress makes the Notifier find and record progress lines in refs, so replicas edit
-// one line per request. Call it before use.
-func (n *Notifier) ShareProgress(refs ProgressRefs) { n.refs = refs }
-
-// progressLine is a request's one status message in its thread.
-type progressLine struct {
-	ts  string // "" until posted
-	seq int    // the newest status asked for; an older one still waiting is dropped
+type retry struct {
+	at   time.Time
+	wait time.Duration
 }
 
-// NewNotifier returns a Notifier with its own Directory (New shares it with the use cases).
-// The App Home is rendered once New has connected the Notifier to the use cases.
-func NewNotifier(api *slack.Client, policy *approvals.Policy, cfg Config, log *zap.Logger, clock Clock) *Notifier {
+// NotifierDeps are what a Notifier needs; all are required.
+type NotifierDeps struct {
+	Slack     *slack.Client
+	Directory *Directory
+	Policy    *approvals.Policy
+	Mailbox   Mailbox
+	Home      HomeFunc
+	Logger    *zap.Logger
+	Clock     Clock
+}
+
+// NewNotifier returns a Notifier.
+func NewNotifier(cfg Config, ncfg NotifierConfig, d NotifierDeps) (*Notifier, error) {
 	cfg.applyDefaults()
-	return &Notifier{api: api, dir: NewDirectory(api, cfg, clock), policy: policy, log: log, clock: clock, interval: cfg.ChannelInterval,
-		retries: cfg.RateLimitRetries, next: map[string]time.Time{}, progress: map[string]*progressLine{}}
+	switch {
+	case d.Slack == nil || d.Directory == nil || d.Policy == nil || d.Mailbox == nil || d.Home == nil || d.Logger == nil || d.Clock == nil:
+		return nil, errors.New("bot: the Notifier needs Slack, Directory, Policy, Mailbox, Home, Logger and Clock")
+	case ncfg.Owner == "" || ncfg.Poll <= 0 || ncfg.Lease <= 0 || ncfg.Batch <= 0 || ncfg.Workers <= 0 || ncfg.MaxRetry <= 0:
+		return nil, fmt.Errorf("bot: notifier config %+v: an owner and positive settings are required", ncfg)
+	}
+	return &Notifier{cfg: ncfg, api: d.Slack, dir: d.Directory, policy: d.Policy, box: d.Mailbox, home: d.Home,
+		log: d.Logger, clock: d.Clock, interval: cfg.ChannelInterval, retries: cfg.RateLimitRetries,
+		next: map[string]time.Time{}, busy: map[string]bool{}, backoff: map[string]retry{}, wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake makes Run look for notices now rather than at its next poll (the use cases of this
+// process just recorded some).
+func (n *Notifier) Wake() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends notices until ctx ends, then waits for the sends under way (each gives up its
+// current Slack call when ctx ends; what it had not acknowledged is sent again later).
+func (n *Notifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, n.cfg.Workers)
+	t := time.NewTicker(n.cfg.Poll)
+	defer t.Stop()
+	for {
+		ids, err := n.box.NoticesDue(ctx, 4*n.cfg.Workers)
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("notices not read", zap.Error(err))
+		}
+		for _, id := range ids {
+			if !n.claim(id) {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				n.unclaim(id)
+				return nil
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer n.unclaim(id)
+				n.deliver(ctx, id)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-n.wake:
+		}
+	}
+}
+
+// Flush sends every notice recorded so far, one request after another, and returns when none
+// is left (or one could not be sent). Tests and the demo use it to see what Slack shows after a
+// step.
+func (n *Notifier) Flush(ctx context.Context) error {
+	for range 1000 { // bounded: each round sends at least one request's notices or stops
+		ids, err := n.box.NoticesDue(ctx, 100)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		progress := false
+		for _, id := range ids {
+			if n.claim(id) {
+				progress = n.deliver(ctx, id) || progress
+				n.unclaim(id)
+			}
+		}
+		if !progress {
+			return fmt.Errorf("notices of %d request(s) could not be sent (see the log)", len(ids))
+		}
+	}
+	return errors.New("notices keep coming; flush gave up")
+}
+
+// claim marks id as being sent by this process, unless it already is or its retry is not due.
+func (n *Notifier) claim(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.busy[id] || n.clock.Now().Before(n.backoff[id].at) {
+		return false
+	}
+	n.busy[id] = true
+	return true
+}
+
+func (n *Notifier) unclaim(id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.busy, id)
+}
+
+// failed schedules the next try of request id, waiting twice as long as the last time.
+func (n *Notifier) failed(id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := min(max(2*n.backoff[id].wait, time.Second), n.cfg.MaxRetry)
+	n.backoff[id] = retry{at: n.clock.Now().Add(w), wait: w}
+}
+
+// deliver sends request id's notices until none is left, another replica holds them, or one
+// cannot be sent now. It reports whether it sent (or dropped) any.
+func (n *Notifier) deliver(ctx context.Context, id string) bool {
+	log := n.log.With(zap.String("request_id", id))
+	did := false
+	for {
+		notices, err := n.box.TakeNotices(ctx, id, n.cfg.Owner, n.cfg.Lease, n.cfg.Batch)
+		if errors.Is(err, approvals.ErrLeaseHeld) {
+			return did
+		}
+		if err != nil {
+			log.Warn("notices not taken", zap.Error(err))
+			return did
+		}
+		r, err := n.box.Get(ctx, id)
+		if errors.Is(err, approvals.ErrNotFound) {
+			r = nil // notices about no request (the kill switch's), or of one that is gone
+		} else if err != nil {
+			log.Warn("request of the notices not read", zap.Error(err))
+			n.release(ctx, id, 0)
+			return did
+		}
+		sent, err := n.batch(ctx, r, notices)
+		did = did || sent > 0
+		if err != nil {
+			log.Warn("notice not sent; it is tried again later", zap.Int("sent", sent), zap.Error(err))
+			n.failed(id)
+			n.release(ctx, id, sent)
+			return did
+		}
+		left, err := n.box.AckNotices(ctx, id, n.cfg.Owner, sent, true)
+		if err != nil {
+			log.Warn("sent notices not acknowledged", zap.Error(err))
+			return did
+		}
+		n.mu.Lock()
+		delete(n.backoff, id)
+		n.mu.Unlock()
+		if left == 0 {
+			return did
+		}
+	}
+}
+
+// release acknowledges the first sent notices and gives the lease up.
+func (n *Notifier) release(ctx context.Context, id string, sent int) {
+	if _, err := n.box.AckNotices(context.WithoutCancel(ctx), id, n.cfg.Owner, sent, true); err != nil {
+		n.log.Warn("notices not released", zap.String("request_id", id), zap.Error(err))
+	}
+}
+
+// batch sends notices about r (nil: no request) in order and returns how many of them, from
+// the first, are done with: sent, made stale by a later one, or refused by Slack for good. It
+// stops at the first that could not be sent now.
+func (n *Notifier) batch(ctx context.Context, r *approvals.Request, notices []approvals.Notice) (int, error) {
+	lastCard, lastProgress := -1, -1
+	for i, no := range notices {
+		switch no.Kind {
+		case approvals.NoticeCard:
+			lastCard = i
+		case approvals.NoticeProgress:
+			lastProgress = i
+		}
+	}
+	homes, posted := false, false
+	for i, no := range notices {
+		var err error
+		switch no.Kind {
+		case approvals.NoticeCard:
+			// The first card notice posts the card if there is none, so the thread has a
+			// parent; the last one shows the request as it is now. Those between are stale.
+			if r == nil || posted || (r.MessageTS != "" && i != lastCard) {
+				continue
+			}
+			posted = r.MessageTS == ""
+			err = n.card(ctx, r)
+			homes = true
+		case approvals.NoticeProgress:
+			if r == nil || i != lastProgress {
+				continue // stale: the line shows the newest report
+			}
+			err = n.progress(ctx, r, no.Text)
+		default:
+			err = n.send(ctx, r, no)
+		}
+		if err != nil && !permanent(err) {
+			return i, err
+		}
+		if err != nil {
+			n.log.Warn("notice refused by Slack; dropped", zap.String("kind", string(no.Kind)), zap.Error(err))
+		}
+	}
+	if homes {
+		n.homes(ctx, r)
+	}
+	return len(notices), nil
+}
+
+// permanent reports whether Slack refused a call for good (an unknown channel, a bot not in
+// it, a message gone): trying again cannot help, so the notice is dropped.
+func permanent(err error) bool {
+	var se slack.SlackErrorResponse
+	var sc slack.StatusCodeError
+	switch {
+	case errors.As(err, &se):
+		return true
+	case errors.As(err, &sc):
+		return sc.Code >= 400 && sc.Code < 500 && sc.Code != 429
+	}
+	return false
+}
+
+// send sends one notice that is neither the card nor the progress line.
+func (n *Notifier) send(ctx context.Context, r *approvals.Request, no approvals.Notice) error {
+	if r == nil && no.Kind != approvals.NoticeAlert && no.Kind != approvals.NoticeDM {
+		return nil // about a request that is gone: nothing to show it under
+	}
+	switch no.Kind {
+	case approvals.NoticeNote:
+		return n.inThread(ctx, r, render.Note(no.By, no.Text, no.At))
+	case approvals.NoticeVote:
+		return n.inThread(ctx, r, render.Vote(r, no))
+	case approvals.NoticeReady:
+		if err := n.inThread(ctx, r, render.Ready(r)); err != nil {
+			return err
+		}
+		_, _, err := n.post(ctx, r.Requester, render.Ready(r))
+		return err
+	case approvals.NoticeTTLWarning:
+		if r.Status != approvals.StatusReady {
+			return nil // destroyed or extended past it meanwhile
+		}
+		return n.inThread(ctx, r, render.TTLWarning(r, r.TimeLeft(n.clock.Now())))
+	case approvals.NoticeReminder:
+		if r.Status != approvals.StatusPending {
+			return nil // decided meanwhile
+		}
+		return n.reminder(ctx, r)
+	case approvals.NoticeAlert:
+		if n.policy.SecurityChannel == "" {
+			return errNoSecurityChannel
+		}
+		_, _, err := n.post(ctx, n.policy.SecurityChannel, render.SecurityAlert(no.By, no.Text, r))
+		return err
+	case approvals.NoticeDM:
+		_, _, err := n.post(ctx, no.To, render.Message{Text: render.Escape(no.Text)})
+		return err
+	}
+	n.log.Warn("notice of an unknown kind dropped", zap.String("kind", string(no.Kind)))
+	return nil
+}
+
+// errNoSecurityChannel is permanent: a policy without a security channel cannot be alerted.
+var errNoSecurityChannel = slack.SlackErrorResponse{Err: "the policy names no security_channel"}
+
+// card posts r's card, or re-renders it in place, and records where a new one is.
+func (n *Notifier) card(ctx context.Context, r *approvals.Request) error {
+	card := render.Card(r, n.clock.Now())
+	if r.MessageTS != "" {
+		return n.update(ctx, r.Channel, r.MessageTS, card)
+	}
+	ch, ts, err := n.post(ctx, r.Channel, card)
+	if err != nil {
+		return err
+	}
+	// Recorded before anything else is sent: were it lost, the card would be posted again.
+	if err := n.box.SetMessage(ctx, r.ID, ch, ts); err != nil {
+		return fmt.Errorf("record the card of %s: %w", r.ID, err)
+	}
+	r.Channel, r.MessageTS = ch, ts
+	return nil
+}
+
+// progress sets r's one progress line in its thread: posted the first time, edited after.
+func (n *Notifier) progress(ctx context.Context, r *approvals.Request, status string) error {
+	m := render.Progress(r, status)
+	ts, err := n.box.ProgressTS(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if ts != "" {
+		return n.update(ctx, r.Channel, ts, m)
+	}
+	var opts []slack.MsgOption
+	if r.MessageTS != "" {
+		opts = append(opts, slack.MsgOptionTS(r.MessageTS))
+	}
+	_, ts, err = n.post(ctx, r.Channel, m, opts...)
+	if err != nil {
+		return err
+	}
+	return n.box.SetProgressTS(ctx, r.ID, ts)
+}
+
+// reminder reminds the approvers of r's open slots, in its thread, that it expires soon; user
+// groups are mentioned by ID so their members are notified.
+func (n *Notifier) reminder(ctx context.Context, r *approvals.Request) error {
+	var mentions []string
+	filled := r.FilledSlots()
+	for i, sl := range r.Slots {
+		if filled[i] != "" {
+			continue
+		}
+		for _, p := range sl.Approvers {
+			kind, name, _ := strings.Cut(string(p), ":")
+			switch kind {
+			case "user":
+				mentions = append(mentions, "<@"+name+">")
+			case "group":
+				id, ok, err := n.dir.GroupID(ctx, name)
+				if err != nil {
+					return err
+				}
+				if ok {
+					mentions = append(mentions, "<!subteam^"+id+">")
+				}
+			}
+		}
+	}
+	return n.inThread(ctx, r, render.PendingReminder(r, r.PendingExpiresAt.Sub(n.clock.Now()), mentions))
+}
+
+// inThread posts m under r's card (or, without a card, in its channel).
+func (n *Notifier) inThread(ctx context.Context, r *approvals.Request, m render.Message) error {
+	var opts []slack.MsgOption
+	if r.MessageTS != "" {
+		opts = append(opts, slack.MsgOptionTS(r.MessageTS))
+	}
+	_, _, err := n.post(ctx, r.Channel, m, opts...)
+	return err
+}
+
+// maxApproverHomes bounds the App Home tabs re-published for one change of a request, within
+// Slack's views.publish rate limit.
+const maxApproverHomes = 50
+
+// homes re-publishes the App Home of everyone whose home shows r: its requester and voters and,
+// while it is pending or has just been decided, everyone who may decide it. Failures are logged.
+func (n *Notifier) homes(ctx context.Context, r *approvals.Request) {
+	users := []string{r.Requester}
+	for _, v := range r.Votes {
+		users = append(users, v.User)
+	}
+	switch r.Status {
+	case approvals.StatusPending, approvals.StatusApproved, approvals.StatusDenied, approvals.StatusExpired, approvals.StatusCancelled:
+		approvers, err := n.approvers(ctx, r)
+		if err != nil {
+			n.log.Warn("approvers' app homes not refreshed", zap.String("request_id", r.ID), zap.Error(err))
+		}
+		if len(approvers) > maxApproverHomes {
+			n.log.Info("refreshing only some approvers' app homes", zap.String("request_id", r.ID), zap.Int("approvers", len(approvers)))
+			approvers = approvers[:maxApproverHomes]
+		}
+		users = append(users, approvers...)
+	}
+	seen := map[string]bool{}
+	for _, u := range users {
+		if u == "" || seen[u] {
+			continue
+		}
+		seen[u] = true
+		if err := n.PublishHome(ctx, u); err != nil {
+			n.log.Warn("app home not published", zap.String("user", u), zap.Error(err))
+		}
+	}
+}
+
+// approvers returns the people r's slots name, directly or through their groups.
+func (n *Notifier) approvers(ctx context.Context, r *approvals.Request) ([]string, error) {
+	var out []string
+	for _, sl := range r.Slots {
+		for _, p := range sl.Approvers {
+			kind, name, _ := strings.Cut(string(p), ":")
+			switch kind {
+			case "user":
+				out = append(out, name)
+			case "group":
+				members, err := n.dir.Members(ctx, name)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, members...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// PublishHome renders and publishes one person's App Home.
+func (n *Notifier) PublishHome(ctx context.Context, user string) error {
+	h, err := n.home(ctx, user)
+	if err != nil {
+		return err
+	}
+	view := render.Home(h, n.clock.Now())
+	return n.write(ctx, "home:"+user, func() error {
+		_, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
+		return err
+	})
 }
 
 // slot waits for channel's next write slot and reserves the one after it.
@@ -123,251 +582,4 @@ func (n *Notifier) update(ctx context.Context, channel, ts string, m render.Mess
 		return fmt.Errorf("chat.update %s/%s: %w", channel, ts, err)
 	}
 	return nil
-}
-
-// inThread posts m under r's card (or, without a card, in its channel).
-func (n *Notifier) inThread(ctx context.Context, r *approvals.Request, m render.Message) (string, error) {
-	var opts []slack.MsgOption
-	if r.MessageTS != "" {
-		opts = append(opts, slack.MsgOptionTS(r.MessageTS))
-	}
-	_, ts, err := n.post(ctx, r.Channel, m, opts...)
-	return ts, err
-}
-
-// CardChanged posts r's card, or re-renders it in place with chat.update.
-func (n *Notifier) CardChanged(ctx context.Context, r *approvals.Request) (string, string, error) {
-	card := render.Card(r, n.clock.Now())
-	if r.Status.Terminal() || r.Status == approvals.StatusReady || r.Status == approvals.StatusFailed {
-		n.forget(r.ID) // no more progress for it
-	}
-	defer n.approverHomes(ctx, r)
-	if r.MessageTS == "" {
-		return n.post(ctx, r.Channel, card)
-	}
-	return r.Channel, r.MessageTS, n.update(ctx, r.Channel, r.MessageTS, card)
-}
-
-// maxApproverHomes bounds the App Home tabs re-published for one change of a request, within
-// Slack's views.publish rate limit.
-const maxApproverHomes = 50
-
-// approverHomes re-publishes the App Home of everyone who may decide r while it is pending or
-// has just been decided: their "waiting for your approval" list changed. Failures are logged.
-func (n *Notifier) approverHomes(ctx context.Context, r *approvals.Request) {
-	switch r.Status {
-	case approvals.StatusPending, approvals.StatusApproved, approvals.StatusDenied, approvals.StatusExpired, approvals.StatusCancelled:
-	default:
-		return
-	}
-	// The requester's and the voters' homes are refreshed by the use case that changed r.
-	seen := map[string]bool{r.Requester: true}
-	for _, v := range r.Votes {
-		seen[v.User] = true
-	}
-	var users []string
-	add := func(u string) {
-		if !seen[u] {
-			seen[u] = true
-			users = append(users, u)
-		}
-	}
-	for _, sl := range r.Slots {
-		for _, p := range sl.Approvers {
-			kind, name, _ := strings.Cut(string(p), ":")
-			switch kind {
-			case "user":
-				add(name)
-			case "group":
-				members, err := n.dir.Members(ctx, name)
-				if err != nil {
-					n.log.Warn("approvers' app homes not refreshed", zap.String("request_id", r.ID), zap.Error(err))
-					return
-				}
-				for _, m := range members {
-					add(m)
-				}
-			}
-		}
-	}
-	if len(users) > maxApproverHomes {
-		n.log.Info("refreshing only some approvers' app homes", zap.String("request_id", r.ID), zap.Int("approvers", len(users)))
-		users = users[:maxApproverHomes]
-	}
-	n.HomeChanged(ctx, users...)
-}
-
-// ThreadNote adds a timeline line under r's card.
-func (n *Notifier) ThreadNote(ctx context.Context, r *approvals.Request, note handlers.Note) error {
-	_, err := n.inThread(ctx, r, render.Note(note, n.clock.Now()))
-	return err
-}
-
-// Progress sets r's one progress line in its thread: posted the first time, edited after.
-// Calls made while an earlier one waits for the channel's slot supersede it, so a burst of
-// progress costs one write per interval and shows the newest status.
-func (n *Notifier) Progress(ctx context.Context, r *approvals.Request, status string) error {
-	n.mu.Lock()
-	line := n.progress[r.ID]
-	if line == nil {
-		line = &progressLine{}
-		n.progress[r.ID] = line
-	}
-	line.seq++
-	mine := line.seq
-	n.mu.Unlock()
-
-	m := render.Progress(r, status)
-	return n.write(ctx, r.Channel, func() error {
-		n.mu.Lock()
-		superseded, ts := line.seq != mine, line.ts
-		n.mu.Unlock()
-		if superseded {
-			return nil
-		}
-		if ts == "" && n.refs != nil {
-			shared, err := n.refs.Get(ctx, r.ID)
-			if err != nil {
-				n.log.Warn("progress line position unavailable", zap.String("request_id", r.ID), zap.Error(err))
-			}
-			ts = shared
-		}
-		if ts != "" {
-			_, _, _, err := n.api.UpdateMessageContext(ctx, r.Channel, ts, m.Options()...)
-			return err
-		}
-		opts := m.Options()
-		if r.MessageTS != "" {
-			opts = append(opts, slack.MsgOptionTS(r.MessageTS))
-		}
-		_, ts, err := n.api.PostMessageContext(ctx, r.Channel, opts...)
-		if err != nil {
-			return err
-		}
-		n.mu.Lock()
-		line.ts = ts
-		n.mu.Unlock()
-		if n.refs != nil {
-			if err := n.refs.Set(ctx, r.ID, ts); err != nil {
-				n.log.Warn("progress line position not shared", zap.String("request_id", r.ID), zap.Error(err))
-			}
-		}
-		return nil
-	})
-}
-
-// Ready posts where the clone is and its credential reference in the thread, and DMs the
-// requester the same.
-func (n *Notifier) Ready(ctx context.Context, r *approvals.Request) error {
-	m := render.Ready(r)
-	if _, err := n.inThread(ctx, r, m); err != nil {
-		return err
-	}
-	n.forget(r.ID)
-	_, _, err := n.post(ctx, r.Requester, m)
-	return err
-}
-
-// PendingReminder reminds the approvers of r's open slots, in its thread, that it expires in
-// left; user groups are mentioned by ID so their members are notified.
-func (n *Notifier) PendingReminder(ctx context.Context, r *approvals.Request, left time.Duration) error {
-	var mentions []string
-	filled := r.FilledSlots()
-	for i, sl := range r.Slots {
-		if filled[i] != "" {
-			continue
-		}
-		for _, p := range sl.Approvers {
-			kind, name, _ := strings.Cut(string(p), ":")
-			switch kind {
-			case "user":
-				mentions = append(mentions, "<@"+name+">")
-			case "group":
-				id, ok, err := n.dir.GroupID(ctx, name)
-				if err != nil {
-					return err
-				}
-				if ok {
-					mentions = append(mentions, "<!subteam^"+id+">")
-				}
-			}
-		}
-	}
-	_, err := n.inThread(ctx, r, render.PendingReminder(r, left, mentions))
-	return err
-}
-
-// Directory returns the Notifier's Directory.
-func (n *Notifier) Directory() *Directory { return n.dir }
-
-// forget drops a request's progress line once it no longer changes.
-func (n *Notifier) forget(id string) {
-	n.mu.Lock()
-	delete(n.progress, id)
-	n.mu.Unlock()
-	if n.refs != nil {
-		if err := n.refs.Forget(context.Background(), id); err != nil {
-			n.log.Warn("progress line position not dropped", zap.String("request_id", id), zap.Error(err))
-		}
-	}
-}
-
-// TTLWarning posts the expiry warning with Extend and Destroy-now buttons in the thread.
-func (n *Notifier) TTLWarning(ctx context.Context, r *approvals.Request, left time.Duration) error {
-	_, err := n.inThread(ctx, r, render.TTLWarning(r, left))
-	return err
-}
-
-// SecurityAlert posts to the policy's security channel.
-func (n *Notifier) SecurityAlert(ctx context.Context, a handlers.Alert) error {
-	if n.policy.SecurityChannel == "" {
-		return errors.New("security alert: no security_channel in the policy")
-	}
-	_, _, err := n.post(ctx, n.policy.SecurityChannel, render.SecurityAlert(a))
-	return err
-}
-
-// DM sends a person a direct message.
-func (n *Notifier) DM(ctx context.Context, user, text string) error {
-	_, _, err := n.post(ctx, user, render.Message{Text: render.Escape(text)})
-	return err
-}
-
-// HomeChanged re-publishes the App Home of each user; failures are logged.
-func (n *Notifier) HomeChanged(ctx context.Context, users ...string) {
-	seen := map[string]bool{}
-	for _, u := range users {
-		if u == "" || seen[u] {
-			continue
-		}
-		seen[u] = true
-		if err := n.PublishHome(ctx, u); err != nil {
-			n.log.Warn("app home not published", zap.String("user", u), zap.Error(err))
-		}
-	}
-}
-
-// PublishHome renders and publishes one person's App Home.
-func (n *Notifier) PublishHome(ctx context.Context, user string) error {
-	n.mu.Lock()
-	home := n.home
-	n.mu.Unlock()
-	if home == nil {
-		return errors.New("app home: the notifier is not connected to the use cases (bot.New)")
-	}
-	h, err := home(ctx, user)
-	if err != nil {
-		return err
-	}
-	view := render.Home(h, n.clock.Now())
-	return n.write(ctx, "home:"+user, func() error {
-		_, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
-		return err
-	})
-}
-
-func (n *Notifier) setHome(f func(ctx context.Context, user string) (handlers.Home, error)) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.home = f
 }

@@ -14,171 +14,258 @@ import (
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
-func newNotifier(t *testing.T) (*bot.Notifier, *slackfake.Server, *fakeClock) {
+// notifierEnv is a Notifier on the offline Slack and a real store.
+type notifierEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	fake  *slackfake.Server
+	clock *fakes.Clock
+	store *redisstore.Store
+}
+
+func newNotifierEnv(t *testing.T) *notifierEnv {
 	t.Helper()
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
-	clock := &fakeClock{now: t0}
-	p, err := approvals.ParsePolicy([]byte(e2ePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()))
-	return bot.NewNotifier(api, p, bot.Config{}, zap.NewNop(), clock), fake, clock
+	rdb, prefix := testenv.Redis(t)
+	clock := fakes.NewClock(t0)
+	return &notifierEnv{t: t, ctx: context.Background(), fake: fake, clock: clock,
+		store: redisstore.New(rdb, prefix, redisstore.WithClock(clock.Now))}
 }
 
-func cardOf(t *testing.T, n *bot.Notifier) *approvals.Request {
-	t.Helper()
-	r := &approvals.Request{ID: "cl-7f3k2q", Requester: "UDEV", Source: "prod", Tier: "dev", Channel: "CREQ", Status: approvals.StatusApproved, CreatedAt: t0}
-	ch, ts, err := n.CardChanged(context.Background(), r)
+// notifier returns a replica's Notifier, named owner, on the env's Slack and store.
+func (e *notifierEnv) notifier(owner string) *bot.Notifier {
+	e.t.Helper()
+	api := slack.New(botToken, slack.OptionAPIURL(e.fake.APIURL()))
+	n, err := bot.NewNotifier(bot.Config{}, bot.DefaultNotifierConfig(owner), bot.NotifierDeps{
+		Slack: api, Directory: bot.NewDirectory(api, bot.Config{}, e.clock), Policy: fakes.Policy(), Mailbox: e.store,
+		Home:   func(context.Context, string) (handlers.Home, error) { return handlers.Home{}, nil },
+		Logger: zap.NewNop(), Clock: e.clock,
+	})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	r.Channel, r.MessageTS = ch, ts
+	return n
+}
+
+// request stores a request in status, as the use cases would (its card notice included).
+func (e *notifierEnv) request(status approvals.Status, edit ...func(*approvals.Request)) *approvals.Request {
+	e.t.Helper()
+	r := &approvals.Request{ID: approvals.NewID(), Requester: "UDEV", Source: "prod", Tier: "dev", Channel: "CREQ",
+		Status: status, CreatedAt: t0, PendingExpiresAt: t0.Add(time.Hour), TTL: time.Hour, MaxTTL: 24 * time.Hour}
+	for _, f := range edit {
+		f(r)
+	}
+	if err := e.store.Create(e.ctx, r, approvals.Limits{}); err != nil {
+		e.t.Fatal(err)
+	}
 	return r
 }
 
-func TestNotifierThrottlesEachChannel(t *testing.T) {
-	n, fake, clock := newNotifier(t)
-	ctx := context.Background()
-	r := cardOf(t, n)
-	for _, note := range []string{"one", "two", "three"} {
-		if err := n.ThreadNote(ctx, r, handlers.Note{Text: note}); err != nil {
-			t.Fatal(err)
+func (e *notifierEnv) announce(id string, say ...approvals.Notice) {
+	e.t.Helper()
+	if _, err := e.store.Announce(e.ctx, id, "", say...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *notifierEnv) flush(n *bot.Notifier) {
+	e.t.Helper()
+	if err := n.Flush(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// thread returns the messages under r's card, oldest first.
+func (e *notifierEnv) thread(r *approvals.Request) []slackfake.Message {
+	e.t.Helper()
+	got, err := e.store.Get(e.ctx, r.ID)
+	if err != nil || got.MessageTS == "" {
+		e.t.Fatalf("%s has no card (%v)", r.ID, err)
+	}
+	var out []slackfake.Message
+	for _, m := range e.fake.Messages() {
+		if m.ThreadTS == got.MessageTS {
+			out = append(out, m)
 		}
 	}
+	return out
+}
+
+func TestNotifierThrottlesEachChannel(t *testing.T) {
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	r := e.request(approvals.StatusApproved)
+	for _, note := range []string{"one", "two", "three"} {
+		e.announce(r.ID, approvals.Note("", note))
+	}
 	// Another channel has its own slots: no wait.
-	if err := n.SecurityAlert(ctx, handlers.Alert{By: "UADMIN", Text: "x"}); err != nil {
-		t.Fatal(err)
+	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeAlert, By: "UADMIN", Text: "x"})
+	e.flush(n)
+	if want := []time.Duration{time.Second, time.Second, time.Second}; !slices.Equal(e.clock.Waits(), want) {
+		t.Fatalf("waits %v, want %v (one write per second in CREQ, none for CSEC)", e.clock.Waits(), want)
 	}
-	if want := []time.Duration{time.Second, time.Second, time.Second}; !slices.Equal(clock.waits, want) {
-		t.Fatalf("waits %v, want %v (one write per second in CREQ, none for CSEC)", clock.waits, want)
+	if got := len(e.fake.CallsTo("chat.postMessage")); got != 5 {
+		t.Fatalf("%d posts, want 5 (the card, three notes, the alert)", got)
 	}
-	if got := len(fake.CallsTo("chat.postMessage")); got != 5 {
-		t.Fatalf("%d posts, want 5", got)
+	if th := e.thread(r); len(th) != 3 || !strings.Contains(th[2].Text, "three") {
+		t.Fatalf("thread %+v, want the three notes in order", th)
 	}
 }
 
 func TestNotifierHonoursRetryAfter(t *testing.T) {
-	n, fake, clock := newNotifier(t)
-	fake.RateLimitNext("chat.postMessage", 2, 7*time.Second)
-	r := &approvals.Request{ID: "cl-7f3k2q", Requester: "UDEV", Channel: "CREQ", Status: approvals.StatusPending, CreatedAt: t0}
-	_, ts, err := n.CardChanged(context.Background(), r)
-	if err != nil || ts == "" {
-		t.Fatalf("card after two 429s: %q, %v", ts, err)
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	e.fake.RateLimitNext("chat.postMessage", 2, 7*time.Second)
+	r := e.request(approvals.StatusPending)
+	e.flush(n)
+	if want := []time.Duration{7 * time.Second, 7 * time.Second}; !slices.Equal(e.clock.Waits(), want) {
+		t.Fatalf("waits %v, want %v", e.clock.Waits(), want)
 	}
-	if want := []time.Duration{7 * time.Second, 7 * time.Second}; !slices.Equal(clock.waits, want) {
-		t.Fatalf("waits %v, want %v", clock.waits, want)
-	}
-	if got := len(fake.CallsTo("chat.postMessage")); got != 3 {
+	if got := len(e.fake.CallsTo("chat.postMessage")); got != 3 {
 		t.Fatalf("%d attempts, want 3", got)
 	}
-
-	fake.RateLimitNext("chat.update", 4, time.Second)
-	r.MessageTS = ts
-	if _, _, err := n.CardChanged(context.Background(), r); err == nil {
-		t.Fatal("a write rate-limited past the retries succeeded")
+	if got, _ := e.store.Get(e.ctx, r.ID); got.MessageTS == "" {
+		t.Fatal("the card's position was not recorded")
 	}
 }
 
-func TestNotifierProgressEditsOneMessage(t *testing.T) {
-	n, fake, _ := newNotifier(t)
-	ctx := context.Background()
-	r := cardOf(t, n)
-	for _, s := range []string{"cluster creating", "instance available", "restoring users"} {
-		if err := n.Progress(ctx, r, s); err != nil {
+// TestNotifierKeepsWhatSlackCannotTakeNow: while Slack answers with errors (rate limited past
+// the retries, or down), the notices stay and are sent, in order, once Slack is back; a
+// notice Slack refuses for good (a channel the bot is not in) is dropped, not retried forever.
+func TestNotifierKeepsWhatSlackCannotTakeNow(t *testing.T) {
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	r := e.request(approvals.StatusApproved)
+	e.announce(r.ID, approvals.Note("", "first"), approvals.Note("", "second"))
+	e.fake.ServerErrorNext("chat.postMessage", 1)
+	if err := n.Flush(e.ctx); err == nil {
+		t.Fatal("a flush with Slack down reported everything sent")
+	}
+	if due, _ := e.store.NoticesDue(e.ctx, 10); !slices.Equal(due, []string{r.ID}) {
+		t.Fatalf("notices due %v, want %s's kept", due, r.ID)
+	}
+	e.clock.Advance(time.Minute) // past the retry's backoff
+	e.flush(n)
+	if th := e.thread(r); len(th) != 2 || !strings.Contains(th[0].Text, "first") || !strings.Contains(th[1].Text, "second") {
+		t.Fatalf("thread %+v, want first then second", th)
+	}
+
+	// The card was deleted in Slack: chat.update answers message_not_found, for good.
+	if err := e.store.SetMessage(e.ctx, r.ID, "CREQ", "1.000001"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Transition(e.ctx, approvals.TransitionInput{RequestID: r.ID, To: approvals.StatusProvisioning, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	e.flush(n)
+	if due, _ := e.store.NoticesDue(e.ctx, 10); len(due) != 0 {
+		t.Fatalf("notices due %v after a permanent refusal, want none", due)
+	}
+}
+
+// TestNotifierCoalesces: a backlog of changes to one request is one card, posted as the request
+// now is, and one progress line showing the newest report.
+func TestNotifierCoalesces(t *testing.T) {
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	r := e.request(approvals.StatusApproved)
+	for _, s := range []string{"creating the clone", "instance available", "restoring users"} {
+		e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeProgress, Text: s})
+	}
+	for _, to := range []approvals.Status{approvals.StatusProvisioning, approvals.StatusRestoring} {
+		if _, err := e.store.Transition(e.ctx, approvals.TransitionInput{RequestID: r.ID, To: to, At: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	posts := fake.CallsTo("chat.postMessage")
-	if len(posts) != 2 || posts[1].Param("thread_ts") != r.MessageTS {
-		t.Fatalf("%d posts (card + one progress line in the thread expected)", len(posts))
+	e.flush(n)
+	if posts, updates := len(e.fake.CallsTo("chat.postMessage")), len(e.fake.CallsTo("chat.update")); posts != 2 || updates != 0 {
+		t.Fatalf("%d posts and %d updates; want the card (as the request now is) and one progress line posted, nothing edited", posts, updates)
 	}
-	var progress []slackfake.Message
-	for _, m := range fake.Messages() {
-		if m.ThreadTS == r.MessageTS {
-			progress = append(progress, m)
-		}
+	th := e.thread(r)
+	if len(th) != 1 || !strings.Contains(th[0].Text, "restoring users") {
+		t.Fatalf("progress %+v, want one line with the newest report", th)
 	}
-	if len(progress) != 1 || progress[0].Updates != 2 || !strings.Contains(progress[0].Text, "restoring users") {
-		t.Fatalf("progress messages %+v, want one edited twice showing the newest status", progress)
+	card, _ := e.fake.Message("CREQ", th[0].ThreadTS)
+	if !strings.Contains(card.Text, "restoring") {
+		t.Fatalf("card %q does not show the request as it is", card.Text)
+	}
+	// A later report edits the same line.
+	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeProgress, Text: "verify"})
+	e.flush(n)
+	if th := e.thread(r); len(th) != 1 || th[0].Updates != 1 || !strings.Contains(th[0].Text, "verify") {
+		t.Fatalf("progress %+v, want the line edited", th)
 	}
 }
 
 // TestNotifierProgressSharedAcrossReplicas: a second replica (or a restarted one) continues
-// the progress line the first one posted, through the positions shared in Redis.
+// the progress line the first one posted, through the position kept in Redis.
 func TestNotifierProgressSharedAcrossReplicas(t *testing.T) {
-	fake := slackfake.New()
-	t.Cleanup(fake.Close)
-	p, err := approvals.ParsePolicy([]byte(e2ePolicy))
-	if err != nil {
+	e := newNotifierEnv(t)
+	a, b := e.notifier("bot-a"), e.notifier("bot-b")
+	r := e.request(approvals.StatusApproved)
+	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeProgress, Text: "provisioning"})
+	e.flush(a)
+	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeProgress, Text: "restoring users"})
+	e.flush(b)
+	if th := e.thread(r); len(th) != 1 || th[0].Updates != 1 || !strings.Contains(th[0].Text, "restoring users") {
+		t.Fatalf("progress messages %+v, want the first replica's line edited by the second", th)
+	}
+}
+
+// TestNotifierOneSenderPerRequest: while one replica holds a request's notices, another sends
+// none of them, so the card is posted once and the thread stays in order.
+func TestNotifierOneSenderPerRequest(t *testing.T) {
+	e := newNotifierEnv(t)
+	a, b := e.notifier("bot-a"), e.notifier("bot-b")
+	r := e.request(approvals.StatusPending)
+	if _, err := e.store.TakeNotices(e.ctx, r.ID, "bot-a", time.Minute, 10); err != nil { // bot-a is at work on them
 		t.Fatal(err)
 	}
-	rdb, prefix := testenv.Redis(t)
-	refs := bot.NewRedisProgressRefs(rdb, prefix, time.Hour)
-	replica := func() *bot.Notifier {
-		api := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()))
-		n := bot.NewNotifier(api, p, bot.Config{}, zap.NewNop(), &fakeClock{now: t0})
-		n.ShareProgress(refs)
-		return n
+	if err := b.Flush(e.ctx); err == nil {
+		t.Fatal("bot-b sent notices bot-a holds")
 	}
-	a, b := replica(), replica()
-	ctx := context.Background()
-	r := cardOf(t, a)
-	if err := a.Progress(ctx, r, "provisioning"); err != nil {
-		t.Fatal(err)
+	if n := len(e.fake.CallsTo("chat.postMessage")); n != 0 {
+		t.Fatalf("%d posts by bot-b", n)
 	}
-	if err := b.Progress(ctx, r, "restoring users"); err != nil {
-		t.Fatal(err)
-	}
-	var progress []slackfake.Message
-	for _, m := range fake.Messages() {
-		if m.ThreadTS == r.MessageTS {
-			progress = append(progress, m)
-		}
-	}
-	if len(progress) != 1 || progress[0].Updates != 1 || !strings.Contains(progress[0].Text, "restoring users") {
-		t.Fatalf("progress messages %+v, want the first replica's line edited by the second", progress)
-	}
-	r.Status = approvals.StatusReady
-	if _, _, err := b.CardChanged(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if ts, err := refs.Get(ctx, r.ID); err != nil || ts != "" {
-		t.Fatalf("position kept after the request was ready: %q, %v", ts, err)
+	e.flush(a)
+	if n := len(e.fake.CallsTo("chat.postMessage")); n != 1 {
+		t.Fatalf("%d posts, want the one card", n)
 	}
 }
 
 // TestCardChangeRefreshesApproversHomes: the people who may decide a pending request see it
 // in their App Home as soon as it is posted, and see it gone once it is decided.
 func TestCardChangeRefreshesApproversHomes(t *testing.T) {
-	n, fake, _ := newNotifier(t)
-	fake.AddUserGroup("S1", "leads", "ULEAD1", "ULEAD2", "UDEV")
-	n.SetHome(func(ctx context.Context, user string) (handlers.Home, error) { return handlers.Home{}, nil })
-	ctx := context.Background()
-	r := &approvals.Request{ID: "cl-7f3k2q", Requester: "UDEV", Source: "prod", Tier: "staging", Channel: "CREQ",
-		Status: approvals.StatusPending, CreatedAt: t0, PendingExpiresAt: t0.Add(time.Hour),
-		Slots: []approvals.Slot{{Name: "lead", Approvers: []approvals.Principal{"group:leads", "user:USEC"}}}}
-	if _, _, err := n.CardChanged(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	e.fake.AddUserGroup("S1", "leads", "ULEAD1", "ULEAD2", "UDEV")
+	r := e.request(approvals.StatusPending, func(r *approvals.Request) {
+		r.Tier, r.Mode = "staging", approvals.ModeSingle
+		r.Slots = []approvals.Slot{{Name: "lead", Approvers: []approvals.Principal{"group:leads", "user:USEC"}}}
+	})
+	e.flush(n)
 	var published []string
-	for _, c := range fake.CallsTo("views.publish") {
+	for _, c := range e.fake.CallsTo("views.publish") {
 		published = append(published, c.Param("user_id"))
 	}
 	slices.Sort(published)
-	if want := []string{"ULEAD1", "ULEAD2", "USEC"}; !slices.Equal(published, want) {
-		t.Fatalf("app homes published for %v, want %v (approvers, not the requester)", published, want)
+	if want := []string{"UDEV", "ULEAD1", "ULEAD2", "USEC"}; !slices.Equal(published, want) {
+		t.Fatalf("app homes published for %v, want %v (the requester and the approvers)", published, want)
 	}
-	r.Status = approvals.StatusProvisioning
-	if _, _, err := n.CardChanged(ctx, r); err != nil {
-		t.Fatal(err)
+	for _, to := range []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning} {
+		if _, err := e.store.Transition(e.ctx, approvals.TransitionInput{RequestID: r.ID, To: to, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		e.flush(n)
 	}
-	if got := len(fake.CallsTo("views.publish")); got != 3 {
-		t.Fatalf("%d publishes after a change approvers do not see, want still 3", got)
+	if got := len(e.fake.CallsTo("views.publish")); got != 4+4+1 {
+		t.Fatalf("%d publishes; want the approvers' homes again once decided, then only the requester's", got)
 	}
 }
 
@@ -189,7 +276,7 @@ func TestDirectoryCachesAndRefreshes(t *testing.T) {
 	fake.AddUserGroup("S1", "developers", "UDEV")
 	fake.AddUserGroup("S2", "team-payments", "UDEV")
 	fake.AddChannel("CINC", "inc-42")
-	clock := &fakeClock{now: t0}
+	clock := fakes.NewClock(t0)
 	api := slack.New(botToken, slack.OptionAPIURL(fake.APIURL()))
 	d := bot.NewDirectory(api, bot.Config{DirectoryRefresh: time.Minute}, clock)
 	ctx := context.Background()
@@ -205,7 +292,7 @@ func TestDirectoryCachesAndRefreshes(t *testing.T) {
 	if n := len(fake.CallsTo("usergroups.list")); n != 1 {
 		t.Fatalf("usergroups.list called %d times within the interval", n)
 	}
-	clock.After(time.Minute)
+	clock.Advance(time.Minute)
 	if u, _ := d.User(ctx, "UDEV"); !slices.Contains(u.Groups, "leads") {
 		t.Fatalf("groups not refreshed after the interval: %v", u.Groups)
 	}
@@ -218,20 +305,24 @@ func TestDirectoryCachesAndRefreshes(t *testing.T) {
 }
 
 func TestPendingReminderMentionsOpenSlots(t *testing.T) {
-	n, fake, _ := newNotifier(t)
-	fake.AddUserGroup("S0ONCALL", "oncall", "UPEER")
-	fake.AddUserGroup("S0SEC", "security", "USEC")
-	r := cardOf(t, n)
-	r.Status, r.PendingExpiresAt = approvals.StatusPending, t0.Add(time.Hour)
-	r.Slots = []approvals.Slot{
-		{Name: "on-call peer", Approvers: []approvals.Principal{"group:oncall"}},
-		{Name: "security", Approvers: []approvals.Principal{"group:security", "user:UBOSS", "group:gone"}},
-	}
-	r.Votes = []approvals.Vote{{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0}}
-	if err := n.PendingReminder(context.Background(), r, 15*time.Minute); err != nil {
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	e.fake.AddUserGroup("S0ONCALL", "oncall", "UPEER")
+	e.fake.AddUserGroup("S0SEC", "security", "USEC")
+	r := e.request(approvals.StatusPending, func(r *approvals.Request) {
+		r.Tier, r.Mode = "debug", approvals.ModeDual
+		r.Slots = []approvals.Slot{
+			{Name: "on-call peer", Approvers: []approvals.Principal{"group:oncall"}},
+			{Name: "security", Approvers: []approvals.Principal{"group:security", "user:UBOSS", "group:gone"}},
+		}
+	})
+	if _, err := e.store.Vote(e.ctx, approvals.VoteInput{RequestID: r.ID, Voter: "UPEER", Groups: []string{"oncall"},
+		Decision: approvals.DecisionApprove, At: t0}); err != nil {
 		t.Fatal(err)
 	}
-	posts := fake.CallsTo("chat.postMessage")
+	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeReminder})
+	e.flush(n)
+	posts := e.fake.CallsTo("chat.postMessage")
 	text := posts[len(posts)-1].Param("text")
 	if !strings.Contains(text, "<!subteam^S0SEC> <@UBOSS>") || strings.Contains(text, "S0ONCALL") {
 		t.Fatalf("reminder %q: want the open slot's approvers only", text)

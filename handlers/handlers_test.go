@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -10,8 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -28,68 +30,19 @@ func ymd(t time.Time) string { return t.Format(time.DateOnly) }
 // minute writes a time as the replies do.
 func minute(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
 
-const testPolicy = `
-default_tier: dev
-pending_expiry: 1h
-pending_reminder: 15m
-ttl_warnings: [60m, 10m]
-request_channel: CREQ
-security_channel: CSEC
-incident_channels: ["inc-*"]
-admins: [group:platform]
-sources:
-  prod: {backend: local, strategy: restore, backups: "/b/{source}/{date}/", team: payments}
-  billing: {backend: aws, strategy: fast-clone}
-tiers:
-  dev:
-    masking: full
-    approval: auto
-    default_ttl: 8h
-    max_ttl: 24h
-    requesters: [group:developers]
-    quota: {per_user: 2}
-  staging:
-    masking: partial
-    approval: single
-    slots: [{name: lead or security, approvers: [group:leads, group:security]}]
-    default_ttl: 8h
-    max_ttl: 48h
-    requesters: [group:developers]
-  debug:
-    masking: none
-    approval: dual
-    slots:
-      - {name: on-call peer, approvers: [group:oncall]}
-      - {name: security or manager, approvers: [group:security, group:managers]}
-    default_ttl: 4h
-    max_ttl: 8h
-    requesters: [group:oncall]
-  breakglass:
-    masking: none
-    approval: breakglass
-    default_ttl: 30m
-    max_ttl: 4h
-    requesters: [group:oncall]
-    review_within: 48h
-`
-
 type fixture struct {
 	t     *testing.T
 	svc   *Service
 	store *redisstore.Store
 	life  *fakeLifecycle
-	note  *recordingNotifier
 	now   time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	p, err := approvals.ParsePolicy([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := fakes.Policy()
 	c, prefix := testenv.Redis(t)
-	f := &fixture{t: t, life: &fakeLifecycle{}, note: &recordingNotifier{}, now: t0}
+	f := &fixture{t: t, life: &fakeLifecycle{}, now: t0}
 	f.store = redisstore.New(c, prefix, redisstore.WithClock(func() time.Time { return f.now }))
 	dir := fakeDirectory{
 		users: map[string]User{
@@ -103,8 +56,9 @@ func newFixture(t *testing.T) *fixture {
 		},
 		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
 	}
-	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: dailyCatalogue(daysAgo(2), daysAgo(1)), Lifecycle: f.life,
-		Directory: dir, Notifier: f.note, Logger: zap.NewNop(), Now: func() time.Time { return f.now }})
+	var err error
+	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: fakes.Daily("prod", 3<<30, daysAgo(2), daysAgo(1)), Lifecycle: f.life,
+		Directory: dir, Logger: zap.NewNop(), Now: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +67,9 @@ func newFixture(t *testing.T) *fixture {
 
 var ctx = context.Background()
 
-func (f *fixture) request(user string, in CloneInput) (Reply, *approvals.Request) {
+func (f *fixture) request(user string, in CloneInput) (answer, *approvals.Request) {
 	f.t.Helper()
-	rep, err := f.svc.RequestClone(ctx, Actor{User: user, Channel: "CGEN"}, in)
+	rep, err := ans(f.svc.RequestClone(ctx, Actor{User: user, Channel: "CGEN"}, in))
 	if err != nil {
 		f.t.Fatalf("RequestClone: %v", err)
 	}
@@ -134,14 +88,14 @@ func (f *fixture) mustNothingStored(user string) {
 	if n, err := f.store.ActiveCount(ctx, user); err != nil || n != 0 {
 		f.t.Fatalf("%s has %d active requests (%v), want none", user, n, err)
 	}
-	if calls := f.note.all(); len(calls) != 0 {
-		f.t.Fatalf("notifications on bad input: %q", calls)
+	if calls := f.notices(); len(calls) != 0 {
+		f.t.Fatalf("notices recorded on bad input: %q", calls)
 	}
 }
 
-func (f *fixture) vote(user, id string, d approvals.Decision, reason string) Reply {
+func (f *fixture) vote(user, id string, d approvals.Decision, reason string) answer {
 	f.t.Helper()
-	rep, err := f.svc.Vote(ctx, Actor{User: user}, id, d, reason)
+	rep, err := ans(f.svc.Vote(ctx, Actor{User: user}, id, d, reason))
 	if err != nil {
 		f.t.Fatalf("Vote: %v", err)
 	}
@@ -175,11 +129,12 @@ func TestRequestClone(t *testing.T) {
 		wantStatus approvals.Status
 		wantText   string
 		wantLife   bool
+		wantDate   time.Time
 	}{
-		{"dev is approved at once", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(1)}}, approvals.StatusApproved, "approved automatically", true},
-		{"latest is the newest backup", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}}, approvals.StatusApproved, "as of " + ymd(daysAgo(1)), true},
-		{"staging waits for a lead", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging", Reason: "bug 12"}, approvals.StatusPending, "cl-", false},
-		{"debug waits for two", "UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug", TTL: 2 * time.Hour}, approvals.StatusPending, "ttl 2h", false},
+		{"dev is approved at once", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(1)}}, approvals.StatusApproved, "approved automatically", true, daysAgo(1)},
+		{"latest is the newest backup", "UDEV", CloneInput{Source: "prod", When: When{Latest: true}}, approvals.StatusApproved, "as of " + ymd(daysAgo(1)), true, daysAgo(1)},
+		{"staging waits for a lead", "UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging", Reason: "bug 12"}, approvals.StatusPending, "cl-", false, daysAgo(2)},
+		{"debug waits for two", "UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug", TTL: 2 * time.Hour}, approvals.StatusPending, "ttl 2h", false, daysAgo(2)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,8 +143,11 @@ func TestRequestClone(t *testing.T) {
 			if r.Status != tt.wantStatus || !strings.Contains(rep.Text, tt.wantText) {
 				t.Fatalf("status %s, reply %q; want %s, %q", r.Status, rep.Text, tt.wantStatus, tt.wantText)
 			}
-			if r.MessageTS == "" || r.Channel != "CREQ" {
-				t.Fatalf("card position not stored: %q %q", r.Channel, r.MessageTS)
+			if calls := f.notices(); r.Channel != "CREQ" || !slices.Equal(calls, []string{"card " + r.ID}) {
+				t.Fatalf("card of %s in %q: notices %q, want the card's, once", r.ID, r.Channel, calls)
+			}
+			if r.Backup.Kind != "file" || r.Backup.Location == "" || r.Backup.Size != 3<<30 || !r.Date.Equal(tt.wantDate) {
+				t.Fatalf("the request records the backup %+v of %s, want the file of %s", r.Backup, r.Date, tt.wantDate)
 			}
 			if got := len(f.life.approved) == 1; got != tt.wantLife {
 				t.Fatalf("lifecycle started: %v, want %v", f.life.approved, tt.wantLife)
@@ -218,7 +176,7 @@ func TestRequestCloneBadInputChangesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			rep, err := f.svc.RequestClone(ctx, Actor{User: tt.user, Channel: "CGEN"}, tt.in)
+			rep, err := ans(f.svc.RequestClone(ctx, Actor{User: tt.user, Channel: "CGEN"}, tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,7 +198,7 @@ func TestQuotaRefusesThenAllows(t *testing.T) {
 	in := CloneInput{Source: "prod", When: When{Latest: true}}
 	f.request("UDEV", in)
 	f.request("UDEV", in)
-	rep, err := f.svc.RequestClone(ctx, Actor{User: "UDEV"}, in)
+	rep, err := ans(f.svc.RequestClone(ctx, Actor{User: "UDEV"}, in))
 	if err != nil || !rep.Refused || !strings.Contains(rep.Text, "2 active clone request(s)") {
 		t.Fatalf("third request: %+v, %v", rep, err)
 	}
@@ -248,13 +206,13 @@ func TestQuotaRefusesThenAllows(t *testing.T) {
 
 func TestBreakGlass(t *testing.T) {
 	f := newFixture(t)
-	rep, err := f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CGEN"}, "prod", "INC-1 down")
+	rep, err := ans(f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CGEN"}, "prod", "INC-1 down"))
 	if err != nil || !rep.Refused || !strings.Contains(rep.Text, "only in incident channels: inc-*") || !slices.Equal(rep.Options, []string{"inc-*"}) {
 		t.Fatalf("outside an incident channel: %+v, %v", rep, err)
 	}
 	f.mustNothingStored("UONCALL")
 
-	rep, err = f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CINC"}, "prod", "INC-1 down")
+	rep, err = ans(f.svc.BreakGlass(ctx, Actor{User: "UONCALL", Channel: "CINC"}, "prod", "INC-1 down"))
 	if err != nil || rep.Refused {
 		t.Fatalf("in an incident channel: %+v, %v", rep, err)
 	}
@@ -265,8 +223,8 @@ func TestBreakGlass(t *testing.T) {
 	if !rs[0].ReviewDueAt.Equal(t0.Add(48 * time.Hour)) {
 		t.Fatalf("review due %v", rs[0].ReviewDueAt)
 	}
-	if !contains(f.note.all(), "alert UONCALL: Break-glass") || len(f.life.approved) != 1 {
-		t.Fatalf("no security alert or lifecycle: %q %v", f.note.all(), f.life.approved)
+	if !contains(f.notices(), "alert "+rs[0].ID+" [UONCALL] Break-glass: unmasked clone "+rs[0].ID) || len(f.life.approved) != 1 {
+		t.Fatalf("no security alert or lifecycle: %q %v", f.notices(), f.life.approved)
 	}
 }
 
@@ -299,8 +257,8 @@ func TestVote(t *testing.T) {
 			t.Fatalf("%s: status %s, want %s", s.name, got.Status, s.status)
 		}
 	}
-	calls := f.note.all()
-	if !contains(calls, "note "+r.ID+" UPEER: approved as on-call peer") || !contains(calls, "card "+r.ID+" approved") {
+	calls := f.notices()
+	if !slices.Equal(calls, []string{"card " + r.ID, "card " + r.ID, "vote " + r.ID + " [UPEER] counted", "card " + r.ID, "vote " + r.ID + " [USEC] approved"}) {
 		t.Fatalf("notifications: %q", calls)
 	}
 	if !slices.Equal(f.life.approved, []string{r.ID}) {
@@ -316,8 +274,11 @@ func TestDenyWithReason(t *testing.T) {
 		t.Fatalf("deny: %+v", rep)
 	}
 	got, _ := f.store.Get(ctx, r.ID)
-	if got.Status != approvals.StatusDenied || !contains(f.note.all(), "ULEAD: denied the request: use staging data") {
-		t.Fatalf("status %s, notes %q", got.Status, f.note.all())
+	if v, _ := got.VoteOf("ULEAD"); got.Status != approvals.StatusDenied || v.Reason != "use staging data" {
+		t.Fatalf("status %s, vote %+v", got.Status, v)
+	}
+	if calls := f.notices(); !slices.Equal(calls, []string{"card " + r.ID, "card " + r.ID, "vote " + r.ID + " [ULEAD] denied"}) {
+		t.Fatalf("notices %q", calls)
 	}
 	if len(f.life.approved) != 0 {
 		t.Fatal("lifecycle started for a denied request")
@@ -336,19 +297,19 @@ func TestExtend(t *testing.T) {
 	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{Latest: true}}) // dev: 8h, cap 24h
 	a := Actor{User: "UDEV"}
 
-	rep, _ := f.svc.Extend(ctx, a, r.ID, time.Hour)
+	rep, _ := ans(f.svc.Extend(ctx, a, r.ID, time.Hour))
 	if !rep.Refused || !strings.Contains(rep.Text, "only a ready clone") {
 		t.Fatalf("extend before ready: %+v", rep)
 	}
 	f.ready(r.ID)
-	if rep, _ := f.svc.Extend(ctx, Actor{User: "UDEV2"}, r.ID, time.Hour); !rep.Refused || !strings.Contains(rep.Text, "Only the requester") {
+	if rep, _ := ans(f.svc.Extend(ctx, Actor{User: "UDEV2"}, r.ID, time.Hour)); !rep.Refused || !strings.Contains(rep.Text, "Only the requester") {
 		t.Fatalf("extend by someone else: %+v", rep)
 	}
-	rep, err := f.svc.Extend(ctx, a, r.ID, 2*time.Hour)
+	rep, err := ans(f.svc.Extend(ctx, a, r.ID, 2*time.Hour))
 	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until "+minute(t0.Add(10*time.Hour))) {
 		t.Fatalf("extend 2h: %+v, %v", rep, err)
 	}
-	rep, err = f.svc.Extend(ctx, a, r.ID, 100*time.Hour)
+	rep, err = ans(f.svc.Extend(ctx, a, r.ID, 100*time.Hour))
 	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, minute(t0.Add(24*time.Hour))) {
 		t.Fatalf("extend over the cap: %+v, %v", rep, err)
 	}
@@ -356,11 +317,11 @@ func TestExtend(t *testing.T) {
 	if !got.ExpiresAt.Equal(t0.Add(24 * time.Hour)) {
 		t.Fatalf("expires %v", got.ExpiresAt)
 	}
-	if rep, _ := f.svc.Extend(ctx, a, r.ID, time.Hour); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") {
+	if rep, _ := ans(f.svc.Extend(ctx, a, r.ID, time.Hour)); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") {
 		t.Fatalf("extend at the cap: %+v", rep)
 	}
 	// An admin may extend anyone's clone... but it is capped already; destroy instead.
-	rep, err = f.svc.Destroy(ctx, Actor{User: "UADMIN"}, r.ID)
+	rep, err = ans(f.svc.Destroy(ctx, Actor{User: "UADMIN"}, r.ID))
 	if err != nil || rep.Refused || !slices.Equal(f.life.destroyed, []string{r.ID + " by UADMIN"}) {
 		t.Fatalf("admin destroy: %+v, %v, %v", rep, err, f.life.destroyed)
 	}
@@ -370,19 +331,19 @@ func TestCancelAndDestroy(t *testing.T) {
 	f := newFixture(t)
 	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 
-	if rep, _ := f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "/clone cancel "+r.ID) {
+	if rep, _ := ans(f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID)); !rep.Refused || !strings.Contains(rep.Text, "/clone cancel "+r.ID) {
 		t.Fatalf("destroy of a pending request: %+v", rep)
 	}
-	if rep, _ := f.svc.Cancel(ctx, Actor{User: "ULEAD"}, r.ID); !rep.Refused {
+	if rep, _ := ans(f.svc.Cancel(ctx, Actor{User: "ULEAD"}, r.ID)); !rep.Refused {
 		t.Fatalf("cancel by a lead: %+v", rep)
 	}
-	if rep, err := f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID); err != nil || rep.Refused {
+	if rep, err := ans(f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID)); err != nil || rep.Refused {
 		t.Fatalf("cancel: %+v, %v", rep, err)
 	}
-	if rep, _ := f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "already cancelled") {
+	if rep, _ := ans(f.svc.Cancel(ctx, Actor{User: "UDEV"}, r.ID)); !rep.Refused || !strings.Contains(rep.Text, "already cancelled") {
 		t.Fatalf("second cancel: %+v", rep)
 	}
-	if rep, _ := f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID); !rep.Refused || !strings.Contains(rep.Text, "nothing to destroy") {
+	if rep, _ := ans(f.svc.Destroy(ctx, Actor{User: "UDEV"}, r.ID)); !rep.Refused || !strings.Contains(rep.Text, "nothing to destroy") {
 		t.Fatalf("destroy of a cancelled request: %+v", rep)
 	}
 	if len(f.life.destroyed) != 0 {
@@ -396,10 +357,10 @@ func TestDestroyAll(t *testing.T) {
 	_, running := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
 	f.ready(running.ID)
 
-	if rep, err := f.svc.DestroyAll(ctx, Actor{User: "UDEV"}); err != nil || !rep.Refused {
+	if rep, err := ans(f.svc.DestroyAll(ctx, Actor{User: "UDEV"})); err != nil || !rep.Refused {
 		t.Fatalf("non-admin: %+v, %v", rep, err)
 	}
-	rep, err := f.svc.DestroyAll(ctx, Actor{User: "UADMIN"})
+	rep, err := ans(f.svc.DestroyAll(ctx, Actor{User: "UADMIN"}))
 	if err != nil || !strings.Contains(rep.Text, "1 pending request(s) cancelled, 1 clone(s) being destroyed") {
 		t.Fatalf("admin: %+v, %v", rep, err)
 	}
@@ -407,8 +368,8 @@ func TestDestroyAll(t *testing.T) {
 	if got.Status != approvals.StatusCancelled || !slices.Equal(f.life.destroyed, []string{running.ID + " by UADMIN"}) {
 		t.Fatalf("pending %s, destroyed %v", got.Status, f.life.destroyed)
 	}
-	if !contains(f.note.all(), "alert UADMIN: Kill switch used") {
-		t.Fatalf("no security alert: %q", f.note.all())
+	if !contains(f.notices(), "alert system [UADMIN] Kill switch used") {
+		t.Fatalf("no security alert: %q", f.notices())
 	}
 }
 
@@ -418,21 +379,21 @@ func TestListStatusReportHome(t *testing.T) {
 	_, other := f.request("UONCALL", CloneInput{Source: "prod", When: When{Latest: true}})
 	f.ready(other.ID)
 
-	if rep, _ := f.svc.List(ctx, Actor{User: "UDEV"}, false); len(rep.Requests) != 1 || rep.Requests[0].ID != mine.ID {
+	if rep, _ := ans(f.svc.List(ctx, Actor{User: "UDEV"}, false)); len(rep.Requests) != 1 || rep.Requests[0].ID != mine.ID {
 		t.Fatalf("list: %+v", rep)
 	}
-	if rep, _ := f.svc.List(ctx, Actor{User: "UDEV"}, true); !rep.Refused {
+	if rep, _ := ans(f.svc.List(ctx, Actor{User: "UDEV"}, true)); !rep.Refused {
 		t.Fatalf("list all by a developer: %+v", rep)
 	}
-	if rep, _ := f.svc.List(ctx, Actor{User: "UADMIN"}, true); len(rep.Requests) != 2 {
+	if rep, _ := ans(f.svc.List(ctx, Actor{User: "UADMIN"}, true)); len(rep.Requests) != 2 {
 		t.Fatalf("list all by an admin: %+v", rep)
 	}
-	if rep, _ := f.svc.Status(ctx, Actor{User: "USEC"}, mine.ID); rep.Timeline == nil || rep.Timeline.ID != mine.ID {
+	if rep, _ := ans(f.svc.Status(ctx, Actor{User: "USEC"}, mine.ID)); rep.Timeline == nil || rep.Timeline.ID != mine.ID {
 		t.Fatalf("status: %+v", rep)
 	}
 
 	f.now = t0.Add(9 * time.Hour) // the ready clone is past its 8h TTL and still alive
-	rep, err := f.svc.Report(ctx, Actor{User: "USEC"}, 30*24*time.Hour)
+	rep, err := ans(f.svc.Report(ctx, Actor{User: "USEC"}, 30*24*time.Hour))
 	text := strings.Join(rep.Lines, "\n")
 	if err != nil || !strings.Contains(text, "Active now: 2 (pending 1, being made or destroyed 0, ready 1)") ||
 		!strings.Contains(text, "target 0): 1") || !strings.Contains(text, "Active by user: dana 1, olga 1") ||
@@ -451,7 +412,7 @@ func TestListStatusReportHome(t *testing.T) {
 
 func TestExplainBackupsHelp(t *testing.T) {
 	f := newFixture(t)
-	rep, err := f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"})
+	rep, err := ans(f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"}))
 	text := strings.Join(rep.Lines, "\n")
 	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
 		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
@@ -460,19 +421,19 @@ func TestExplainBackupsHelp(t *testing.T) {
 	}
 	f.mustNothingStored("UONCALL")
 
-	rep, err = f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", time.Time{})
+	rep, err = ans(f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", time.Time{}))
 	if err != nil || !slices.Equal(rep.Lines, []string{"backup of " + ymd(daysAgo(1)) + " (3.0 GiB)", "backup of " + ymd(daysAgo(2)) + " (3.0 GiB)"}) {
 		t.Fatalf("backups: %+v, %v", rep, err)
 	}
 	// two months before t0's: no backup in it, whatever day t0 is
 	empty := testenv.Day(t0, 1-t0.Day()).AddDate(0, -2, 0)
-	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", empty); !strings.Contains(rep.Text, "No backups of prod in "+empty.Format("January 2006")) {
+	if rep, _ := ans(f.svc.Backups(ctx, Actor{User: "UDEV"}, "prod", empty)); !strings.Contains(rep.Text, "No backups of prod in "+empty.Format("January 2006")) {
 		t.Fatalf("backups of %s: %+v", empty.Format("January 2006"), rep)
 	}
-	if rep, _ := f.svc.Backups(ctx, Actor{User: "UDEV"}, "nope", time.Time{}); !rep.Refused || !slices.Equal(rep.Options, []string{"billing", "prod"}) {
+	if rep, _ := ans(f.svc.Backups(ctx, Actor{User: "UDEV"}, "nope", time.Time{})); !rep.Refused || !slices.Equal(rep.Options, []string{"billing", "prod"}) {
 		t.Fatalf("backups of an unknown source: %+v", rep)
 	}
-	rep, _ = f.svc.Help(ctx, Actor{User: "UDEV"}, []string{"/clone help"})
+	rep, _ = ans(f.svc.Help(ctx, Actor{User: "UDEV"}, []string{"/clone help"}))
 	if !strings.Contains(strings.Join(rep.Lines, "\n"), "Tiers you may request: dev (full masking") || strings.Contains(strings.Join(rep.Lines, "\n"), "debug") {
 		t.Fatalf("help: %+v", rep)
 	}
@@ -489,4 +450,33 @@ func TestVoteAfterTheApprovalWindow(t *testing.T) {
 	if len(f.life.approved) != 0 {
 		t.Fatal("a vote after the window started the lifecycle")
 	}
+}
+
+// answer is what the person who acted sees: a Reply, or a refusal (an *Error).
+type answer struct {
+	Refused  bool
+	Text     string
+	Lines    []string
+	Options  []string
+	Requests []*approvals.Request
+	Timeline *approvals.Request
+}
+
+// ans turns a use case's result into an answer; an error that is not a refusal stays an error.
+func ans(rep Reply, err error) (answer, error) {
+	var e *Error
+	if errors.As(err, &e) {
+		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options}, nil
+	}
+	return answer{Text: rep.Text, Lines: rep.Lines, Requests: rep.Requests, Timeline: rep.Timeline}, err
+}
+
+// notices takes the notices recorded so far, one line each (fakes.NoticeLine).
+func (f *fixture) notices() []string {
+	f.t.Helper()
+	lines, err := fakes.TakeAllNotices(ctx, f.store)
+	if err != nil {
+		f.t.Fatalf("notices: %v", err)
+	}
+	return lines
 }

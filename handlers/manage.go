@@ -22,7 +22,7 @@ func (s *Service) List(ctx context.Context, a Actor, all bool) (Reply, error) {
 			return Reply{}, uerr
 		}
 		if !s.policy.IsAdmin(u.ID, u.Groups) {
-			return refused("Only admins can list every clone; /clone list shows yours."), nil
+			return Reply{}, refuse(EForbidden, "Only admins can list every clone; /clone list shows yours.")
 		}
 		rs, err = s.store.ListActive(ctx)
 	} else {
@@ -46,9 +46,9 @@ func (s *Service) List(ctx context.Context, a Actor, all bool) (Reply, error) {
 
 // Status shows one request with its timeline.
 func (s *Service) Status(ctx context.Context, a Actor, id string) (Reply, error) {
-	r, answer, err := s.get(ctx, id)
-	if err != nil || answer != nil {
-		return deref(answer), err
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return Reply{}, err
 	}
 	return Reply{Text: fmt.Sprintf("%s: %s", r.ID, r.Status), Timeline: r}, nil
 }
@@ -57,96 +57,90 @@ func (s *Service) Status(ctx context.Context, a Actor, id string) (Reply, error)
 // maximum.
 func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duration) (Reply, error) {
 	if d <= 0 {
-		return refused("Extend by a positive duration, like 2h."), nil
+		return Reply{}, refuse(EInvalid, "Extend by a positive duration, like 2h.")
 	}
-	u, r, answer, err := s.managed(ctx, a, id, "extend")
-	if err != nil || answer != nil {
-		return deref(answer), err
+	u, r, err := s.managed(ctx, a, id, "extend")
+	if err != nil {
+		return Reply{}, err
 	}
 	if r.Status != approvals.StatusReady {
-		return refused("%s is %s; only a ready clone can be extended.", r.ID, r.Status), nil
+		return Reply{}, refuse(EConflict, "%s is %s; only a ready clone can be extended.", r.ID, r.Status)
 	}
 	until, capped := approvals.CapExtension(r, d)
 	if !until.After(r.ExpiresAt) {
-		return refused("%s is already at its tier's cap of %s in total; it cannot be extended.", r.ID, approvals.FormatDuration(r.MaxTTL)), nil
-	}
-	r, err = s.store.Extend(ctx, r.ID, u.ID, until, s.now())
-	if errors.Is(err, approvals.ErrNotActive) {
-		return refused("%s is no longer ready; it cannot be extended.", id), nil
-	}
-	if err != nil {
-		return Reply{}, err
+		return Reply{}, refuse(EInvalid, "%s is already at its tier's cap of %s in total; it cannot be extended.", r.ID, approvals.FormatDuration(r.MaxTTL))
 	}
 	text := fmt.Sprintf("extended the clone until %s", until.UTC().Format("2006-01-02 15:04 MST"))
 	if capped {
 		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
 	}
-	s.note(ctx, r, u.ID, "%s", text)
-	s.changed(ctx, r)
+	r, err = s.store.Extend(ctx, r.ID, u.ID, until, s.now(), approvals.Note(u.ID, text))
+	if errors.Is(err, approvals.ErrNotActive) {
+		return Reply{}, refuse(EConflict, "%s is no longer ready; it cannot be extended.", id)
+	}
+	if err != nil {
+		return Reply{}, err
+	}
 	return said("%s: %s.", r.ID, capitalise(text)), nil
 }
 
 // Destroy tears a clone down now.
 func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error) {
-	u, r, answer, err := s.managed(ctx, a, id, "destroy")
-	if err != nil || answer != nil {
-		return deref(answer), err
+	u, r, err := s.managed(ctx, a, id, "destroy")
+	if err != nil {
+		return Reply{}, err
 	}
 	switch {
 	case r.Status == approvals.StatusPending:
-		return refused("%s is still pending; /clone cancel %s withdraws it.", r.ID, r.ID), nil
+		return Reply{}, refuse(EConflict, "%s is still pending; /clone cancel %s withdraws it.", r.ID, r.ID)
 	case r.Status == approvals.StatusDestroying:
 		return said("%s is already being destroyed.", r.ID), nil
 	case !approvals.CanTransition(r.Status, approvals.StatusDestroying):
-		return refused("%s is %s; there is nothing to destroy.", r.ID, r.Status), nil
+		return Reply{}, refuse(EConflict, "%s is %s; there is nothing to destroy.", r.ID, r.Status)
 	}
-	if err := s.lifecycle.DestroyNow(ctx, r, u.ID); err != nil {
+	if err := s.lifecycle.DestroyNow(ctx, r, u.ID, approvals.Note(u.ID, "asked for the clone to be destroyed now")); err != nil {
 		return Reply{}, fmt.Errorf("destroy %s: %w", r.ID, err)
 	}
-	s.note(ctx, r, u.ID, "asked for the clone to be destroyed now")
 	return said("%s is being destroyed; the thread says when it is gone.", r.ID), nil
 }
 
 // Cancel withdraws a pending request.
 func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error) {
-	u, r, answer, err := s.managed(ctx, a, id, "cancel")
-	if err != nil || answer != nil {
-		return deref(answer), err
+	u, r, err := s.managed(ctx, a, id, "cancel")
+	if err != nil {
+		return Reply{}, err
 	}
-	r, err = s.store.Cancel(ctx, r.ID, u.ID, s.now())
+	r, err = s.store.Cancel(ctx, r.ID, u.ID, s.now(), approvals.Note(u.ID, "cancelled the request"))
 	if errors.Is(err, approvals.ErrNotPending) {
 		cur, gerr := s.store.Get(ctx, id)
 		if gerr != nil {
 			return Reply{}, gerr
 		}
 		if cur.Status.Active() {
-			return refused("%s is already %s; /clone destroy %s removes the clone.", id, cur.Status, id), nil
+			return Reply{}, refuse(EConflict, "%s is already %s; /clone destroy %s removes the clone.", id, cur.Status, id)
 		}
-		return refused("%s is already %s; nothing to cancel.", id, cur.Status), nil
+		return Reply{}, refuse(EConflict, "%s is already %s; nothing to cancel.", id, cur.Status)
 	}
 	if err != nil {
 		return Reply{}, err
 	}
-	s.note(ctx, r, u.ID, "cancelled the request")
-	s.changed(ctx, r)
 	return said("%s is cancelled.", r.ID), nil
 }
 
 // managed loads a request the actor wants to change; only its requester or an admin may.
-func (s *Service) managed(ctx context.Context, a Actor, id, verb string) (User, *approvals.Request, *Reply, error) {
+func (s *Service) managed(ctx context.Context, a Actor, id, verb string) (User, *approvals.Request, error) {
 	u, err := s.user(ctx, a.User)
 	if err != nil {
-		return User{}, nil, nil, err
+		return User{}, nil, err
 	}
-	r, answer, err := s.get(ctx, id)
-	if err != nil || answer != nil {
-		return User{}, nil, answer, err
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return User{}, nil, err
 	}
 	if !s.mayManage(u, r) {
-		rep := refused("Only the requester of %s or an admin can %s it.", r.ID, verb)
-		return User{}, nil, &rep, nil
+		return User{}, nil, refuse(EForbidden, "Only the requester of %s or an admin can %s it.", r.ID, verb)
 	}
-	return u, r, nil, nil
+	return u, r, nil
 }
 
 // DestroyAll is the kill switch: admins only; every pending request is cancelled, every clone
@@ -158,7 +152,7 @@ func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
 	}
 	if !s.policy.IsAdmin(u.ID, u.Groups) {
 		s.log.Warn("destroy-all refused", zap.String("user", u.ID))
-		return refused("Only admins can use the kill switch."), nil
+		return Reply{}, refuse(EForbidden, "Only admins can use the kill switch.")
 	}
 	active, err := s.store.ListActive(ctx)
 	if err != nil {
@@ -169,11 +163,9 @@ func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
 	for _, r := range active {
 		// step 1: pending requests are withdrawn; step 2: everything else is torn down.
 		if r.Status == approvals.StatusPending {
-			c, err := s.store.Cancel(ctx, r.ID, u.ID, s.now())
+			_, err := s.store.Cancel(ctx, r.ID, u.ID, s.now(), approvals.Note(u.ID, "cancelled the request with the kill switch"))
 			if err == nil {
 				cancelled++
-				s.note(ctx, c, u.ID, "cancelled the request with the kill switch")
-				s.changed(ctx, c)
 				continue
 			}
 			if !errors.Is(err, approvals.ErrNotPending) {
@@ -188,18 +180,17 @@ func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
 		if !approvals.CanTransition(r.Status, approvals.StatusDestroying) {
 			continue
 		}
-		if err := s.lifecycle.DestroyNow(ctx, r, u.ID); err != nil {
+		if err := s.lifecycle.DestroyNow(ctx, r, u.ID, approvals.Note(u.ID, "destroyed the clone with the kill switch")); err != nil {
 			errs = append(errs, fmt.Errorf("destroy %s: %w", r.ID, err))
 			continue
 		}
 		destroying++
-		s.note(ctx, r, u.ID, "destroyed the clone with the kill switch")
 	}
 	// step 3: security hears of it, whatever happened.
 	summary := fmt.Sprintf("Kill switch used: %d pending request(s) cancelled, %d clone(s) being destroyed, %d failure(s).",
 		cancelled, destroying, len(errs))
-	if err := s.notify.SecurityAlert(ctx, Alert{By: u.ID, Text: summary}); err != nil {
-		s.log.Error("kill switch security alert not posted", zap.Error(err))
+	if _, err := s.store.Announce(ctx, systemMailbox, "", approvals.Notice{Kind: approvals.NoticeAlert, By: u.ID, Text: summary}); err != nil {
+		s.log.Error("kill switch security alert not recorded", zap.Error(err))
 	}
 	if len(errs) > 0 {
 		return Reply{}, fmt.Errorf("destroy-all: %d of %d: %w", len(errs), len(active), errors.Join(errs...))

@@ -8,20 +8,28 @@ import (
 	"github.com/clonebot/clonebot/provisioner"
 )
 
-// Store is the part of approvals.Store the use cases call. Errors are approvals' sentinels.
+// Store is what the use cases need of the request store (redisstore.Store). Errors are
+// approvals' sentinels. Every change records its notices (say) in the same atomic step, and a
+// card notice always: Slack is told afterwards, by the notifier, and nothing here waits for it.
 type Store interface {
-	Create(ctx context.Context, r *approvals.Request, lim approvals.Limits) error
+	// Create stores a new request (pending, or approved for auto tiers). ErrExists if the id is
+	// taken; ErrQuotaExceeded if the requester or their team is at a limit.
+	Create(ctx context.Context, r *approvals.Request, lim approvals.Limits, say ...approvals.Notice) error
+	// Get returns a request. ErrNotFound.
 	Get(ctx context.Context, id string) (*approvals.Request, error)
+	// Vote records an approval or denial and decides the outcome. ErrNotFound.
 	Vote(ctx context.Context, v approvals.VoteInput) (approvals.VoteResult, error)
-	Extend(ctx context.Context, id, by string, until time.Time, at time.Time) (*approvals.Request, error)
-	Cancel(ctx context.Context, id, by string, at time.Time) (*approvals.Request, error)
-	SetMessage(ctx context.Context, id, channel, ts string) error
+	// Extend moves a ready clone's expiry to until. ErrNotActive if it is not ready.
+	Extend(ctx context.Context, id, by string, until time.Time, at time.Time, say ...approvals.Notice) (*approvals.Request, error)
+	// Cancel withdraws a pending request. ErrNotPending.
+	Cancel(ctx context.Context, id, by string, at time.Time, say ...approvals.Notice) (*approvals.Request, error)
+	// Announce records notices no state change carries (a security alert).
+	Announce(ctx context.Context, id, once string, say ...approvals.Notice) (bool, error)
+	// ActiveCount, ListUser and ListActive read the active requests.
 	ActiveCount(ctx context.Context, user string) (int, error)
 	ListUser(ctx context.Context, user string) ([]*approvals.Request, error)
 	ListActive(ctx context.Context) ([]*approvals.Request, error)
 }
-
-var _ Store = approvals.Store(nil)
 
 // User is what the directory knows of a person.
 type User struct {
@@ -50,48 +58,16 @@ type Catalogue interface {
 
 var _ Catalogue = provisioner.Catalogue(nil)
 
-// Lifecycle is what happens to a request after approval and on destroy.
+// Lifecycle is what happens to a request after approval and on destroy (lifecycle.Manager).
 type Lifecycle interface {
-	// Approved starts making the clone of an approved request. It must return quickly; the
-	// work happens in the background and reports through the Notifier.
+	// Approved wakes the loop that makes the clone of an approved request. It returns at once;
+	// the loop finds the request in the store whether or not it was woken.
 	Approved(ctx context.Context, r *approvals.Request) error
-	// DestroyNow tears a request's clone down at once; by is who asked.
-	DestroyNow(ctx context.Context, r *approvals.Request, by string) error
+	// DestroyNow moves a request to destroying, by who asked, with say, and wakes the loop
+	// that tears its clone down.
+	DestroyNow(ctx context.Context, r *approvals.Request, by string, say ...approvals.Notice) error
 }
 
-// Note is one line of a request's thread timeline: By (a user ID, or "" for clonebot) did Text.
-type Note struct {
-	By   string
-	Text string // plain text; the Notifier escapes it
-}
-
-// Alert is a message for the security channel: By did something (about Request, if any).
-type Alert struct {
-	By      string
-	Request *approvals.Request
-	Text    string // plain text; the Notifier escapes it
-}
-
-// Notifier shows what changed. Slack is a view of the store: every method renders from the
-// request it is given, and a failed notification never undoes a state change.
-type Notifier interface {
-	// CardChanged posts the request's card (when r.MessageTS is empty) or re-renders it in
-	// place, and returns where it is.
-	CardChanged(ctx context.Context, r *approvals.Request) (channel, ts string, err error)
-	// ThreadNote adds a line to the timeline under the card.
-	ThreadNote(ctx context.Context, r *approvals.Request, n Note) error
-	// Progress sets the one progress line in the thread (edited in place, throttled).
-	Progress(ctx context.Context, r *approvals.Request, status string) error
-	// Ready posts where the clone is and its credential reference, and DMs the requester.
-	Ready(ctx context.Context, r *approvals.Request) error
-	// PendingReminder reminds the approvers still needed that r expires undecided in left.
-	PendingReminder(ctx context.Context, r *approvals.Request, left time.Duration) error
-	// TTLWarning says the clone will be destroyed in left, with Extend and Destroy-now buttons.
-	TTLWarning(ctx context.Context, r *approvals.Request, left time.Duration) error
-	// SecurityAlert posts to the security channel.
-	SecurityAlert(ctx context.Context, a Alert) error
-	// DM sends a person a direct message.
-	DM(ctx context.Context, user, text string) error
-	// HomeChanged asks for users' App Home tabs to be re-rendered.
-	HomeChanged(ctx context.Context, users ...string)
-}
+// systemMailbox is where notices about no one request go (the kill switch's summary): the
+// notifier sends them like any other.
+const systemMailbox = "system"

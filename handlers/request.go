@@ -42,7 +42,7 @@ func (s *Service) RequestClone(ctx context.Context, a Actor, in CloneInput) (Rep
 // only from an incident channel, and alerts security.
 func (s *Service) BreakGlass(ctx context.Context, a Actor, source, reason string) (Reply, error) {
 	if strings.TrimSpace(reason) == "" {
-		return refused(`Break-glass needs a reason: /clone breakglass %s reason="INC-123 what is broken"`, source), nil
+		return Reply{}, refuse(EInvalid, `Break-glass needs a reason: /clone breakglass %s reason="INC-123 what is broken"`, source)
 	}
 	return s.request(ctx, a, CloneInput{Source: source, When: When{Latest: true}, Reason: reason}, true)
 }
@@ -51,18 +51,20 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	now := s.now()
 
 	// step 1: who is asking, what the policy says, and the backup the clone is made from.
-	p, answer, err := s.plan(ctx, a, in, breakGlass)
-	if err != nil || answer != nil {
-		return deref(answer), err
+	p, err := s.plan(ctx, a, in, breakGlass)
+	if err != nil {
+		return Reply{}, err
 	}
 	u, out, b := p.user, p.out, p.backup
 
-	// step 2: store it; a taken id is drawn again.
+	// step 2: store it, with the backup it is to be made from and, for break-glass, the
+	// security alert; a taken id is drawn again.
 	r := &approvals.Request{
 		Requester: u.ID, Team: u.Team, Source: in.Source, Date: b.Date, PointInTime: b.Kind == provisioner.BackupPointInTime,
 		Tier: out.Tier, Masking: out.Masking, Mode: out.Mode, Slots: out.Slots, TTL: out.TTL, MaxTTL: out.MaxTTL,
 		Reason: in.Reason, Channel: s.cardChannel(a, breakGlass), Status: approvals.StatusPending,
 		CreatedAt: now, UpdatedAt: now, PendingExpiresAt: now.Add(out.PendingExpiry),
+		Backup: approvals.Backup{Kind: string(b.Kind), Location: b.Location, Size: b.Size, Checksum: b.Checksum},
 	}
 	if out.AutoApproved() {
 		r.Status = approvals.StatusApproved
@@ -74,45 +76,39 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	lim := approvals.Limits{PerUser: tier.Quota.PerUser, PerTeam: tier.Quota.PerTeam}
 	for attempt := 1; ; attempt++ {
 		r.ID = approvals.NewID()
-		err = s.store.Create(ctx, r, lim)
+		var say []approvals.Notice
+		if out.AlertSecurity {
+			say = append(say, approvals.Notice{Kind: approvals.NoticeAlert, By: r.Requester, Text: fmt.Sprintf(
+				"Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
+				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))})
+		}
+		err = s.store.Create(ctx, r, lim, say...)
 		if !errors.Is(err, approvals.ErrExists) || attempt == maxCreateAttempts {
 			break
 		}
 	}
 	if errors.Is(err, approvals.ErrQuotaExceeded) {
-		return refused("You or your team are at the %s tier's limit of active clones; destroy one first (/clone list).", out.Tier), nil
+		return Reply{}, refuse(EQuota, "You or your team are at the %s tier's limit of active clones; destroy one first (/clone list).", out.Tier)
 	}
-	if err != nil {
-		return Reply{}, err
-	}
-	stored, err := s.store.Get(ctx, r.ID)
 	if err != nil {
 		return Reply{}, err
 	}
 
-	// step 3: show it, alert security for break-glass, start the clone if it is approved.
-	s.changed(ctx, stored)
-	if out.AlertSecurity {
-		text := fmt.Sprintf("Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
-			stored.ID, stored.Source, when(stored), approvals.FormatDuration(stored.TTL), stored.Reason, stored.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))
-		if err := s.notify.SecurityAlert(ctx, Alert{By: stored.Requester, Request: stored, Text: text}); err != nil {
-			s.log.Error("break-glass security alert not posted", zap.String("request_id", stored.ID), zap.Error(err))
-		}
-	}
-	if stored.Status == approvals.StatusApproved {
-		// The lifecycle's reconcile loop picks up approved requests, so a failed start is
-		// logged and retried there rather than undoing the approval.
-		if err := s.lifecycle.Approved(ctx, stored); err != nil {
-			s.log.Error("lifecycle start", zap.String("request_id", stored.ID), zap.Error(err))
+	// step 3: start the clone if it is approved.
+	if r.Status == approvals.StatusApproved {
+		// The lifecycle's reconcile loop picks up approved requests, so a failed wake-up is
+		// logged and the loop finds it on its next pass.
+		if err := s.lifecycle.Approved(ctx, r); err != nil {
+			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
 		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
-			stored.ID, stored.Source, when(stored), stored.Tier, stored.Masking, approvals.FormatDuration(stored.TTL))}, nil
+			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL))}, nil
 	}
 	return Reply{
 		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
-			stored.ID, stored.Source, when(stored), stored.Tier, stored.Masking, approvals.FormatDuration(stored.TTL)),
-		Lines: append(slotLines(stored.Slots),
-			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", stored.PendingExpiresAt.UTC().Format("15:04 MST"), stored.ID)),
+			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)),
+		Lines: append(slotLines(r.Slots),
+			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format("15:04 MST"), r.ID)),
 	}, nil
 }
 
@@ -123,26 +119,25 @@ type plan struct {
 	backup provisioner.Backup
 }
 
-// plan looks the requester up, applies the policy and finds the backup; a refusal or a date
-// without a backup is an answer.
-func (s *Service) plan(ctx context.Context, a Actor, in CloneInput, breakGlass bool) (plan, *Reply, error) {
+// plan looks the requester up, applies the policy and finds the backup; a policy's refusal or
+// a date without a backup is an *Error.
+func (s *Service) plan(ctx context.Context, a Actor, in CloneInput, breakGlass bool) (plan, error) {
 	u, err := s.user(ctx, a.User)
 	if err != nil {
-		return plan{}, nil, err
+		return plan{}, err
 	}
 	out, err := s.evaluate(ctx, a, u, in, breakGlass)
 	if err != nil {
-		return plan{}, nil, err
+		return plan{}, err
 	}
 	if out.Refusal != nil {
-		rep := refusal(out.Refusal)
-		return plan{}, &rep, nil
+		return plan{}, refusal(out.Refusal)
 	}
-	b, answer, err := s.backup(ctx, in.Source, in.When)
-	if err != nil || answer != nil {
-		return plan{}, answer, err
+	b, err := s.backup(ctx, in.Source, in.When)
+	if err != nil {
+		return plan{}, err
 	}
-	return plan{user: u, out: out, backup: b}, nil, nil
+	return plan{user: u, out: out, backup: b}, nil
 }
 
 // evaluate applies the policy with what the store and the directory know of the requester.
@@ -192,7 +187,7 @@ func (s *Service) cardChannel(a Actor, breakGlass bool) string {
 
 // backup finds the backup a request is made from, answering a date with no backup with the
 // nearest dates that have one.
-func (s *Service) backup(ctx context.Context, source string, w When) (provisioner.Backup, *Reply, error) {
+func (s *Service) backup(ctx context.Context, source string, w When) (provisioner.Backup, error) {
 	at := w.At
 	if w.Latest {
 		at = s.now()
@@ -212,30 +207,30 @@ func (s *Service) backup(ctx context.Context, source string, w When) (provisione
 		}
 	}
 	if errors.As(err, &nb) {
-		rep := refused("There is no backup of %s for %s.", source, day(nb.Date))
+		e := refuse(ENotFound, "There is no backup of %s for %s.", source, day(nb.Date))
 		if len(nb.Nearest) == 0 {
-			rep.Text = fmt.Sprintf("There are no backups of %s at all.", source)
+			e.Message = fmt.Sprintf("There are no backups of %s at all.", source)
 		}
 		for _, d := range nb.Nearest {
-			rep.Options = append(rep.Options, day(d))
+			e.Options = append(e.Options, day(d))
 		}
-		if len(rep.Options) > 0 {
-			rep.Lines = []string{"Nearest dates with a backup: " + strings.Join(rep.Options, ", "), "/clone backups " + source + " lists them all."}
+		if len(e.Options) > 0 {
+			e.Lines = []string{"Nearest dates with a backup: " + strings.Join(e.Options, ", "), "/clone backups " + source + " lists them all."}
 		}
-		return provisioner.Backup{}, &rep, nil
+		return provisioner.Backup{}, e
 	}
 	if err != nil {
-		return provisioner.Backup{}, nil, fmt.Errorf("find backup of %s for %s: %w", source, day(at), err)
+		return provisioner.Backup{}, fmt.Errorf("find backup of %s for %s: %w", source, day(at), err)
 	}
-	return b, nil, nil
+	return b, nil
 }
 
 // Explain is a dry run: which tier, approvers, masking, strategy, TTL and estimated time a
 // request would get. Nothing is created.
 func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, error) {
-	p, answer, err := s.plan(ctx, a, in, false)
-	if err != nil || answer != nil {
-		return deref(answer), err
+	p, err := s.plan(ctx, a, in, false)
+	if err != nil {
+		return Reply{}, err
 	}
 	out, b := p.out, p.backup
 	approval := "automatic"
@@ -262,7 +257,7 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 // Backups lists the dates of source that can be cloned: in month, or the last 31 days.
 func (s *Service) Backups(ctx context.Context, a Actor, source string, month time.Time) (Reply, error) {
 	if _, ok := s.policy.Sources[source]; !ok {
-		return unknownSource(s.policy, source), nil
+		return Reply{}, unknownSource(s.policy, source)
 	}
 	from, to := s.now().AddDate(0, 0, -31), s.now().Add(time.Nanosecond)
 	span := "the last 31 days"
@@ -272,7 +267,7 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 	}
 	bs, err := s.catalogue.Backups(ctx, source, from, to)
 	if errors.Is(err, provisioner.ErrUnknownSource) {
-		return unknownSource(s.policy, source), nil
+		return Reply{}, unknownSource(s.policy, source)
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("list backups of %s: %w", source, err)
@@ -287,18 +282,27 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 	return rep, nil
 }
 
-func unknownSource(p *approvals.Policy, source string) Reply {
-	rep := refused("Unknown source %q.", source)
-	rep.Options = p.SourceNames()
-	rep.Lines = []string{"Configured sources: " + strings.Join(rep.Options, ", ")}
-	return rep
+func unknownSource(p *approvals.Policy, source string) *Error {
+	e := refuse(ENotFound, "Unknown source %q.", source)
+	e.Options = p.SourceNames()
+	e.Lines = []string{"Configured sources: " + strings.Join(e.Options, ", ")}
+	return e
 }
 
-// refusal turns a policy refusal into an answer.
-func refusal(r *approvals.Refusal) Reply {
-	rep := refused("%s", capitalise(r.Message)+".")
-	rep.Options = r.Options
-	return rep
+// refusal turns a policy's refusal into an *Error.
+func refusal(r *approvals.Refusal) *Error {
+	code := EForbidden
+	switch r.Code {
+	case approvals.RefuseUnknownSource, approvals.RefuseUnknownTier:
+		code = ENotFound
+	case approvals.RefuseTTLOverCap, approvals.RefuseBadTTL:
+		code = EInvalid
+	case approvals.RefuseUserQuota, approvals.RefuseTeamQuota:
+		code = EQuota
+	}
+	e := refuse(code, "%s", capitalise(r.Message)+".")
+	e.Options = r.Options
+	return e
 }
 
 func capitalise(s string) string {
@@ -307,13 +311,6 @@ func capitalise(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func deref(r *Reply) Reply {
-	if r == nil {
-		return Reply{}
-	}
-	return *r
 }
 
 // slotLines says who must approve.
@@ -337,23 +334,9 @@ func backupLine(b provisioner.Backup) string {
 		return "snapshot of " + day(b.Date)
 	}
 	if b.Size > 0 {
-		return fmt.Sprintf("backup of %s (%s)", day(b.Date), FormatBytes(b.Size))
+		return fmt.Sprintf("backup of %s (%s)", day(b.Date), approvals.FormatBytes(b.Size))
 	}
 	return "backup of " + day(b.Date)
-}
-
-// FormatBytes writes n in binary units: 512 B, 3.0 MiB.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Rough figures for the estimate: making an Aurora/RDS cluster and instance takes minutes, a

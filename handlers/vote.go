@@ -18,8 +18,8 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 	if err != nil {
 		return Reply{}, err
 	}
-	if _, answer, err := s.get(ctx, id); err != nil || answer != nil {
-		return deref(answer), err
+	if _, err := s.get(ctx, id); err != nil {
+		return Reply{}, err
 	}
 
 	// step 2: the store counts it or says why not.
@@ -30,58 +30,51 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 	}
 	r := res.Request
 	if !res.Result.Changed() {
-		return voteRefusal(res, u.ID), nil
+		return Reply{}, voteRefusal(res, u.ID)
 	}
 
-	// step 3: show it, and start the clone once approved.
-	s.changed(ctx, r)
+	// step 3: the store recorded the card and the vote's notices with the vote; the clone is
+	// started once approved.
 	switch res.Result {
 	case approvals.VoteDenied:
-		text := "denied the request"
-		if v, ok := r.VoteOf(u.ID); ok && v.Reason != "" {
-			text += ": " + v.Reason
-		}
-		s.note(ctx, r, u.ID, "%s", text)
 		return said("You denied %s.", r.ID), nil
 	case approvals.VoteApproved:
-		s.note(ctx, r, u.ID, "approved%s; the request is approved", slotName(r, u.ID))
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
 		return said("You approved %s; the clone is being made.", r.ID), nil
 	}
-	s.note(ctx, r, u.ID, "approved%s", slotName(r, u.ID))
 	return Reply{Text: fmt.Sprintf("You approved %s; it still needs:", r.ID), Lines: slotLines(openSlots(r))}, nil
 }
 
 // voteRefusal answers a vote that changed nothing.
-func voteRefusal(res approvals.VoteResult, voter string) Reply {
+func voteRefusal(res approvals.VoteResult, voter string) *Error {
 	r := res.Request
 	switch res.Result {
 	case approvals.VoteSelf:
-		return refused("You cannot approve or deny your own request %s.", r.ID)
+		return refuse(EForbidden, "You cannot approve or deny your own request %s.", r.ID)
 	case approvals.VoteAlreadyVoted:
 		v, _ := r.VoteOf(voter)
 		verb := "approved"
 		if v.Decision == approvals.DecisionDeny {
 			verb = "denied"
 		}
-		return refused("You already %s %s at %s; one person counts once.", verb, r.ID, v.At.UTC().Format("15:04 MST"))
+		return refuse(EConflict, "You already %s %s at %s; one person counts once.", verb, r.ID, v.At.UTC().Format("15:04 MST"))
 	case approvals.VoteNotPending:
 		if r.Status == approvals.StatusPending {
-			return refused("The approval window of %s closed at %s; your click changed nothing.", r.ID, r.PendingExpiresAt.UTC().Format("15:04 MST"))
+			return refuse(EConflict, "The approval window of %s closed at %s; your click changed nothing.", r.ID, r.PendingExpiresAt.UTC().Format("15:04 MST"))
 		}
-		return refused("%s is already %s; your click changed nothing.", r.ID, r.Status)
+		return refuse(EConflict, "%s is already %s; your click changed nothing.", r.ID, r.Status)
 	case approvals.VoteNotEligible:
 		open := openSlots(r)
 		if len(open) == 0 {
-			return refused("You are not an approver of %s.", r.ID)
+			return refuse(EForbidden, "You are not an approver of %s.", r.ID)
 		}
-		rep := refused("You cannot approve %s: you are not in a group it still needs.", r.ID)
-		rep.Lines = slotLines(open)
-		return rep
+		e := refuse(EForbidden, "You cannot approve %s: you are not in a group it still needs.", r.ID)
+		e.Lines = slotLines(open)
+		return e
 	}
-	return refused("Your vote on %s was not counted (%s).", r.ID, res.Result)
+	return refuse(EConflict, "Your vote on %s was not counted (%s).", r.ID, res.Result)
 }
 
 // openSlots are the approver slots still unfilled.
@@ -93,12 +86,4 @@ func openSlots(r *approvals.Request) []approvals.Slot {
 		}
 	}
 	return out
-}
-
-func slotName(r *approvals.Request, user string) string {
-	v, ok := r.VoteOf(user)
-	if !ok || v.Slot < 0 || v.Slot >= len(r.Slots) {
-		return ""
-	}
-	return " as " + r.Slots[v.Slot].Name
 }

@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -23,7 +21,6 @@ type Config struct {
 	LeaseTTL           time.Duration // of a request's lease; renewed while a step runs
 	Batch              int           // ids taken from an index, and events read, per pass
 	RestoreParallelism int           // connections per restore job (agent.Job.Parallelism); 0: the agent's own setting
-	EventsGroup        string        // consumer group of the bot replicas on the agents' events stream
 	CreateAttempts     int           // Provisioner.Create tries before the request fails
 	RetryBackoff       time.Duration // wait after the first failed Create; doubles after each one
 	Workers            int           // steps run at once
@@ -37,7 +34,7 @@ type Config struct {
 func DefaultConfig(owner string) Config {
 	return Config{
 		Owner: owner, Interval: 5 * time.Second, LeaseTTL: 30 * time.Second, Batch: 100,
-		RestoreParallelism: 0, EventsGroup: "clonebot-lifecycle", CreateAttempts: 5,
+		RestoreParallelism: 0, CreateAttempts: 5,
 		RetryBackoff: 30 * time.Second, Workers: 8, RestoreAllowance: 12 * time.Hour,
 	}
 }
@@ -55,8 +52,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("lifecycle config: batch %d: must be positive", c.Batch)
 	case c.RestoreParallelism < 0:
 		return fmt.Errorf("lifecycle config: restore_parallelism %d: must not be negative", c.RestoreParallelism)
-	case c.EventsGroup == "":
-		return errors.New("lifecycle config: events_group is required")
 	case c.CreateAttempts <= 0:
 		return fmt.Errorf("lifecycle config: create_attempts %d: must be positive", c.CreateAttempts)
 	case c.RetryBackoff <= 0:
@@ -69,15 +64,55 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// JobQueue is the part of agent.Queue the loop uses.
-type JobQueue interface {
-	// Enqueue adds the restore job; a second call for the same request adds nothing.
-	Enqueue(ctx context.Context, job agent.Job) (added bool, err error)
-	// EventsKey is the stream the agents publish progress and results on.
-	EventsKey() string
+// Store is what the loop needs of the request store (redisstore.Store). Errors are
+// approvals' sentinels.
+type Store interface {
+	// Get returns a request. ErrNotFound.
+	Get(ctx context.Context, id string) (*approvals.Request, error)
+	// Transition moves a request along the state machine and records t.Say with it; moving to
+	// the status it is in is a no-op. An *IllegalTransitionError when the move is not legal
+	// from its current status.
+	Transition(ctx context.Context, t approvals.TransitionInput) (*approvals.Request, error)
+	// ListActive returns every active request.
+	ListActive(ctx context.Context) ([]*approvals.Request, error)
+	// DuePending and DueExpiry return up to limit ids of pending requests whose approval
+	// window, and of ready clones whose TTL, ends at or before t, soonest first.
+	DuePending(ctx context.Context, t time.Time, limit int) ([]string, error)
+	DueExpiry(ctx context.Context, t time.Time, limit int) ([]string, error)
+	// AcquireLease takes (or renews) the request's lease for owner; ErrLeaseHeld if another
+	// owner holds it. ReleaseLease gives it up.
+	AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) error
+	ReleaseLease(ctx context.Context, id, owner string) error
+	// Announce records notices no state change carries; with once (a marks field), only the
+	// first time, and reports whether it did.
+	Announce(ctx context.Context, id, once string, say ...approvals.Notice) (bool, error)
+	// Marks and SetMarks read and write what the loop remembers of requests between passes.
+	Marks(ctx context.Context, ids ...string) ([]approvals.Marks, error)
+	SetMarks(ctx context.Context, id string, mk approvals.Marks) error
+	// AddTeardown and Teardowns keep the failed requests whose clone is still to destroy.
+	AddTeardown(ctx context.Context, id string) error
+	Teardowns(ctx context.Context) ([]string, error)
+	// Forget drops the marks of a request that reached its end.
+	Forget(ctx context.Context, id string) error
 }
 
-var _ JobQueue = (*agent.Queue)(nil)
+// JobQueue is where restore jobs go (redisstore.Queue).
+type JobQueue interface {
+	// Enqueue adds the restore job; a second call for the same request adds nothing.
+	Enqueue(ctx context.Context, job jobs.Job) (added bool, err error)
+}
+
+// Events is the agents' events stream, read through the replicas' consumer group
+// (redisstore.Events).
+type Events interface {
+	// ClaimIdle takes over events another replica left unacknowledged for minIdle.
+	ClaimIdle(ctx context.Context, consumer string, minIdle time.Duration, count int) error
+	// Read returns up to count of this consumer's pending events, or new ones waiting up to
+	// block (negative: not at all).
+	Read(ctx context.Context, consumer string, pending bool, count int, block time.Duration) ([]jobs.Received, error)
+	// Ack acknowledges handled events.
+	Ack(ctx context.Context, ids ...string) error
+}
 
 // Extender moves the credential expiry of a clone (VALID UNTIL, delete-after tags). The
 // provisioners of provisioner/local and provisioner/aws implement it; a backend without it
@@ -88,13 +123,11 @@ type Extender interface {
 
 // Deps are what the Manager drives.
 type Deps struct {
-	Store    approvals.Store
+	Store    Store
 	Policy   *approvals.Policy
 	Backends provisioner.Backends
 	Queue    JobQueue
-	Redis    redis.UniversalClient // for the events consumer group and the Manager's own keys
-	Prefix   string                // key prefix, as given to redisstore.New and agent.NewQueue
-	Notifier handlers.Notifier
+	Events   Events
 	Logger   *zap.Logger
 	Now      func() time.Time      // default time.Now
 	Metrics  prometheus.Registerer // optional: the revocation latency histogram is registered here
@@ -110,10 +143,8 @@ func (d Deps) validate() error {
 		return errors.New("lifecycle: no Backends")
 	case d.Queue == nil:
 		return errors.New("lifecycle: no Queue")
-	case d.Redis == nil:
-		return errors.New("lifecycle: no Redis")
-	case d.Notifier == nil:
-		return errors.New("lifecycle: no Notifier")
+	case d.Events == nil:
+		return errors.New("lifecycle: no Events")
 	case d.Logger == nil:
 		return errors.New("lifecycle: no Logger")
 	}

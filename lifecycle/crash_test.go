@@ -8,15 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 // crashQueue queues the job, then fails as if its replica died before remembering it.
-type crashQueue struct{ *agent.Queue }
+type crashQueue struct{ *redisstore.Queue }
 
-func (q crashQueue) Enqueue(ctx context.Context, j agent.Job) (bool, error) {
+func (q crashQueue) Enqueue(ctx context.Context, j jobs.Job) (bool, error) {
 	if _, err := q.Queue.Enqueue(ctx, j); err != nil {
 		return false, err
 	}
@@ -28,7 +29,7 @@ func TestResumeAfterCrashInProvisioning(t *testing.T) {
 	// replica A makes the clone and stops before storing it.
 	ctxA, stopA := context.WithCancel(f.ctx)
 	defer stopA()
-	f.prov.create = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
+	f.prov.CreateFunc = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
 		if _, err := f.backend.create(ctx, spec, p); err != nil {
 			return provisioner.Clone{}, err
 		}
@@ -45,7 +46,7 @@ func TestResumeAfterCrashInProvisioning(t *testing.T) {
 	if err := f.store.AcquireLease(f.ctx, r.ID, "bot-a", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	f.prov.create = f.backend.create
+	f.prov.CreateFunc = f.backend.create
 	b := f.manager("bot-b")
 	f.tick(b)
 	f.wantStatus(r.ID, approvals.StatusProvisioning)
@@ -87,7 +88,7 @@ func TestResumeAfterCrashInRestoring(t *testing.T) {
 	if again := f.nextJob(); again != nil {
 		t.Fatalf("a second job: %+v", again.Job)
 	}
-	f.finish(d, agent.Event{State: agent.StateReady})
+	f.finish(d, jobs.Event{State: jobs.StateReady})
 	f.tick(b)
 	f.wantStatus(r.ID, approvals.StatusReady)
 	if calls, made, _, _ := f.backend.counts(); calls != 1 || made != 1 {
@@ -121,7 +122,7 @@ func TestConcurrentManagers(t *testing.T) {
 		if d == nil {
 			t.Fatal("fewer jobs than requests")
 		}
-		f.finish(d, agent.Event{State: agent.StateReady})
+		f.finish(d, jobs.Event{State: jobs.StateReady})
 	}
 	if d := f.nextJob(); d != nil {
 		t.Fatalf("a second job for %s", d.Job.RequestID)
@@ -129,19 +130,19 @@ func TestConcurrentManagers(t *testing.T) {
 	round()
 	round()
 	expiry := f.get(ids[0]).ExpiresAt
-	f.clock.set(expiry.Add(-time.Hour))
+	f.clock.Set(expiry.Add(-time.Hour))
 	round()
 	round()
-	f.clock.set(expiry.Add(time.Second))
+	f.clock.Set(expiry.Add(time.Second))
 	round()
 	round()
 
-	calls := strings.Join(f.notes.take(), "\n")
+	calls := strings.Join(f.said(), "\n")
 	for _, id := range ids {
 		r := f.wantDestroyed(managers[0], id)
 		equal(t, "transitions of "+id, transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
 			approvals.StatusRestoring, approvals.StatusReady, approvals.StatusDestroying, approvals.StatusDestroyed})
-		for _, call := range []string{"ready " + id, "ttl " + id, "card " + id + " destroyed", "note " + id + " [] destroyed"} {
+		for _, call := range []string{"ready " + id, "ttl_warning " + id, "note " + id + " [] destroyed"} {
 			if n := strings.Count(calls, call); n != 1 {
 				t.Errorf("%q %d times, want once", call, n)
 			}

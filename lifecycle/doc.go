@@ -13,15 +13,13 @@
 // are idempotent per request, so a step retried after a crash never makes a second clone or
 // job.
 //
-// Besides the Store, the Manager keeps a few small Redis keys of its own, all under the hash
-// tag {lifecycle}:
+// What the Manager remembers between passes (Create attempts and the next retry, the job
+// enqueued, the expiry told to the backend, the TTL warnings and reminder given, the failed
+// requests whose clone is still to destroy) is kept by the Store too, beside the requests.
 //
-//	<prefix>{lifecycle}:req:<id>    hash: Create attempts and next retry, job enqueued, expiry
-//	                                told to the backend, TTL warnings and reminder sent
-//	<prefix>{lifecycle}:teardown    set: requests marked failed whose clone is still to destroy
-//	                                (failed is not an active status, so no Store index has them)
-//
-// It reports through handlers.Notifier, implements handlers.Lifecycle, and, given a
-// prometheus.Registerer, exposes clonebot_revocation_latency_seconds (expiry → clone and
-// credentials destroyed). Tick runs one pass for tests; Run is the loop of a replica.
+// The Manager never waits for Slack: what people must be told (progress, the ready message,
+// TTL warnings, reminders, timeline notes) is recorded as approvals.Notice with the state change
+// that causes it, or on its own through Store.Announce, and the notifier delivers it later.
+// Given a prometheus.Registerer, it exposes clonebot_revocation_latency_seconds (expiry → clone
+// and credentials destroyed). Tick runs one pass for tests; Run is the loop of a replica.
 package lifecycle

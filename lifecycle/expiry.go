@@ -1,9 +1,11 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,32 +33,37 @@ func (m *Manager) ready(ctx context.Context, r *approvals.Request) error {
 	return m.syncExpiry(ctx, r)
 }
 
-// warn sends the TTL warning whose offset before expiry has been reached, once per offset and
-// expiry. When several are due at once (a pass was missed), one warning covers them. An offset
-// whose moment came before the clone was ready is skipped: the ready message gave the TTL.
+// warn records the TTL warning whose offset before expiry has been reached, once per offset
+// and expiry (an extension moves the expiry, so the warnings of the new one are given again).
+// When several are due at once (a pass was missed), one warning covers them. An offset whose
+// moment came before the clone was ready is skipped: the ready message gave the TTL.
 func (m *Manager) warn(ctx context.Context, r *approvals.Request, now time.Time) error {
-	send := false
+	var due []time.Duration
 	for _, w := range m.policy.TTLWarnings {
-		off := time.Duration(w)
-		at := r.ExpiresAt.Add(-off)
-		if now.Before(at) {
-			continue
+		if off := time.Duration(w); !now.Before(r.ExpiresAt.Add(-off)) {
+			due = append(due, off)
 		}
-		first, err := m.once(ctx, r.ID, warnedField(off, r.ExpiresAt))
+	}
+	slices.SortFunc(due, func(a, b time.Duration) int { return cmp.Compare(b, a) }) // the earliest moment first
+	for i, off := range due {
+		var say []approvals.Notice
+		if i == len(due)-1 && !r.ExpiresAt.Add(-off).Before(r.ReadyAt) {
+			say = append(say, approvals.Notice{Kind: approvals.NoticeTTLWarning})
+		}
+		sent, err := m.store.Announce(ctx, r.ID, warnedField(off, r.ExpiresAt), say...)
 		if err != nil {
 			return err
 		}
-		send = send || (first && !at.Before(r.ReadyAt))
-	}
-	if !send {
-		return nil
-	}
-	left := r.TimeLeft(now)
-	m.log.Info("ttl warning", zap.String("request_id", r.ID), zap.Duration("left", left))
-	if err := m.notify.TTLWarning(ctx, r, left); err != nil {
-		m.log.Warn("ttl warning not posted", zap.String("request_id", r.ID), zap.Error(err))
+		if sent && len(say) > 0 {
+			m.log.Info("ttl warning", zap.String("request_id", r.ID), zap.Duration("left", r.TimeLeft(now)))
+		}
 	}
 	return nil
+}
+
+// warnedField is the marks field of the TTL warning at offset before expiresAt.
+func warnedField(offset time.Duration, expiresAt time.Time) string {
+	return "warned:" + strconv.FormatInt(offset.Milliseconds(), 10) + ":" + strconv.FormatInt(expiresAt.UnixMilli(), 10)
 }
 
 // syncExpiry tells r's backend its expiry (credential VALID UNTIL, delete-after tags) when it
@@ -64,7 +71,7 @@ func (m *Manager) warn(ctx context.Context, r *approvals.Request, now time.Time)
 // asked again.
 func (m *Manager) syncExpiry(ctx context.Context, r *approvals.Request) error {
 	mk, err := m.marks(ctx, r.ID)
-	if err != nil || !mk.told.Before(r.ExpiresAt) {
+	if err != nil || !mk.Told.Before(r.ExpiresAt) {
 		return err
 	}
 	be, err := m.backends.For(r.Source)
@@ -77,7 +84,8 @@ func (m *Manager) syncExpiry(ctx context.Context, r *approvals.Request) error {
 		}
 		m.log.Info("backend told the expiry", zap.String("request_id", r.ID), zap.Time("expires_at", r.ExpiresAt))
 	}
-	return m.mark(ctx, r.ID, fieldTold, r.ExpiresAt.UnixMilli())
+	mk.Told = r.ExpiresAt
+	return m.store.SetMarks(ctx, r.ID, mk)
 }
 
 // destroy destroys a destroying request's clone, credentials included, and marks it
@@ -92,12 +100,12 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 		return err
 	}
 	now := m.now()
-	// step 2: destroying → destroyed; the Manager's marks of it go at once.
-	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroyed})
+	// step 2: destroying → destroyed, with the thread told; the marks of it go at once.
+	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroyed, Say: []approvals.Notice{destroyedNote(r)}})
 	if err != nil {
 		return err
 	}
-	if err := m.forget(ctx, r.ID); err != nil {
+	if err := m.store.Forget(ctx, r.ID); err != nil {
 		return err
 	}
 	// step 3: how long credentials outlived the expiry (a clone destroyed before its
@@ -110,19 +118,21 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 			m.revocation.Observe(latency.Seconds())
 		}
 	}
-	log.Info("clone destroyed")
-	// step 4: the thread and the card.
+	log.Info("clone destroyed", zap.String("status", string(next.Status)))
+	return nil
+}
+
+// destroyedNote is the thread's line for r's clone destroyed: at expiry, on someone's ask, or
+// after a failure.
+func destroyedNote(r *approvals.Request) approvals.Notice {
 	by, why := destroyAsk(r)
 	switch {
 	case why == "expired":
-		m.note(ctx, next, "", "destroyed the clone at expiry; credentials revoked")
+		return approvals.Note("", "destroyed the clone at expiry; credentials revoked")
 	case by != "clonebot" && by != "":
-		m.note(ctx, next, by, "had the clone destroyed; credentials revoked")
-	default:
-		m.note(ctx, next, "", "destroyed the clone; credentials revoked")
+		return approvals.Note(by, "had the clone destroyed; credentials revoked")
 	}
-	m.changed(ctx, next)
-	return nil
+	return approvals.Note("", "destroyed the clone; credentials revoked")
 }
 
 // destroyAsk returns who moved r to destroying and why (the timeline event's note).
@@ -140,27 +150,17 @@ func destroyAsk(r *approvals.Request) (by, why string) {
 func (m *Manager) pending(ctx context.Context, r *approvals.Request) error {
 	now := m.now()
 	if !now.Before(r.PendingExpiresAt) {
-		next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusExpired, Note: "no decision in time"})
+		_, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusExpired, Note: "no decision in time",
+			Say: []approvals.Notice{approvals.Note("", "expired the request: it was not decided within its approval window")}})
 		if err != nil {
 			return err
 		}
-		if err := m.forget(ctx, r.ID); err != nil {
-			return err
-		}
-		m.note(ctx, next, "", "expired the request: it was not decided within its approval window")
-		m.changed(ctx, next)
-		return nil
+		return m.store.Forget(ctx, r.ID)
 	}
 	remind := time.Duration(m.policy.PendingReminder)
 	if remind <= 0 || now.Before(r.PendingExpiresAt.Add(-remind)) {
 		return nil
 	}
-	first, err := m.once(ctx, r.ID, fieldReminded)
-	if err != nil || !first {
-		return err
-	}
-	if err := m.notify.PendingReminder(ctx, r, r.PendingExpiresAt.Sub(now)); err != nil {
-		m.log.Warn("pending reminder not posted", zap.String("request_id", r.ID), zap.Error(err))
-	}
-	return nil
+	_, err := m.store.Announce(ctx, r.ID, "reminded", approvals.Notice{Kind: approvals.NoticeReminder})
+	return err
 }

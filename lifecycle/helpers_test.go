@@ -13,12 +13,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
-	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -29,56 +29,6 @@ var t0 = testenv.Now()
 
 // backupDay is the day before t0: the backup the requests ask for.
 var backupDay = testenv.Day(t0, -1)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
-
-// fakeProvisioner is a Provisioner (with Extend) of function fields.
-type fakeProvisioner struct {
-	create  func(ctx context.Context, spec provisioner.Spec, progress provisioner.ProgressFunc) (provisioner.Clone, error)
-	destroy func(ctx context.Context, requestID string) error
-	extend  func(ctx context.Context, requestID string, expiresAt time.Time) error
-}
-
-func (p *fakeProvisioner) Create(ctx context.Context, spec provisioner.Spec, progress provisioner.ProgressFunc) (provisioner.Clone, error) {
-	return p.create(ctx, spec, progress)
-}
-
-func (p *fakeProvisioner) Destroy(ctx context.Context, requestID string) error {
-	return p.destroy(ctx, requestID)
-}
-
-func (p *fakeProvisioner) Extend(ctx context.Context, requestID string, expiresAt time.Time) error {
-	return p.extend(ctx, requestID, expiresAt)
-}
-
-type fakeCatalogue struct {
-	find func(ctx context.Context, source string, at time.Time) (provisioner.Backup, error)
-}
-
-func (c fakeCatalogue) Backups(context.Context, string, time.Time, time.Time) ([]provisioner.Backup, error) {
-	return nil, nil
-}
-
-func (c fakeCatalogue) Find(ctx context.Context, source string, at time.Time) (provisioner.Backup, error) {
-	return c.find(ctx, source, at)
-}
 
 // backend is what the fake provisioner's default functions act on: made clones by request id,
 // idempotent like the real provisioners, with counts of what each call did.
@@ -134,126 +84,37 @@ func (b *backend) counts() (calls, made int, destroyed []string, extended []time
 	return b.calls, b.made, slices.Clone(b.destroyed), slices.Clone(b.extended)
 }
 
-// notifier records every call but HomeChanged as one line.
-type notifier struct {
-	mu    sync.Mutex
-	calls []string
-	watch chan string // if set, gets every call too
-}
-
-func (n *notifier) add(format string, args ...any) {
-	call := fmt.Sprintf(format, args...)
-	n.mu.Lock()
-	n.calls = append(n.calls, call)
-	watch := n.watch
-	n.mu.Unlock()
-	if watch != nil {
-		watch <- call
-	}
-}
-
-// await waits for call on watch, failing the test after a generous bound.
-func (n *notifier) await(t *testing.T, call string) {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case got := <-n.watch:
-			if strings.HasPrefix(got, call) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no notifier call %q", call)
-		}
-	}
-}
-
-func (n *notifier) take() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := n.calls
-	n.calls = nil
-	return out
-}
-
-func (n *notifier) CardChanged(_ context.Context, r *approvals.Request) (string, string, error) {
-	n.add("card %s %s", r.ID, r.Status)
-	return "C1", "ts-" + r.ID, nil
-}
-
-func (n *notifier) ThreadNote(_ context.Context, r *approvals.Request, note handlers.Note) error {
-	n.add("note %s [%s] %s", r.ID, note.By, note.Text)
-	return nil
-}
-
-func (n *notifier) Progress(_ context.Context, r *approvals.Request, status string) error {
-	n.add("progress %s %s", r.ID, status)
-	return nil
-}
-
-func (n *notifier) Ready(_ context.Context, r *approvals.Request) error {
-	n.add("ready %s %s until %s", r.ID, r.Clone.CredentialRef, r.ExpiresAt.Format(time.TimeOnly))
-	return nil
-}
-
-func (n *notifier) PendingReminder(_ context.Context, r *approvals.Request, left time.Duration) error {
-	n.add("reminder %s %s", r.ID, left)
-	return nil
-}
-
-func (n *notifier) TTLWarning(_ context.Context, r *approvals.Request, left time.Duration) error {
-	n.add("ttl %s %s", r.ID, left)
-	return nil
-}
-
-func (n *notifier) SecurityAlert(_ context.Context, a handlers.Alert) error {
-	n.add("alert %s", a.Text)
-	return nil
-}
-
-func (n *notifier) DM(_ context.Context, user, text string) error {
-	n.add("dm %s %s", user, text)
-	return nil
-}
-
-func (n *notifier) HomeChanged(context.Context, ...string) {}
-
 type fixture struct {
 	t       *testing.T
 	ctx     context.Context
 	rdb     *redis.Client
 	prefix  string
-	clock   *clock
+	clock   *fakes.Clock
 	store   *redisstore.Store
-	queue   *agent.Queue
+	queue   *redisstore.Queue
+	events  *redisstore.Events
 	policy  *approvals.Policy
 	backend *backend
-	prov    *fakeProvisioner
-	cat     fakeCatalogue
-	notes   *notifier
+	prov    *fakes.Provisioner
 	metrics *prometheus.Registry
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	c := &clock{now: t0}
+	c := fakes.NewClock(t0)
 	b := &backend{clones: map[string]provisioner.Clone{}}
 	f := &fixture{
 		t: t, ctx: context.Background(), rdb: rdb, prefix: prefix, clock: c,
-		store: redisstore.New(rdb, prefix, redisstore.WithClock(c.Now)),
-		queue: agent.NewQueue(rdb, prefix, ""),
+		store:  redisstore.New(rdb, prefix, redisstore.WithClock(c.Now)),
+		queue:  redisstore.NewQueue(rdb, prefix, ""),
+		events: redisstore.NewEvents(rdb, prefix),
 		policy: &approvals.Policy{
 			PendingReminder: approvals.Duration(10 * time.Minute),
 			TTLWarnings:     []approvals.Duration{approvals.Duration(time.Hour), approvals.Duration(10 * time.Minute)},
 		},
 		backend: b,
-		prov:    &fakeProvisioner{create: b.create, destroy: b.destroy, extend: b.extend},
-		cat: fakeCatalogue{find: func(_ context.Context, source string, at time.Time) (provisioner.Backup, error) {
-			return provisioner.Backup{Source: source, Kind: provisioner.BackupFile, Date: at,
-				Location: "/backups/" + source + "/" + at.Format(time.DateOnly) + ".dump", Size: 4096, Checksum: "abc123"}, nil
-		}},
-		notes:   &notifier{},
+		prov:    &fakes.Provisioner{CreateFunc: b.create, DestroyFunc: b.destroy, ExtendFunc: b.extend},
 		metrics: prometheus.NewRegistry(),
 	}
 	if err := f.queue.EnsureGroup(f.ctx); err != nil {
@@ -274,9 +135,9 @@ func (f *fixture) manager(owner string, edit ...func(*Config, *Deps)) *Manager {
 	f.t.Helper()
 	cfg := testConfig(owner)
 	d := Deps{
-		Store: f.store, Policy: f.policy, Queue: f.queue, Redis: f.rdb, Prefix: f.prefix,
-		Backends: provisioner.Backends{"prod": {Provisioner: f.prov, Catalogue: f.cat, Strategy: provisioner.StrategyRestore}},
-		Notifier: f.notes, Logger: zaptest.NewLogger(f.t), Now: f.clock.Now,
+		Store: f.store, Policy: f.policy, Queue: f.queue, Events: f.events,
+		Backends: provisioner.Backends{"prod": {Provisioner: f.prov, Strategy: provisioner.StrategyRestore}},
+		Logger:   zaptest.NewLogger(f.t), Now: f.clock.Now,
 	}
 	for _, e := range edit {
 		e(&cfg, &d)
@@ -297,6 +158,8 @@ func (f *fixture) request(status approvals.Status, edit ...func(*approvals.Reque
 		ID: approvals.NewID(), Requester: "UREQ", Source: "prod", Date: backupDay, Tier: "dev",
 		Masking: approvals.MaskFull, Mode: approvals.ModeAuto, TTL: 4 * time.Hour, MaxTTL: 24 * time.Hour,
 		Channel: "C1", Status: status, CreatedAt: now, PendingExpiresAt: now.Add(time.Hour),
+		Backup: approvals.Backup{Kind: string(provisioner.BackupFile), Location: "/backups/prod/" + backupDay.Format(time.DateOnly) + ".dump",
+			Size: 4096, Checksum: "abc123"},
 	}
 	if status == approvals.StatusPending {
 		r.Mode = approvals.ModeSingle
@@ -345,16 +208,17 @@ func (f *fixture) wantDestroyed(m *Manager, id string) *approvals.Request {
 	if n := slices.Index(destroyed, id); n < 0 || slices.Contains(destroyed[n+1:], id) {
 		f.t.Fatalf("destroyed %v, want %s once", destroyed, id)
 	}
-	for _, key := range []string{m.keys.marks(id), m.keys.teardown()} {
-		if n, err := f.rdb.Exists(f.ctx, key).Result(); err != nil || n != 0 {
-			f.t.Fatalf("%s left behind after the destroy (%d, %v)", key, n, err)
-		}
+	if mks, err := f.store.Marks(f.ctx, id); err != nil || mks[0] != (approvals.Marks{}) {
+		f.t.Fatalf("marks left behind after the destroy: %+v (%v)", mks, err)
+	}
+	if ids, err := f.store.Teardowns(f.ctx); err != nil || slices.Contains(ids, id) {
+		f.t.Fatalf("%s left in the teardown set (%v)", id, err)
 	}
 	return r
 }
 
 // nextJob takes the next restore job as an agent would, or nil if there is none.
-func (f *fixture) nextJob() *agent.Delivery {
+func (f *fixture) nextJob() *jobs.Delivery {
 	f.t.Helper()
 	d, err := f.queue.Next(f.ctx, "agent-1", time.Hour, -1)
 	if err != nil {
@@ -364,7 +228,7 @@ func (f *fixture) nextJob() *agent.Delivery {
 }
 
 // finish ends the job as the agent does: its final event and the acknowledgement at once.
-func (f *fixture) finish(d *agent.Delivery, e agent.Event) {
+func (f *fixture) finish(d *jobs.Delivery, e jobs.Event) {
 	f.t.Helper()
 	e.RequestID, e.At = d.Job.RequestID, f.clock.Now()
 	if err := f.queue.Finish(f.ctx, d, e); err != nil {
@@ -396,4 +260,27 @@ func fmtAll[T any](xs []T) []string {
 		out[i] = fmt.Sprint(x)
 	}
 	return out
+}
+
+// said takes the notices recorded so far (every request's), one line each (fakes.NoticeLine).
+func (f *fixture) said() []string {
+	f.t.Helper()
+	lines, err := fakes.TakeAllNotices(f.ctx, f.store)
+	if err != nil {
+		f.t.Fatalf("notices: %v", err)
+	}
+	return lines
+}
+
+// await waits, in real time since Run drives the test, until request id is in status want,
+// failing the test after a generous bound.
+func (f *fixture) await(id string, want approvals.Status) {
+	f.t.Helper()
+	for range 2000 {
+		if f.get(id).Status == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polls a state Run changes; the assertion is the status, not the time
+	}
+	f.t.Fatalf("%s never became %s (it is %s)", id, want, f.get(id).Status)
 }

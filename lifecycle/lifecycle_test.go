@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -36,7 +36,7 @@ func TestHappyPath(t *testing.T) {
 	if d == nil {
 		t.Fatal("no restore job queued")
 	}
-	want := agent.Job{RequestID: id, Backup: agent.BackupRef{Location: "/backups/prod/" + backupDay.Format(time.DateOnly) + ".dump", Size: 4096, SHA256: "abc123"},
+	want := jobs.Job{RequestID: id, Backup: jobs.BackupRef{Location: "/backups/prod/" + backupDay.Format(time.DateOnly) + ".dump", Size: 4096, SHA256: "abc123"},
 		Strategy: provisioner.StrategyRestore, TargetRef: r.Clone.CredentialRef, MaskLevel: "full", Parallelism: 2, Attempt: 1}
 	if d.Job != want {
 		t.Fatalf("job:\n got  %+v\n want %+v", d.Job, want)
@@ -46,14 +46,14 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// progress from the agent, then ready.
-	if err := f.queue.Publish(f.ctx, agent.Event{RequestID: id, State: agent.StateRunning, Phase: agent.PhaseData,
+	if err := f.queue.Publish(f.ctx, jobs.Event{RequestID: id, State: jobs.StateRunning, Phase: jobs.PhaseData,
 		Table: "public.users", Rows: 1200, Bytes: 3 << 20, Rate: 1 << 20, At: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.tick(m)
-	f.clock.advance(5 * time.Minute)
+	f.clock.Advance(5 * time.Minute)
 	readyAt := f.clock.Now()
-	f.finish(d, agent.Event{State: agent.StateReady, Phase: agent.PhaseVerify})
+	f.finish(d, jobs.Event{State: jobs.StateReady, Phase: jobs.PhaseVerify})
 	f.tick(m)
 	r = f.wantStatus(id, approvals.StatusReady)
 	expiry := readyAt.Add(4 * time.Hour)
@@ -64,7 +64,7 @@ func TestHappyPath(t *testing.T) {
 	// warnings at 60m and 10m before expiry, once each.
 	for _, step := range []time.Time{expiry.Add(-time.Hour - time.Second), expiry.Add(-time.Hour), expiry.Add(-30 * time.Minute),
 		expiry.Add(-10 * time.Minute), expiry.Add(-5 * time.Minute)} {
-		f.clock.set(step)
+		f.clock.Set(step)
 		f.tick(m)
 		f.tick(m)
 	}
@@ -81,7 +81,7 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// expiry: destroyed 3 s late.
-	f.clock.set(extended.Add(3 * time.Second))
+	f.clock.Set(extended.Add(3 * time.Second))
 	f.tick(m)
 	r = f.wantDestroyed(m, id)
 	f.tick(m)
@@ -91,19 +91,22 @@ func TestHappyPath(t *testing.T) {
 	if calls, made, _, _ := f.backend.counts(); calls != 1 || made != 1 {
 		t.Fatalf("Create called %d times, made %d clones; want 1, 1", calls, made)
 	}
-	equal(t, "notifier calls", f.notes.take(), []string{
-		"card " + id + " provisioning",
+	equal(t, "notices", f.said(), []string{
+		"card " + id, // created
+		"card " + id, // provisioning
 		"progress " + id + " provisioning: creating the clone",
 		"progress " + id + " provisioning: database created (clone_" + id + ")",
-		"card " + id + " restoring",
+		"card " + id, // restoring
 		"progress " + id + " restoring: waiting for a restore agent",
 		"progress " + id + " restoring: data, 1200 rows (3.0 MiB) so far at 1.0 MiB/s, now public.users",
-		"ready " + id + " file:///secrets/" + id + ".json until " + expiry.Format(time.TimeOnly),
-		"card " + id + " ready",
-		"ttl " + id + " 1h0m0s",
-		"ttl " + id + " 10m0s",
+		"card " + id, // ready
+		"ready " + id,
+		"ttl_warning " + id,
+		"ttl_warning " + id,
+		"card " + id, // extended
+		"card " + id, // destroying
+		"card " + id, // destroyed
 		"note " + id + " [] destroyed the clone at expiry; credentials revoked",
-		"card " + id + " destroyed",
 	})
 
 	// the revocation latency: one observation of 3 s.
@@ -123,7 +126,7 @@ func TestHappyPath(t *testing.T) {
 func TestCreateRetriedThenSucceeds(t *testing.T) {
 	f := newFixture(t)
 	fails := 1
-	f.prov.create = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
+	f.prov.CreateFunc = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
 		c, err := f.backend.create(ctx, spec, p)
 		if fails > 0 {
 			fails--
@@ -136,19 +139,19 @@ func TestCreateRetriedThenSucceeds(t *testing.T) {
 
 	f.tick(m)
 	f.wantStatus(r.ID, approvals.StatusProvisioning)
-	f.clock.advance(29 * time.Second) // the backoff is 30 s
+	f.clock.Advance(29 * time.Second) // the backoff is 30 s
 	f.tick(m)
 	if calls, _, _, _ := f.backend.counts(); calls != 1 {
 		t.Fatalf("Create retried before the backoff: %d calls", calls)
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	f.tick(m)
 	f.wantStatus(r.ID, approvals.StatusRestoring)
 	calls, made, _, _ := f.backend.counts()
 	if calls != 2 || made != 1 {
 		t.Fatalf("Create called %d times, made %d clones; want 2, 1", calls, made)
 	}
-	notes := strings.Join(f.notes.take(), "\n")
+	notes := strings.Join(f.said(), "\n")
 	if !strings.Contains(notes, "attempt 1 of 5 did not succeed; retrying in 30s") {
 		t.Fatalf("no retry progress in:\n%s", notes)
 	}
@@ -161,34 +164,32 @@ func TestCreateFails(t *testing.T) {
 	tests := []struct {
 		name     string
 		create   error
-		find     error
+		noBackup bool
 		ticks    int
 		wantFail string
 	}{
 		{name: "gives up after the attempts", create: errors.New("rds: InsufficientDBClusterCapacity"), ticks: 3,
 			wantFail: "the clone could not be created after 3 attempts"},
-		{name: "no backup of that day", find: &provisioner.NoBackupError{Source: "prod", Date: backupDay,
-			Nearest: []time.Time{backupDay.AddDate(0, 0, -1)}}, ticks: 1,
-			wantFail: "no backup of prod for " + backupDay.Format(time.DateOnly) + "; nearest: " + backupDay.AddDate(0, 0, -1).Format(time.DateOnly)},
+		{name: "the request records no backup", noBackup: true, ticks: 1,
+			wantFail: "the request records no backup to make the clone from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			if tt.create != nil {
-				f.prov.create = func(context.Context, provisioner.Spec, provisioner.ProgressFunc) (provisioner.Clone, error) {
+				f.prov.CreateFunc = func(context.Context, provisioner.Spec, provisioner.ProgressFunc) (provisioner.Clone, error) {
 					return provisioner.Clone{}, tt.create
 				}
 			}
-			if tt.find != nil {
-				f.cat.find = func(context.Context, string, time.Time) (provisioner.Backup, error) {
-					return provisioner.Backup{}, tt.find
-				}
-			}
 			m := f.manager("bot-1", func(c *Config, _ *Deps) { c.CreateAttempts = 3 })
-			r := f.request(approvals.StatusApproved)
+			r := f.request(approvals.StatusApproved, func(r *approvals.Request) {
+				if tt.noBackup {
+					r.Backup = approvals.Backup{}
+				}
+			})
 			for range tt.ticks {
 				f.tick(m)
-				f.clock.advance(time.Hour)
+				f.clock.Advance(time.Hour)
 			}
 			r = f.wantDestroyed(m, r.ID)
 			if !strings.HasPrefix(r.Failure, tt.wantFail) {
@@ -207,10 +208,10 @@ func TestAgentFailure(t *testing.T) {
 	f.tick(m)
 	d := f.nextJob()
 	reason := "the backup file is damaged: its SHA-256 does not match the catalogue's"
-	if err := f.queue.DeadLetter(f.ctx, d, "checksum", agent.Event{RequestID: r.ID, State: agent.StateFailed, Reason: reason, At: f.clock.Now()}); err != nil {
+	if err := f.queue.DeadLetter(f.ctx, d, "checksum", jobs.Event{RequestID: r.ID, State: jobs.StateFailed, Reason: reason, At: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	f.notes.take()
+	f.said()
 	f.tick(m)
 	r = f.wantDestroyed(m, r.ID)
 	if r.Failure != reason {
@@ -218,11 +219,12 @@ func TestAgentFailure(t *testing.T) {
 	}
 	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusApproved, approvals.StatusProvisioning,
 		approvals.StatusRestoring, approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed})
-	equal(t, "notifier calls", f.notes.take(), []string{
+	equal(t, "notices", f.said(), []string{
+		"card " + r.ID, // failed
 		"note " + r.ID + " [] could not make the clone: " + reason + ". Anything made for it is being destroyed.",
-		"card " + r.ID + " failed",
+		"card " + r.ID, // destroying
+		"card " + r.ID, // destroyed
 		"note " + r.ID + " [] destroyed the clone; credentials revoked",
-		"card " + r.ID + " destroyed",
 	})
 }
 
@@ -235,11 +237,11 @@ func TestRestoreNobodyFinishes(t *testing.T) {
 	f.tick(m)
 	f.wantStatus(r.ID, approvals.StatusRestoring)
 	allowance := DefaultConfig("x").RestoreAllowance
-	f.clock.advance(allowance)
+	f.clock.Advance(allowance)
 	f.tick(m)
 	f.wantStatus(r.ID, approvals.StatusRestoring) // at the allowance, still waiting
-	f.clock.advance(time.Minute)
-	f.notes.take()
+	f.clock.Advance(time.Minute)
+	f.said()
 	f.tick(m)
 	r = f.wantDestroyed(m, r.ID)
 	if !strings.Contains(r.Failure, "no restore agent finished the restore within 12h") {
@@ -256,7 +258,7 @@ func TestDestroyNowFromRestoring(t *testing.T) {
 	r := f.request(approvals.StatusApproved)
 	f.tick(m)
 	r = f.wantStatus(r.ID, approvals.StatusRestoring)
-	f.notes.take()
+	f.said()
 
 	if err := m.DestroyNow(f.ctx, r, "UADMIN"); err != nil {
 		t.Fatal(err)
@@ -266,12 +268,13 @@ func TestDestroyNowFromRestoring(t *testing.T) {
 	f.wantStatus(r.ID, approvals.StatusDestroyed)
 
 	// the agent finishes afterwards: nothing is released.
-	f.finish(f.nextJob(), agent.Event{State: agent.StateReady})
+	f.finish(f.nextJob(), jobs.Event{State: jobs.StateReady})
 	f.tick(m)
 	r = f.wantDestroyed(m, r.ID)
-	equal(t, "notifier calls", f.notes.take(), []string{
+	equal(t, "notices", f.said(), []string{
+		"card " + r.ID, // destroying
+		"card " + r.ID, // destroyed
 		"note " + r.ID + " [UADMIN] had the clone destroyed; credentials revoked",
-		"card " + r.ID + " destroyed",
 	})
 	if err := m.DestroyNow(f.ctx, r, "UADMIN"); !errors.Is(err, approvals.ErrIllegalTransition) {
 		t.Fatalf("destroy-now of a destroyed request: %v, want ErrIllegalTransition", err)
@@ -283,22 +286,22 @@ func TestPendingReminderAndExpiry(t *testing.T) {
 	m := f.manager("bot-1")
 	r := f.request(approvals.StatusPending)
 	for _, d := range []time.Duration{0, 49 * time.Minute, time.Minute, 5 * time.Minute, 5 * time.Minute, time.Minute} {
-		f.clock.advance(d)
+		f.clock.Advance(d)
 		f.tick(m)
 		f.tick(m)
 	}
 	r = f.wantStatus(r.ID, approvals.StatusExpired)
 	equal(t, "transitions", transitions(r), []approvals.Status{approvals.StatusExpired})
-	equal(t, "notifier calls", f.notes.take(), []string{
-		"reminder " + r.ID + " 10m0s",
+	equal(t, "notices", f.said(), []string{
+		"card " + r.ID, // created
+		"reminder " + r.ID,
+		"card " + r.ID, // expired
 		"note " + r.ID + " [] expired the request: it was not decided within its approval window",
-		"card " + r.ID + " expired",
 	})
 }
 
 func TestRun(t *testing.T) {
 	f := newFixture(t)
-	f.notes.watch = make(chan string, 1000)
 	// an hour between passes: only wake-ups and events can drive this test.
 	m := f.manager("bot-1", func(c *Config, _ *Deps) { c.Interval = time.Hour })
 	ctx, cancel := context.WithCancel(f.ctx)
@@ -309,13 +312,13 @@ func TestRun(t *testing.T) {
 	if err := m.Approved(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	f.notes.await(t, "progress "+r.ID+" restoring: waiting for a restore agent")
-	f.finish(f.nextJob(), agent.Event{State: agent.StateReady})
-	f.notes.await(t, "ready "+r.ID)
+	f.await(r.ID, approvals.StatusRestoring)
+	f.finish(f.nextJob(), jobs.Event{State: jobs.StateReady})
+	f.await(r.ID, approvals.StatusReady)
 	if err := m.DestroyNow(ctx, f.get(r.ID), "UREQ"); err != nil {
 		t.Fatal(err)
 	}
-	f.notes.await(t, "card "+r.ID+" destroyed")
+	f.await(r.ID, approvals.StatusDestroyed)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -328,7 +331,7 @@ func TestTeardownOfFailedLeftByCrash(t *testing.T) {
 	m := f.manager("bot-1")
 	r := f.request(approvals.StatusApproved)
 	// a replica marked it failed and stopped before moving it on.
-	if err := f.rdb.SAdd(f.ctx, m.keys.teardown(), r.ID).Err(); err != nil {
+	if err := f.store.AddTeardown(f.ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.Transition(f.ctx, approvals.TransitionInput{RequestID: r.ID, To: approvals.StatusFailed,
@@ -365,18 +368,14 @@ func TestTTLWarnings(t *testing.T) {
 				}
 			}
 			f.tick(m)
-			f.notes.take()
+			f.said()
 			var got []time.Duration
 			for _, d := range tt.steps {
-				f.clock.advance(d)
+				f.clock.Advance(d)
 				f.tick(m)
-				for _, call := range f.notes.take() {
-					if w := strings.Fields(call); w[0] == "ttl" {
-						left, err := time.ParseDuration(w[2])
-						if err != nil {
-							t.Fatal(err)
-						}
-						got = append(got, left)
+				for _, call := range f.said() {
+					if strings.HasPrefix(call, "ttl_warning ") {
+						got = append(got, f.get(r.ID).TimeLeft(f.clock.Now())) // what the warning shows when sent now
 					}
 				}
 			}
@@ -388,7 +387,7 @@ func TestTTLWarnings(t *testing.T) {
 func TestDestroyNowDuringCreate(t *testing.T) {
 	f := newFixture(t)
 	var m *Manager
-	f.prov.create = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
+	f.prov.CreateFunc = func(ctx context.Context, spec provisioner.Spec, p provisioner.ProgressFunc) (provisioner.Clone, error) {
 		// the requester gives up while the cluster is being made.
 		if err := m.DestroyNow(ctx, f.get(spec.RequestID), "UREQ"); err != nil {
 			t.Error(err)

@@ -5,42 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/keepalive"
 	"github.com/clonebot/clonebot/provisioner"
 )
-
-var _ handlers.Lifecycle = (*Manager)(nil)
 
 // Manager runs the lifecycle of every request. It is safe for concurrent use, and any number
 // of Managers (with distinct owners) may share one Store.
 type Manager struct {
 	cfg      Config
-	store    approvals.Store
+	store    Store
 	policy   *approvals.Policy
 	backends provisioner.Backends
 	queue    JobQueue
-	rdb      redis.UniversalClient
-	keys     keys
-	notify   handlers.Notifier
+	events   Events
 	log      *zap.Logger
 	now      func() time.Time
 
 	revocation prometheus.Histogram // nil without Deps.Metrics
 
-	wake       chan struct{}
-	sem        chan struct{} // bounds the steps running at once
-	mu         sync.Mutex
-	inflight   map[string]bool // request ids with a step running in this process → another was refused meanwhile
-	running    sync.WaitGroup  // every step started, for Run's exit
-	groupReady atomic.Bool
+	wake     chan struct{}
+	sem      chan struct{} // bounds the steps running at once
+	mu       sync.Mutex
+	inflight map[string]bool // request ids with a step running in this process → another was refused meanwhile
+	running  sync.WaitGroup  // every step started, for Run's exit
 }
 
 // New checks cfg and d and returns a Manager.
@@ -52,8 +45,8 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg: cfg, store: d.Store, policy: d.Policy, backends: d.Backends, queue: d.Queue, rdb: d.Redis,
-		keys: newKeys(d.Prefix), notify: d.Notifier, log: d.Logger.With(zap.String("owner", cfg.Owner)), now: d.Now,
+		cfg: cfg, store: d.Store, policy: d.Policy, backends: d.Backends, queue: d.Queue, events: d.Events,
+		log: d.Logger.With(zap.String("owner", cfg.Owner)), now: d.Now,
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers), inflight: map[string]bool{},
 	}
 	if m.now == nil {
@@ -86,14 +79,14 @@ var destroyFrom = []approvals.Status{
 	approvals.StatusReady, approvals.StatusFailed,
 }
 
-// DestroyNow marks the request destroying, with by as who asked, and wakes the loop to tear it
-// down. It does not wait for the lease: the guarded transition is atomic on its own, and a step
+// DestroyNow marks the request destroying, with by as who asked and say recorded with it, and
+// wakes the loop to tear it down. It does not wait for the lease: the guarded transition is atomic on its own, and a step
 // running under the lease finds the request destroying at its next transition and stops.
 // An already destroying request is no error.
-func (m *Manager) DestroyNow(ctx context.Context, r *approvals.Request, by string) error {
+func (m *Manager) DestroyNow(ctx context.Context, r *approvals.Request, by string, say ...approvals.Notice) error {
 	_, err := m.store.Transition(ctx, approvals.TransitionInput{
 		RequestID: r.ID, To: approvals.StatusDestroying, From: destroyFrom, By: by,
-		Note: "destroy now", At: m.now(),
+		Note: "destroy now", At: m.now(), Say: say,
 	})
 	if err != nil {
 		return fmt.Errorf("destroy %s now: %w", r.ID, err)
@@ -163,11 +156,8 @@ func (m *Manager) pass(ctx context.Context, wg *sync.WaitGroup) error {
 	pending, err := m.store.DuePending(ctx, now.Add(time.Duration(m.policy.PendingReminder)), m.cfg.Batch)
 	ids, errs = append(ids, pending...), append(errs, err)
 	// step 5: failed requests whose clone is still to destroy.
-	failed, err := m.rdb.SMembers(ctx, m.keys.teardown()).Result()
-	ids = append(ids, failed...)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("read teardown set: %w", err))
-	}
+	failed, err := m.store.Teardowns(ctx)
+	ids, errs = append(ids, failed...), append(errs, err)
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if !seen[id] {
@@ -258,27 +248,16 @@ func (m *Manager) leased(ctx context.Context, id string, fn func(context.Context
 		return false, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(m.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := m.store.AcquireLease(ctx, id, m.cfg.Owner, m.cfg.LeaseTTL); err != nil && ctx.Err() == nil {
-					m.log.Warn("lease lost; stopping the step", zap.String("request_id", id), zap.Error(err))
-					cancel()
-					return
-				}
-			}
+	defer cancel()
+	stop := keepalive.Start(ctx, m.cfg.LeaseTTL/3, func(ctx context.Context) bool {
+		err := m.store.AcquireLease(ctx, id, m.cfg.Owner, m.cfg.LeaseTTL)
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("lease lost; stopping the step", zap.String("request_id", id), zap.Error(err))
 		}
-	}()
+		return err == nil
+	}, cancel)
 	err = fn(ctx, id)
-	cancel()
-	<-renewed
+	stop()
 	if rerr := m.store.ReleaseLease(context.WithoutCancel(ctx), id, m.cfg.Owner); rerr != nil {
 		m.log.Warn("lease not released", zap.String("request_id", id), zap.Error(rerr))
 	}
@@ -289,7 +268,7 @@ func (m *Manager) leased(ctx context.Context, id string, fn func(context.Context
 func (m *Manager) reconcile(ctx context.Context, id string) error {
 	r, err := m.store.Get(ctx, id)
 	if errors.Is(err, approvals.ErrNotFound) {
-		return m.forget(ctx, id)
+		return m.store.Forget(ctx, id)
 	}
 	if err != nil {
 		return err
@@ -309,7 +288,7 @@ func (m *Manager) reconcile(ctx context.Context, id string) error {
 		return m.destroy(ctx, r)
 	}
 	if r.Status.Terminal() {
-		return m.forget(ctx, id)
+		return m.store.Forget(ctx, id)
 	}
 	return nil
 }
@@ -328,32 +307,59 @@ func (m *Manager) move(ctx context.Context, r *approvals.Request, t approvals.Tr
 	return next, nil
 }
 
-// changed re-renders what shows r: its card (recording where a new one was posted) and the
-// requester's App Home.
-func (m *Manager) changed(ctx context.Context, r *approvals.Request) {
-	ch, ts, err := m.notify.CardChanged(ctx, r)
+// say records notices about r that no transition carries; a failure is logged, never
+// returned: the state change stands without them.
+func (m *Manager) say(ctx context.Context, r *approvals.Request, once string, say ...approvals.Notice) bool {
+	sent, err := m.store.Announce(ctx, r.ID, once, say...)
 	if err != nil {
-		m.log.Warn("request card not updated", zap.String("request_id", r.ID), zap.Error(err))
-	} else if r.MessageTS == "" && ts != "" {
-		if err := m.store.SetMessage(ctx, r.ID, ch, ts); err != nil {
-			m.log.Warn("request card position not stored", zap.String("request_id", r.ID), zap.Error(err))
-		} else {
-			r.Channel, r.MessageTS = ch, ts
-		}
+		m.log.Warn("notice not recorded", zap.String("request_id", r.ID), zap.String("kind", string(say[0].Kind)), zap.Error(err))
 	}
-	m.notify.HomeChanged(ctx, r.Requester)
+	return sent
 }
 
-// note adds a line to r's thread; failures are logged.
-func (m *Manager) note(ctx context.Context, r *approvals.Request, by, format string, args ...any) {
-	if err := m.notify.ThreadNote(ctx, r, handlers.Note{By: by, Text: fmt.Sprintf(format, args...)}); err != nil {
-		m.log.Warn("thread note not posted", zap.String("request_id", r.ID), zap.Error(err))
-	}
-}
-
-// progress sets r's progress line; failures are logged.
+// progress sets r's progress line.
 func (m *Manager) progress(ctx context.Context, r *approvals.Request, status string) {
-	if err := m.notify.Progress(ctx, r, status); err != nil {
-		m.log.Warn("progress not posted", zap.String("request_id", r.ID), zap.Error(err))
+	m.say(ctx, r, "", approvals.Notice{Kind: approvals.NoticeProgress, Text: status})
+}
+
+// working returns the active requests with a step to take at now: approved and destroying
+// ones, provisioning ones whose retry is due, restoring ones whose job is not known to be
+// queued (or whose restore is overdue), ready ones whose backend was not told the current
+// expiry. Their marks are read in one round trip.
+func (m *Manager) working(ctx context.Context, now time.Time) ([]string, error) {
+	active, err := m.store.ListActive(ctx)
+	if err != nil || len(active) == 0 {
+		return nil, err
 	}
+	ids := make([]string, len(active))
+	for i, r := range active {
+		ids[i] = r.ID
+	}
+	mks, err := m.store.Marks(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, r := range active {
+		mk := mks[i]
+		switch r.Status {
+		case approvals.StatusApproved, approvals.StatusDestroying:
+		case approvals.StatusProvisioning:
+			if now.Before(mk.RetryAt) {
+				continue
+			}
+		case approvals.StatusRestoring:
+			if mk.Enqueued && !m.restoreOverdue(r, now) {
+				continue
+			}
+		case approvals.StatusReady:
+			if !mk.Told.Before(r.ExpiresAt) {
+				continue
+			}
+		default:
+			continue
+		}
+		out = append(out, r.ID)
+	}
+	return out, nil
 }

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -27,18 +26,18 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 			return err
 		}
 		r = next
-		m.changed(ctx, r)
 	}
 	mk, err := m.marks(ctx, r.ID)
 	if err != nil {
 		return err
 	}
-	if m.now().Before(mk.retryAt) {
+	if m.now().Before(mk.RetryAt) {
 		return nil
 	}
 
-	// step 2: the backend and the backup; neither is worth retrying when the answer is no.
-	be, b, err := m.backup(ctx, r)
+	// step 2: the backend and the backup the request recorded; neither is worth retrying
+	// when the answer is no.
+	be, b, err := m.backup(r)
 	if err != nil {
 		return m.createFailed(ctx, r, mk, err)
 	}
@@ -46,12 +45,10 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 	// step 3: the clone, with a first bound on its credentials' life long enough for the
 	// restore (the agent logs in with them); the real expiry is set when the clone is ready.
 	m.progress(ctx, r, "provisioning: creating the clone")
-	report, stop := m.progressPump(ctx, r)
 	c, err := be.Provisioner.Create(ctx, provisioner.Spec{
 		RequestID: r.ID, Source: r.Source, Strategy: be.Strategy, Backup: b, Tier: r.Tier,
 		Requester: r.Requester, ExpiresAt: m.now().Add(m.cfg.RestoreAllowance + r.TTL),
-	}, report)
-	stop()
+	}, m.reporter(ctx, r))
 	if err != nil {
 		return m.createFailed(ctx, r, mk, err)
 	}
@@ -65,10 +62,9 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 		return err
 	}
 	r = next
-	m.changed(ctx, r)
 
 	// step 5: the agent's job.
-	return m.enqueue(ctx, r, be, b)
+	return m.enqueue(ctx, r, mk, be, b)
 }
 
 // maxBackoff caps the wait between Create attempts.
@@ -77,30 +73,27 @@ const maxBackoff = 30 * time.Minute
 // errPermanent marks a provisioning error that no retry can fix.
 var errPermanent = errors.New("permanent")
 
-// backup finds request r's backend and backup.
-func (m *Manager) backup(ctx context.Context, r *approvals.Request) (provisioner.Backend, provisioner.Backup, error) {
+// backup returns request r's backend and the backup it recorded when it was made: the clone
+// is made from exactly the backup its requester was shown, even if the catalogue has changed.
+func (m *Manager) backup(r *approvals.Request) (provisioner.Backend, provisioner.Backup, error) {
 	be, err := m.backends.For(r.Source)
 	if err != nil {
 		return be, provisioner.Backup{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}
-	b, err := be.Catalogue.Find(ctx, r.Source, r.Date)
-	var nb *provisioner.NoBackupError
-	if errors.As(err, &nb) || errors.Is(err, provisioner.ErrUnknownSource) {
-		return be, b, fmt.Errorf("%w: %w", errPermanent, err)
+	if r.Backup.Kind == "" {
+		return be, provisioner.Backup{}, fmt.Errorf("%w: request %s records no backup", errPermanent, r.ID)
 	}
-	if err != nil {
-		return be, b, fmt.Errorf("find backup of %s: %w", r.Source, err)
-	}
-	return be, b, nil
+	return be, provisioner.Backup{Source: r.Source, Kind: provisioner.BackupKind(r.Backup.Kind), Date: r.Date,
+		Location: r.Backup.Location, Size: r.Backup.Size, Checksum: r.Backup.Checksum}, nil
 }
 
 // createFailed counts a failed attempt and schedules the next, or fails the request.
-func (m *Manager) createFailed(ctx context.Context, r *approvals.Request, mk marks, cause error) error {
+func (m *Manager) createFailed(ctx context.Context, r *approvals.Request, mk approvals.Marks, cause error) error {
 	if ctx.Err() != nil {
 		return cause // stopping, not failing: the next owner retries
 	}
 	log := m.log.With(zap.String("request_id", r.ID))
-	attempts := mk.attempts + 1
+	attempts := mk.Attempts + 1
 	if errors.Is(cause, errPermanent) {
 		log.Warn("clone cannot be made", zap.Error(cause))
 		return m.failAndDestroy(ctx, r, permanentReason(r, cause))
@@ -111,7 +104,8 @@ func (m *Manager) createFailed(ctx context.Context, r *approvals.Request, mk mar
 	}
 	wait := min(m.cfg.RetryBackoff<<(attempts-1), maxBackoff)
 	log.Warn("clone not created; retrying", zap.Int("attempt", attempts), zap.Duration("wait", wait), zap.Error(cause))
-	if err := m.mark(ctx, r.ID, fieldAttempts, attempts, fieldRetryAt, m.now().Add(wait).UnixMilli()); err != nil {
+	mk.Attempts, mk.RetryAt = attempts, m.now().Add(wait)
+	if err := m.store.SetMarks(ctx, r.ID, mk); err != nil {
 		return err
 	}
 	m.progress(ctx, r, fmt.Sprintf("provisioning: attempt %d of %d did not succeed; retrying in %s",
@@ -129,11 +123,10 @@ func formatWait(d time.Duration) string {
 
 // permanentReason says in the requester's words why the clone cannot be made.
 func permanentReason(r *approvals.Request, err error) string {
-	var nb *provisioner.NoBackupError
-	if errors.As(err, &nb) {
-		return nb.Error()
+	if errors.Is(err, provisioner.ErrUnknownSource) {
+		return fmt.Sprintf("source %s is not configured for clones any more", r.Source)
 	}
-	return fmt.Sprintf("source %s is not configured for clones any more", r.Source)
+	return fmt.Sprintf("the request records no backup to make the clone from (%s)", r.ID)
 }
 
 // ensureJob queues the restore job of a restoring request if this was not done (a crash
@@ -146,27 +139,27 @@ func (m *Manager) ensureJob(ctx context.Context, r *approvals.Request) error {
 			approvals.FormatDuration(m.cfg.RestoreAllowance)))
 	}
 	mk, err := m.marks(ctx, r.ID)
-	if err != nil || mk.enqueued {
+	if err != nil || mk.Enqueued {
 		return err
 	}
-	be, b, err := m.backup(ctx, r)
+	be, b, err := m.backup(r)
 	if errors.Is(err, errPermanent) {
 		return m.failAndDestroy(ctx, r, permanentReason(r, err))
 	}
 	if err != nil {
 		return err
 	}
-	return m.enqueue(ctx, r, be, b)
+	return m.enqueue(ctx, r, mk, be, b)
 }
 
 // enqueue queues r's restore job (idempotent per request) and remembers it is queued.
-func (m *Manager) enqueue(ctx context.Context, r *approvals.Request, be provisioner.Backend, b provisioner.Backup) error {
+func (m *Manager) enqueue(ctx context.Context, r *approvals.Request, mk approvals.Marks, be provisioner.Backend, b provisioner.Backup) error {
 	if r.Clone == nil {
 		return fmt.Errorf("enqueue %s: restoring without a clone", r.ID)
 	}
-	added, err := m.queue.Enqueue(ctx, agent.Job{
+	added, err := m.queue.Enqueue(ctx, jobs.Job{
 		RequestID:   r.ID,
-		Backup:      agent.BackupRef{Location: b.Location, Size: b.Size, SHA256: b.Checksum},
+		Backup:      jobs.BackupRef{Location: b.Location, Size: b.Size, SHA256: b.Checksum},
 		Strategy:    be.Strategy,
 		TargetRef:   r.Clone.CredentialRef,
 		MaskLevel:   string(r.Masking),
@@ -175,7 +168,8 @@ func (m *Manager) enqueue(ctx context.Context, r *approvals.Request, be provisio
 	if err != nil {
 		return err
 	}
-	if err := m.mark(ctx, r.ID, fieldEnqueued, "1"); err != nil {
+	mk.Enqueued = true
+	if err := m.store.SetMarks(ctx, r.ID, mk); err != nil {
 		return err
 	}
 	m.log.Info("restore job queued", zap.String("request_id", r.ID), zap.Bool("added", added))
@@ -188,15 +182,14 @@ func (m *Manager) enqueue(ctx context.Context, r *approvals.Request, be provisio
 // The request is put in the teardown set first: failed is not an active status, so without it
 // a crash right after the transition would leave the clone behind.
 func (m *Manager) fail(ctx context.Context, r *approvals.Request, reason string) (*approvals.Request, error) {
-	if err := m.rdb.SAdd(ctx, m.keys.teardown(), r.ID).Err(); err != nil {
+	if err := m.store.AddTeardown(ctx, r.ID); err != nil {
 		return nil, fmt.Errorf("fail %s: %w", r.ID, err)
 	}
-	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusFailed, Failure: reason})
+	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusFailed, Failure: reason,
+		Say: []approvals.Notice{approvals.Note("", "could not make the clone: "+reason+". Anything made for it is being destroyed.")}})
 	if err != nil {
 		return nil, err
 	}
-	m.note(ctx, next, "", "could not make the clone: %s. Anything made for it is being destroyed.", reason)
-	m.changed(ctx, next)
 	return m.move(ctx, next, approvals.TransitionInput{To: approvals.StatusDestroying, Note: "failed"})
 }
 
@@ -218,52 +211,15 @@ func (m *Manager) teardown(ctx context.Context, r *approvals.Request) error {
 	return m.destroy(ctx, next)
 }
 
-// progressPump returns a ProgressFunc that never blocks (Create calls it from its own steps)
-// and hands the newest step to the Notifier, and a stop that sends the last one and waits.
-func (m *Manager) progressPump(ctx context.Context, r *approvals.Request) (provisioner.ProgressFunc, func()) {
-	var (
-		mu     sync.Mutex
-		latest string
-	)
-	kick, quit, done := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	take := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		s := latest
-		latest = ""
-		return s
-	}
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-kick:
-				if s := take(); s != "" {
-					m.progress(ctx, r, s)
-				}
-			case <-quit:
-				if s := take(); s != "" {
-					m.progress(ctx, r, s)
-				}
-				return
-			}
-		}
-	}()
-	report := func(p provisioner.Progress) {
+// reporter returns the ProgressFunc of r's Create: each step goes to r's progress line.
+func (m *Manager) reporter(ctx context.Context, r *approvals.Request) provisioner.ProgressFunc {
+	return func(p provisioner.Progress) {
 		s := "provisioning: " + p.Step
 		if p.Detail != "" {
 			s += " (" + p.Detail + ")"
 		}
-		mu.Lock()
-		latest = s
-		mu.Unlock()
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
+		m.progress(ctx, r, s)
 	}
-	var once sync.Once
-	return report, func() { once.Do(func() { close(quit); <-done }) }
 }
 
 // restoreOverdue reports whether r has been restoring for longer than the restore allowance.
@@ -280,4 +236,13 @@ func enteredAt(r *approvals.Request, status approvals.Status) (time.Time, bool) 
 		}
 	}
 	return time.Time{}, false
+}
+
+// marks returns what the loop remembers of request id.
+func (m *Manager) marks(ctx context.Context, id string) (approvals.Marks, error) {
+	mks, err := m.store.Marks(ctx, id)
+	if err != nil {
+		return approvals.Marks{}, err
+	}
+	return mks[0], nil
 }

@@ -81,7 +81,8 @@ type Progress struct {
 	Detail string
 }
 
-// ProgressFunc receives progress; it must not block. A nil ProgressFunc is allowed.
+// ProgressFunc receives progress; it must return quickly (it records, never waits on a
+// person or on Slack). A nil ProgressFunc is allowed.
 type ProgressFunc func(Progress)
 
 // Report calls f if it is not nil.

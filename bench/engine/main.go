@@ -27,7 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func main() {

@@ -40,7 +40,9 @@ import (
 	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 const agentModeEnv = "BENCH_RESTORE_AGENT"
@@ -284,7 +286,7 @@ func runAgent(dump, target string) error {
 	}
 	cfg := agent.DefaultConfig("bench")
 	cfg.Parallelism = 2
-	q := agent.NewQueue(rdb, cfg.KeyPrefix, cfg.Group)
+	q := redisstore.NewQueue(rdb, "clonebot:", redisstore.DefaultGroup)
 	log, _ := zap.NewProduction()
 	a, err := agent.New(cfg, agent.Deps{Queue: q, Secrets: urlSecrets{}, Rules: r,
 		MaskKey: provisioner.NewPassword("bench-masking-key-0123456789"), Log: log})
@@ -294,7 +296,7 @@ func runAgent(dump, target string) error {
 	if err := q.EnsureGroup(ctx); err != nil {
 		return err
 	}
-	job := agent.Job{RequestID: "bench", Backup: agent.BackupRef{Location: dump}, Strategy: provisioner.StrategyRestore,
+	job := jobs.Job{RequestID: "bench", Backup: jobs.BackupRef{Location: dump}, Strategy: provisioner.StrategyRestore,
 		TargetRef: target, MaskLevel: "full", Parallelism: 2}
 	if l := os.Getenv("BENCH_MASK_LEVEL"); l != "" {
 		job.MaskLevel = l // "none" measures the agent's loader without masking
@@ -309,11 +311,11 @@ func runAgent(dump, target string) error {
 	if err != nil || len(msgs) == 0 {
 		return fmt.Errorf("no final event: %v", err)
 	}
-	e, err := agent.ParseEvent(msgs[0].Values)
+	e, err := redisstore.ParseEvent(msgs[0].Values)
 	if err != nil {
 		return err
 	}
-	if e.State != agent.StateReady {
+	if e.State != jobs.StateReady {
 		js, _ := json.Marshal(e)
 		return fmt.Errorf("job ended %s", js)
 	}

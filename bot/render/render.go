@@ -169,10 +169,33 @@ func cardFooter(r *approvals.Request, now time.Time) string {
 	return strings.Join(parts, " · ")
 }
 
-// Note is one timeline line in the thread.
-func Note(n handlers.Note, at time.Time) Message {
-	text := fmt.Sprintf("%s %s", user(n.By), Escape(n.Text))
-	return Message{Text: text, Blocks: []slack.Block{context(clock(at) + " · " + text)}}
+// Note is one timeline line in the thread: by ("" for clonebot) did text, at at.
+func Note(by, text string, at time.Time) Message {
+	line := fmt.Sprintf("%s %s", user(by), Escape(text))
+	return Message{Text: line, Blocks: []slack.Block{context(clock(at) + " · " + line)}}
+}
+
+// Vote is the timeline line of a counted vote (n, a vote notice) on r: who, as which approver
+// and, for a denial, why.
+func Vote(r *approvals.Request, n approvals.Notice) Message {
+	v, _ := r.VoteOf(n.By)
+	var text string
+	switch {
+	case v.Decision == approvals.DecisionDeny:
+		text = "denied the request"
+		if v.Reason != "" {
+			text += ": " + v.Reason
+		}
+	default:
+		text = "approved"
+		if v.Slot >= 0 && v.Slot < len(r.Slots) {
+			text += " as " + r.Slots[v.Slot].Name
+		}
+		if n.Outcome == approvals.VoteApproved {
+			text += "; the request is approved"
+		}
+	}
+	return Note(n.By, text, n.At)
 }
 
 // Progress is the one status line in the thread, edited in place.
@@ -236,34 +259,40 @@ func PendingReminder(r *approvals.Request, left time.Duration, mentions []string
 	}}
 }
 
-// SecurityAlert is a message for the security channel.
-func SecurityAlert(a handlers.Alert) Message {
-	text := fmt.Sprintf(":rotating_light: %s: %s", user(a.By), Escape(a.Text))
-	blocks := []slack.Block{section(text)}
-	if a.Request != nil && a.Request.ID != "" {
-		blocks = append(blocks, context(fmt.Sprintf("Request %s · requester %s · /clone status %s", a.Request.ID, user(a.Request.Requester), a.Request.ID)))
+// SecurityAlert is a message for the security channel: by did text, about r if it is not nil.
+func SecurityAlert(by, text string, r *approvals.Request) Message {
+	line := fmt.Sprintf(":rotating_light: %s: %s", user(by), Escape(text))
+	blocks := []slack.Block{section(line)}
+	if r != nil && r.ID != "" {
+		blocks = append(blocks, context(fmt.Sprintf("Request %s · requester %s · /clone status %s", r.ID, user(r.Requester), r.ID)))
 	}
-	return Message{Text: text, Blocks: blocks}
+	return Message{Text: line, Blocks: blocks}
+}
+
+// Refusal is the ephemeral answer to bad input or a rule's "no": the sentence, its details,
+// the valid choices are in them, and usage lines where the command was malformed.
+func Refusal(text string, lines, usage []string) Message {
+	return reply(":warning: "+Escape(text), lines, usage, nil, nil, time.Time{})
 }
 
 // Reply is an ephemeral answer to the person who acted.
 func Reply(rep handlers.Reply, now time.Time) Message {
-	text := Escape(rep.Text)
-	if rep.Refused {
-		text = ":warning: " + text
-	}
+	return reply(Escape(rep.Text), rep.Lines, rep.Usage, rep.Requests, rep.Timeline, now)
+}
+
+func reply(text string, lines, usage []string, requests []*approvals.Request, timeline *approvals.Request, now time.Time) Message {
 	blocks := []slack.Block{section(text)}
-	if len(rep.Lines) > 0 {
+	if len(lines) > 0 {
 		var b strings.Builder
-		for _, l := range rep.Lines {
+		for _, l := range lines {
 			b.WriteString("• " + Escape(l) + "\n")
 		}
 		blocks = append(blocks, section(strings.TrimSuffix(b.String(), "\n")))
 	}
-	for _, r := range rep.Requests {
+	for _, r := range requests {
 		blocks = append(blocks, section(listLine(r, now)))
 	}
-	if r := rep.Timeline; r != nil {
+	if r := timeline; r != nil {
 		blocks = append(blocks, section(fmt.Sprintf("%s as of %s · tier %s · requested by %s", Escape(r.Source), date(r), Escape(r.Tier), user(r.Requester))))
 		var b strings.Builder
 		for _, e := range r.History {
@@ -277,8 +306,8 @@ func Reply(rep handlers.Reply, now time.Time) Message {
 			blocks = append(blocks, section(strings.TrimSuffix(b.String(), "\n")))
 		}
 	}
-	if len(rep.Usage) > 0 {
-		blocks = append(blocks, section("```"+Escape(strings.Join(rep.Usage, "\n"))+"```"))
+	if len(usage) > 0 {
+		blocks = append(blocks, section("```"+Escape(strings.Join(usage, "\n"))+"```"))
 	}
 	return Message{Text: text, Blocks: blocks}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/handlers"
 )
 
@@ -89,7 +90,7 @@ func TestGolden(t *testing.T) {
 	breakGlass := readyRequest(arn)
 	breakGlass.Tier, breakGlass.Mode, breakGlass.Slots, breakGlass.Votes = "breakglass", approvals.ModeBreakGlass, nil, nil
 	breakGlass.ReviewDueAt = t0.Add(48 * time.Hour)
-	p, err := approvals.LoadPolicy("../../deploy/policy.example.yaml")
+	p, err := approvals.ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,16 +104,16 @@ func TestGolden(t *testing.T) {
 		{"card_ready", Card(readyRequest(arn), t0.Add(time.Hour))},
 		{"card_failed", Card(failed, t0.Add(time.Hour))},
 		{"card_breakglass", Card(breakGlass, t0.Add(time.Hour))},
-		{"note", Note(handlers.Note{By: "USEC", Text: "denied the request: " + hostileReason}, t0)},
-		{"note_clonebot", Note(handlers.Note{Text: "the clone is being made"}, t0)},
+		{"note", Note("USEC", "denied the request: "+hostileReason, t0)},
+		{"note_clonebot", Note("", "the clone is being made", t0)},
 		{"progress", Progress(readyRequest(arn), "restoring table users: 1.2 GiB of 3.0 GiB")},
 		{"ready_aws", Ready(readyRequest(arn))},
 		{"ready_local", Ready(readyRequest("file:///var/lib/clonebot/secrets/cl-7f3k2q"))},
 		{"ttl_warning", TTLWarning(readyRequest(arn), time.Hour)},
 		{"pending_reminder", PendingReminder(debugRequest(), 15*time.Minute, []string{"<!subteam^S0SEC>", "<@UBOSS>"})},
-		{"security_alert", SecurityAlert(handlers.Alert{By: "UONCALL", Request: breakGlass, Text: "Break-glass: unmasked clone. Reason: " + hostileReason})},
-		{"reply_refused", Reply(handlers.Reply{Refused: true, Text: `Unknown source "<!channel>".`, Lines: []string{"Configured sources: billing, prod"},
-			Usage: []string{`/clone <source> <date> [tier=dev|staging|debug] [ttl=4h] [reason="..."]`}}, t0)},
+		{"security_alert", SecurityAlert("UONCALL", "Break-glass: unmasked clone. Reason: "+hostileReason, breakGlass)},
+		{"reply_refused", Refusal(`Unknown source "<!channel>".`, []string{"Configured sources: billing, prod"},
+			[]string{`/clone <source> <date> [tier=dev|staging|debug] [ttl=4h] [reason="..."]`})},
 		{"reply_list", Reply(handlers.Reply{Text: "Your active clones and pending requests (2):", Requests: []*approvals.Request{readyRequest(arn), debugRequest()}}, t0.Add(time.Hour))},
 		{"reply_status", Reply(handlers.Reply{Text: "cl-7f3k2q: pending", Timeline: debugRequest()}, t0)},
 		{"failure", Failure("ref-1a2b3c4d")},
@@ -130,10 +131,12 @@ func TestGolden(t *testing.T) {
 // text: after escaping, the hostile reason's <!channel>, <@U999> and <https://…> are gone.
 func TestNoMentionsEscape(t *testing.T) {
 	for name, m := range map[string]Message{
-		"card":  Card(debugRequest(), t0),
-		"note":  Note(handlers.Note{By: "UPEER", Text: hostileReason}, t0),
-		"alert": SecurityAlert(handlers.Alert{By: "U1", Text: hostileReason}),
-		"reply": Reply(handlers.Reply{Text: hostileReason, Lines: []string{hostileReason}}, t0),
+		"card":    Card(debugRequest(), t0),
+		"note":    Note("UPEER", hostileReason, t0),
+		"alert":   SecurityAlert("U1", hostileReason, nil),
+		"reply":   Reply(handlers.Reply{Text: hostileReason, Lines: []string{hostileReason}}, t0),
+		"refusal": Refusal(hostileReason, []string{hostileReason}, nil),
+		"vote":    Vote(&approvals.Request{Votes: []approvals.Vote{{User: "UPEER", Decision: approvals.DecisionDeny, Reason: hostileReason}}}, approvals.Notice{Kind: approvals.NoticeVote, By: "UPEER"}),
 	} {
 		b, _ := json.Marshal(m)
 		s := string(b)

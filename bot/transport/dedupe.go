@@ -2,11 +2,8 @@ package transport
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Deduper remembers Events API event IDs so that a retried delivery (Slack resends an event
@@ -50,26 +47,4 @@ func (d *MemoryDeduper) FirstSeen(_ context.Context, eventID string) (bool, erro
 		}
 	}
 	return true, nil
-}
-
-// RedisDeduper is a Deduper shared by every bot replica: SET NX with a TTL.
-type RedisDeduper struct {
-	rdb    redis.Cmdable
-	prefix string
-	ttl    time.Duration
-}
-
-// NewRedisDeduper stores event IDs under prefix + "{slack-events}:" + eventID (one hash
-// slot, so the keys live together on Redis Cluster), each for ttl.
-func NewRedisDeduper(rdb redis.Cmdable, prefix string, ttl time.Duration) *RedisDeduper {
-	return &RedisDeduper{rdb: rdb, prefix: prefix + "{slack-events}:", ttl: ttl}
-}
-
-// FirstSeen implements Deduper.
-func (d *RedisDeduper) FirstSeen(ctx context.Context, eventID string) (bool, error) {
-	first, err := d.rdb.SetNX(ctx, d.prefix+eventID, 1, d.ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("dedupe event %s: %w", eventID, err)
-	}
-	return first, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/bot/transport"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 const secret = "test-signing-secret-0123456789"
@@ -202,7 +203,7 @@ func TestHTTPEventRetryIsHandledOnce(t *testing.T) {
 	dedupers := map[string]func() transport.Deduper{
 		"memory": func() transport.Deduper { return transport.NewMemoryDeduper(time.Hour, func() time.Time { return t0 }) },
 		"redis": func() transport.Deduper {
-			return transport.NewRedisDeduper(rdb, prefix+testenv.UniqueName("d"), time.Hour)
+			return redisstore.NewDeduper(rdb, prefix+testenv.UniqueName("d"), time.Hour)
 		},
 	}
 	for name, newDeduper := range dedupers {
@@ -235,8 +236,8 @@ func TestHTTPEventRetryIsHandledOnce(t *testing.T) {
 func TestRedisDeduperSharedByReplicas(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	ctx := testCtx(t)
-	a := transport.NewRedisDeduper(rdb, prefix, time.Hour)
-	b := transport.NewRedisDeduper(rdb, prefix, time.Hour)
+	a := redisstore.NewDeduper(rdb, prefix, time.Hour)
+	b := redisstore.NewDeduper(rdb, prefix, time.Hour)
 	if first, err := a.FirstSeen(ctx, "Ev1"); err != nil || !first {
 		t.Fatalf("replica a: %v, %v", first, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/internal/demo"
 )
 
@@ -23,7 +24,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	opts := demo.OptionsFromEnv(os.Getenv)
 	opts.Users = *users
-	log, err := newLogger(*logLevel)
+	log, err := app.NewLogger(*logLevel)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

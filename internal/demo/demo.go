@@ -16,17 +16,16 @@ import (
 	"github.com/slack-go/slack/slackevents"
 	"go.uber.org/zap"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/approvals/redisstore"
-	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/deploy"
-	"github.com/clonebot/clonebot/lifecycle"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/provisioner"
 	"github.com/clonebot/clonebot/provisioner/local"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 // Options say which services the demo uses; the zero value needs nothing configured.
@@ -62,16 +61,14 @@ const (
 // world is everything the demo wired.
 type world struct {
 	out     io.Writer
-	clock   *clock
+	clock   *fakes.Clock
 	redis   *redisEnv
 	pg      *pgEnv
 	sample  *sample
 	fake    *slackfake.Server
 	thread  *thread
+	app     *app.App // clonebot itself, both roles, as serve and agent build it
 	store   *redisstore.Store
-	bot     *bot.Bot
-	life    *lifecycle.Manager
-	agent   *agent.Agent
 	maskKey provisioner.Password
 	prov    *local.Provisioner
 	secrets *local.SecretStore
@@ -92,7 +89,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	}
 	var cl cleanups
 	defer func() { cl.run() }()
-	w := &world{out: out, clock: newClock(opts.Start.UTC().Truncate(time.Second))}
+	w := &world{out: out, clock: fakes.NewClock(opts.Start.UTC().Truncate(time.Second))}
 
 	// step 1: the services, and a sample "prod" database with yesterday's backup.
 	if err := w.services(ctx, opts, &cl); err != nil {
@@ -227,29 +224,28 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	}
 	backends := provisioner.Backends{"prod": {Provisioner: w.prov, Catalogue: cat, Strategy: provisioner.StrategyRestore}}
 
-	// step 4: store, queue, Notifier, lifecycle, bot and one restore agent, all on the demo clock.
-	rdb, prefix := w.redis.client, w.redis.prefix
-	w.store = redisstore.New(rdb, prefix, redisstore.WithClock(w.clock.Now))
-	queue := agent.NewQueue(rdb, prefix, agent.DefaultGroup)
-	if err := queue.EnsureGroup(ctx); err != nil {
+	// step 4: clonebot, both roles, built by the constructor serve and agent use, on the demo
+	// clock (the restore itself takes real time: its progress shows real rates).
+	cfg := app.DefaultConfig()
+	cfg.Redis.Prefix = w.redis.prefix
+	cfg.Slack.APIURL, cfg.Slack.BotToken = w.fake.APIURL(), "xoxb-demo"
+	cfg.Agent.Block, cfg.Agent.SSLMode = 100*time.Millisecond, "disable"
+	w.app, err = app.New(ctx, cfg, app.Options{Serve: true, Agent: true, Logger: log, Clock: w.clock, Owner: "demo",
+		DB: w.redis.db, Policy: policy, Backends: backends, Secrets: w.secrets, Rules: rules, MaskKey: w.maskKey})
+	if err != nil {
 		return err
 	}
-	api := slack.New("xoxb-demo", slack.OptionAPIURL(w.fake.APIURL()))
-	notifier := bot.NewNotifier(api, policy, bot.Config{}, log.Named("bot"), w.clock)
-	lcCfg := lifecycle.DefaultConfig("demo")
-	if w.life, err = lifecycle.New(lcCfg, lifecycle.Deps{Store: w.store, Policy: policy, Backends: backends, Queue: queue,
-		Redis: rdb, Prefix: prefix, Notifier: notifier, Logger: log.Named("lifecycle"), Now: w.clock.Now}); err != nil {
-		return err
+	cl.add(w.app.Close)
+	w.store = w.app.Store
+	return nil
+}
+
+// flush sends what clonebot recorded to say, and prints what Slack shows.
+func (w *world) flush(ctx context.Context) {
+	if err := w.app.Notifier.Flush(ctx); err != nil {
+		fmt.Fprintf(w.out, "(some notices could not be sent yet: %v)\n", err)
 	}
-	if w.bot, err = bot.New(bot.Deps{Slack: api, Store: w.store, Policy: policy, Catalogue: backends, Lifecycle: w.life,
-		Notifier: notifier, Logger: log.Named("bot"), Clock: w.clock}); err != nil {
-		return err
-	}
-	agentCfg := agent.DefaultConfig("demo-agent")
-	agentCfg.KeyPrefix, agentCfg.Block, agentCfg.SSLMode = prefix, 100*time.Millisecond, "disable"
-	w.agent, err = agent.New(agentCfg, agent.Deps{Queue: queue, Secrets: w.secrets, Rules: rules,
-		MaskKey: w.maskKey, Log: log.Named("agent")}) // the restore takes real time: its progress shows real rates
-	return err
+	w.thread.flush()
 }
 
 // command is a slash command typed by user; it prints what Slack shows afterwards.
@@ -257,8 +253,8 @@ func (w *world) command(ctx context.Context, user, channel, text string) {
 	fmt.Fprintf(w.out, "%-20s /clone %s\n", w.thread.name(user)+" types", text)
 	cmd := w.fake.SlashCommand(user, channel, text)
 	w.thread.answerTo[cmd.ResponseURL] = user
-	w.bot.Command(ctx, cmd)
-	w.thread.flush()
+	w.app.Bot.Command(ctx, cmd)
+	w.flush(ctx)
 }
 
 // click is user pressing a button of the request's card or thread.
@@ -266,8 +262,8 @@ func (w *world) click(ctx context.Context, user string, r *approvals.Request, ac
 	fmt.Fprintf(w.out, "%-20s [%s]\n", w.thread.name(user)+" clicks", label)
 	cb := w.fake.BlockAction(user, r.Channel, r.MessageTS, action, r.ID)
 	w.thread.answerTo[cb.ResponseURL] = user
-	w.bot.Interaction(ctx, cb)
-	w.thread.flush()
+	w.app.Bot.Interaction(ctx, cb)
+	w.flush(ctx)
 }
 
 // openHome is user opening clonebot's App Home tab (an app_home_opened event); it prints
@@ -279,17 +275,17 @@ func (w *world) openHome(ctx context.Context, user string) error {
 	if err != nil {
 		return fmt.Errorf("app_home_opened event: %w", err)
 	}
-	w.bot.Event(ctx, ev)
-	w.thread.flush()
+	w.app.Bot.Event(ctx, ev)
+	w.flush(ctx)
 	return w.thread.home(user)
 }
 
 // tick runs one lifecycle pass and prints what it said in Slack.
 func (w *world) tick(ctx context.Context, id string) (*approvals.Request, error) {
-	if err := w.life.Tick(ctx); err != nil {
+	if err := w.app.Lifecycle.Tick(ctx); err != nil {
 		return nil, fmt.Errorf("lifecycle pass: %w", err)
 	}
-	w.thread.flush()
+	w.flush(ctx)
 	return w.store.Get(ctx, id)
 }
 
@@ -343,7 +339,7 @@ func (w *world) untilReady(ctx context.Context, r *approvals.Request) (*approval
 		case approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed:
 			return nil, fmt.Errorf("request %s is %s: %s", r.ID, r.Status, r.Failure)
 		case approvals.StatusRestoring:
-			if _, err := w.agent.RunOnce(ctx); err != nil {
+			if _, err := w.app.Agent.RunOnce(ctx); err != nil {
 				return nil, fmt.Errorf("restore agent: %w", err)
 			}
 		}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 // cleanups runs what the demo started, newest first.
@@ -26,7 +26,7 @@ func (c cleanups) run() {
 
 // redisEnv is the Redis the demo uses and where its keys live.
 type redisEnv struct {
-	client *redis.Client
+	db     *redisstore.DB
 	prefix string
 	mini   *miniredis.Miniredis // nil for an external Redis
 	about  string               // one line for the output
@@ -41,34 +41,23 @@ func startRedis(ctx context.Context, u string, cl *cleanups) (*redisEnv, error) 
 			return nil, fmt.Errorf("embedded redis: %w", err)
 		}
 		cl.add(m.Close)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		cl.add(func() { c.Close() })
-		return &redisEnv{client: c, prefix: "clonebot:", mini: m, about: "embedded Redis (miniredis) on " + m.Addr()}, nil
+		db, err := redisstore.Open(ctx, "redis://"+m.Addr(), "clonebot:")
+		if err != nil {
+			return nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		cl.add(func() { db.Close() })
+		return &redisEnv{db: db, prefix: "clonebot:", mini: m, about: "embedded Redis (miniredis) on " + m.Addr()}, nil
 	}
-	opts, err := redis.ParseURL(u)
+	prefix := testenv.UniqueName("clonebot-demo-") + ":"
+	db, err := redisstore.Open(ctx, u, prefix)
 	if err != nil {
-		// The URL may hold a password: it is not quoted.
-		return nil, fmt.Errorf("CLONEBOT_REDIS_URL: not a redis:// URL")
+		return nil, fmt.Errorf("CLONEBOT_REDIS_URL: %w", err)
 	}
-	c := redis.NewClient(opts)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
-	}
-	env := &redisEnv{client: c, prefix: testenv.UniqueName("clonebot-demo-") + ":", about: "Redis at " + opts.Addr}
 	cl.add(func() {
-		env.deleteKeys(context.WithoutCancel(ctx))
-		c.Close()
+		_ = db.Purge(context.WithoutCancel(ctx)) // best effort: the demo's keys are its own
+		db.Close()
 	})
-	return env, nil
-}
-
-// deleteKeys removes every key under the demo's prefix from an external Redis.
-func (e *redisEnv) deleteKeys(ctx context.Context) {
-	iter := e.client.Scan(ctx, 0, e.prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		e.client.Del(ctx, iter.Val())
-	}
+	return &redisEnv{db: db, prefix: prefix, about: "your Redis (CLONEBOT_REDIS_URL)"}, nil
 }
 
 // pgEnv is the PostgreSQL server the demo uses.

@@ -1,0 +1,23 @@
+package fakes
+
+import (
+	_ "embed"
+
+	"github.com/clonebot/clonebot/approvals"
+)
+
+//go:embed testdata/policy.yaml
+var policyYAML []byte
+
+// Policy returns the tests' policy (testdata/policy.yaml): sources prod (local, restore,
+// team payments) and billing (aws, fast-clone); tiers dev (auto, full masking, quota 2 per
+// user), staging (one lead or security), debug (an on-call peer and security or a manager) and
+// breakglass; channels CREQ (requests) and CSEC (security); incident channels inc-*; admins
+// group:platform.
+func Policy() *approvals.Policy {
+	p, err := approvals.ParsePolicy(policyYAML)
+	if err != nil {
+		panic("fakes: the test policy is invalid: " + err.Error())
+	}
+	return p
+}

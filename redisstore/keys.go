@@ -1,0 +1,56 @@
+package redisstore
+
+// Every key clonebot keeps in Redis is named here, under one prefix shared by every process
+// (config `redis.prefix`, e.g. "clonebot:"). The first {...} of a key is its hash tag: keys
+// with the same tag live in one hash slot of a Redis Cluster, and a Lua script or MULTI block
+// may only touch keys of one slot. So each group of keys that a script or transaction changes
+// together shares a tag, and the prefix must not contain braces.
+//
+//	{clonebot}      the approval engine and everything that changes with a request in one
+//	                step: requests, their indexes, the audit outbox, leases, the lifecycle's
+//	                marks, and the Slack notices waiting to be sent
+//	{restore}       the restore job stream, its dead letters, the agents' events stream and
+//	                the per-request enqueue markers
+//	{slack-events}  Events API event ids already handled (dedupe of Slack's retries)
+//
+// The engine lives on one shard. That is fine for approval traffic: requests and clicks arrive
+// at human speed, a request is about a kilobyte, and one shard runs thousands of vote scripts
+// a second (docs/bench/engine.md).
+const (
+	tagEngine  = "{clonebot}"
+	tagRestore = "{restore}"
+	tagSlack   = "{slack-events}"
+)
+
+// keys names the keys under one prefix.
+type keys struct{ prefix string }
+
+func newKeys(prefix string) keys { return keys{prefix: prefix} }
+
+// engine is the base of every {clonebot} key; the Lua scripts receive it as BASE and derive
+// the per-user and per-team index keys from it (user and team below).
+func (k keys) engine() string { return k.prefix + tagEngine + ":" }
+
+func (k keys) request(id string) string     { return k.engine() + "req:" + id }      // hash: one request (dto.go)
+func (k keys) pending() string              { return k.engine() + "pending" }        // zset: pending requests by approval deadline (ms)
+func (k keys) expiry() string               { return k.engine() + "expiry" }         // zset: ready clones by expiry (ms)
+func (k keys) active() string               { return k.engine() + "active" }         // set: every active request
+func (k keys) user(u string) string         { return k.engine() + "user:" + u }      // set: the user's active requests
+func (k keys) outbox() string               { return k.engine() + "outbox" }         // stream: audit events
+func (k keys) lease(id string) string       { return k.engine() + "lease:" + id }    // string: owner of the request's lease, PX
+func (k keys) marks(id string) string       { return k.engine() + "marks:" + id }    // hash: what the lifecycle did for a request
+func (k keys) teardown() string             { return k.engine() + "teardown" }       // set: failed requests whose clone is to destroy
+func (k keys) notices(id string) string     { return k.engine() + "notices:" + id }  // list: notices to send, oldest first (JSON)
+func (k keys) notify() string               { return k.engine() + "notify" }         // zset: requests with notices to send, by the oldest's time (ms)
+func (k keys) noticeLease(id string) string { return k.engine() + "nlease:" + id }   // string: the sender working on the request's notices, PX
+func (k keys) progress(id string) string    { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack
+
+// The team index, user:<id> and team:<name>, are derived in Lua from engine().
+
+func (k keys) restore() string           { return k.prefix + tagRestore + ":" }
+func (k keys) jobs() string              { return k.restore() + "jobs" }      // stream: restore jobs (consumer group of the agents)
+func (k keys) events() string            { return k.restore() + "events" }    // stream: agents' progress and results
+func (k keys) deadJobs() string          { return k.restore() + "dead" }      // stream: jobs given up on
+func (k keys) enqueued(id string) string { return k.restore() + "req:" + id } // string: the request's job was enqueued
+
+func (k keys) slackEvent(id string) string { return k.prefix + tagSlack + ":" + id } // string: an Events API event id seen, PX

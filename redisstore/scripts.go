@@ -1,0 +1,426 @@
+package redisstore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clonebot/clonebot/approvals"
+)
+
+// Every request script is called with the same keys and with the key base as ARGV[1]:
+//
+//	KEYS[1] the request hash, KEYS[2] the outbox, KEYS[3] pending, KEYS[4] expiry, KEYS[5] active
+//
+// Keys derived from BASE inside a script (user:, team:, notices:, notify, marks:) share the
+// {clonebot} tag of the declared ones (keys.go).
+//
+// and answers {code, detail} or, for the codes that carry the request, {code, detail, fields}
+// with fields the request's HGETALL after the change: one round trip for the change and the
+// answer. Scripts read only the fields they need (HMGET), never the whole hash into a table.
+
+// luaCommon holds the helpers every request script shares. ACTIVE (and NEXT, for
+// transitions) are generated from package approvals by activeLua and transitionsLua.
+const luaCommon = `
+local REQ, OUTBOX, PENDING, EXPIRY, ACTIVESET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local BASE = ARGV[1]
+
+local function set(v) return v and v ~= '' end
+
+-- append_json appends one encoded item to a JSON array kept as text.
+local function append_json(arr, item)
+  if not set(arr) or arr == '[]' then return '[' .. item .. ']' end
+  return string.sub(arr, 1, -2) .. ',' .. item .. ']'
+end
+
+-- sync moves the request in or out of each index whose membership differs between the
+-- statuses from ('' for a new request) and to.
+local function sync(id, from, to, requester, team, pending_at, expires_at)
+  local was, is = from == 'pending', to == 'pending'
+  if is and not was and set(pending_at) then redis.call('ZADD', PENDING, pending_at, id) end
+  if was and not is then redis.call('ZREM', PENDING, id) end
+  was, is = from == 'ready', to == 'ready'
+  if is and not was and set(expires_at) then redis.call('ZADD', EXPIRY, expires_at, id) end
+  if was and not is then redis.call('ZREM', EXPIRY, id) end
+  was, is = ACTIVE[from] == true, ACTIVE[to] == true
+  if was ~= is then
+    local op = 'SREM'
+    if is then op = 'SADD' end
+    redis.call(op, ACTIVESET, id)
+    redis.call(op, BASE .. 'user:' .. requester, id)
+    if set(team) then redis.call(op, BASE .. 'team:' .. team, id) end
+  end
+end
+
+-- emit appends one audit event to the outbox. data holds only string values.
+local function emit(typ, id, actor, at, data)
+  redis.call('XADD', OUTBOX, '*', 'type', typ, 'request_id', id, 'actor', actor, 'at', at,
+    'data', cjson.encode(data))
+end
+
+-- announce records notices for the notifier, each an encoded JSON object: appended to the
+-- request's notice list, and the request put among those with notices to send (scored by
+-- when its oldest unsent notice was recorded).
+local function announce(id, at, items)
+  if #items == 0 then return end
+  redis.call('RPUSH', BASE .. 'notices:' .. id, unpack(items))
+  redis.call('ZADD', BASE .. 'notify', 'NX', at, id)
+end
+
+-- card is the notice every change of a request records: show its card as it now is.
+local function card(at) return cjson.encode({kind = 'card', at_ms = at}) end
+
+-- said returns ARGV[from .. from+n-1], the notices the caller gave, after card(at).
+local function said(at, from, n)
+  local items = {card(at)}
+  for i = from, from + n - 1 do items[#items + 1] = ARGV[i] end
+  return items
+end
+
+-- event encodes one timeline entry; every value is a string, empty ones are left out.
+local function event(typ, from, to, by, note, at)
+  local e = {type = typ, at = at}
+  if from ~= '' then e.from = from end
+  if to ~= '' then e.to = to end
+  if by ~= '' then e.by = by end
+  if note ~= '' then e.note = note end
+  return cjson.encode(e)
+end
+`
+
+// ARGV: base, id, requester, team, status, pending_at, per_user, per_team, n_events, n_say,
+// created_at, n_events × (type, actor, at, data), n_say notices, then the request's
+// field/value pairs.
+const luaCreate = `
+if redis.call('EXISTS', REQ) == 1 then return {'exists', ''} end
+local id, requester, team, status, pending_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local per_user, per_team = tonumber(ARGV[7]), tonumber(ARGV[8])
+if per_user > 0 then
+  local n = redis.call('SCARD', BASE .. 'user:' .. requester)
+  if n >= per_user then return {'quota_user', tostring(n)} end
+end
+if per_team > 0 and team ~= '' then
+  local n = redis.call('SCARD', BASE .. 'team:' .. team)
+  if n >= per_team then return {'quota_team', tostring(n)} end
+end
+local n_events, n_say, created_at = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
+local say_from = 12 + 4 * n_events
+local fields = {}
+for i = say_from + n_say, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', REQ, unpack(fields))
+sync(id, '', status, requester, team, pending_at, false)
+for i = 0, n_events - 1 do
+  local j = 12 + 4 * i
+  redis.call('XADD', OUTBOX, '*', 'type', ARGV[j], 'request_id', id, 'actor', ARGV[j + 1],
+    'at', ARGV[j + 2], 'data', ARGV[j + 3])
+end
+announce(id, created_at, said(created_at, say_from, n_say))
+return {'ok', ''}
+`
+
+// ARGV: base, id, voter, decision, reason, at, the voter's groups...
+const luaVote = `
+local id, voter, decision, reason, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local r = redis.call('HMGET', REQ, 'status', 'requester', 'team', 'slots', 'votes',
+  'pending_expires_at_ms', 'history')
+local status, requester, team, slots_json, votes_json, pending_at, history =
+  r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+if not status then return {'not_found', ''} end
+
+-- step 1: one vote per person; a repeated click answers with the vote already given.
+local votes = {}
+if set(votes_json) then votes = cjson.decode(votes_json) end
+for _, v in ipairs(votes) do
+  if v.user == voter then return {'already_voted', v.decision, redis.call('HGETALL', REQ)} end
+end
+
+-- step 2: only a pending request inside its approval window takes votes.
+if status ~= 'pending' or (set(pending_at) and tonumber(at) >= tonumber(pending_at)) then
+  return {'not_pending', status, redis.call('HGETALL', REQ)}
+end
+
+-- step 3: never the requester.
+if voter == requester then return {'self', '', redis.call('HGETALL', REQ)} end
+
+-- step 4: eligibility against the slots' principals (approvals.Principal.Matches).
+local groups = {}
+for i = 7, #ARGV do groups[ARGV[i]] = true end
+local slots = {}
+if set(slots_json) then slots = cjson.decode(slots_json) end
+local function matches(slot)
+  if type(slot.approvers) ~= 'table' then return false end
+  for _, p in ipairs(slot.approvers) do
+    local kind, name = string.match(p, '^([^:]*):(.*)$')
+    if (kind == 'user' and name == voter) or (kind == 'group' and groups[name]) then return true end
+  end
+  return false
+end
+
+-- step 5: a deny from anyone eligible ends the request; an approval fills the first open
+-- slot the voter matches, and the last slot filled approves it.
+local slot, to = nil, ''
+if decision == 'deny' then
+  for _, s in ipairs(slots) do
+    if matches(s) then slot = -1; to = 'denied'; break end
+  end
+else
+  local filled, n_filled = {}, 0
+  for _, v in ipairs(votes) do
+    if v.decision == 'approve' and type(v.slot) == 'number' and v.slot >= 0 and not filled[v.slot] then
+      filled[v.slot] = true
+      n_filled = n_filled + 1
+    end
+  end
+  for i, s in ipairs(slots) do
+    if not filled[i - 1] and matches(s) then slot = i - 1; break end
+  end
+  if slot and n_filled + 1 >= #slots then to = 'approved' end
+end
+if slot == nil then return {'not_eligible', '', redis.call('HGETALL', REQ)} end
+
+-- step 6: record the vote, the decision, the indexes and the audit events.
+local vote = {user = voter, decision = decision, slot = slot, at = at}
+local data = {decision = decision, slot = tostring(slot)}
+local note = decision
+if slot >= 0 and type(slots[slot + 1].name) == 'string' and slots[slot + 1].name ~= '' then
+  data.slot_name = slots[slot + 1].name
+  note = note .. ' (' .. slots[slot + 1].name .. ')'
+end
+if reason ~= '' then
+  vote.reason = reason
+  data.reason = reason
+  note = note .. ': ' .. reason
+end
+history = append_json(history, event('voted', '', '', voter, note, at))
+emit('voted', id, voter, at, data)
+local changes = {'votes', append_json(votes_json, cjson.encode(vote)), 'updated_at_ms', at}
+local outcome = 'counted'
+if to ~= '' then
+  history = append_json(history, event(to, 'pending', to, voter, '', at))
+  changes[#changes + 1] = 'status'
+  changes[#changes + 1] = to
+  sync(id, 'pending', to, requester, team, pending_at, false)
+  emit(to, id, voter, at, {from = 'pending', to = to})
+  outcome = to
+end
+changes[#changes + 1] = 'history'
+changes[#changes + 1] = history
+redis.call('HSET', REQ, unpack(changes))
+announce(id, at, {card(at), cjson.encode({kind = 'vote', by = voter, outcome = outcome, at_ms = at})})
+return {outcome, '', redis.call('HGETALL', REQ)}
+`
+
+// ARGV: base, id, to, by, note, at, clone JSON (may be empty), failure (may be empty),
+// same_is_noop (1 or 0), n_say, n_say notices, then the statuses the request must be in
+// (none: any).
+const luaTransition = `
+local id, to, by, note, at, clone, failure = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local n_say = tonumber(ARGV[10])
+local guard_from = 11 + n_say
+local h = redis.call('HMGET', REQ, 'status', 'requester', 'team', 'pending_expires_at_ms',
+  'expires_at_ms', 'ttl_ms', 'history')
+local cur = h[1]
+if not cur then return {'not_found', ''} end
+if cur == to and ARGV[9] == '1' then return {'same', cur, redis.call('HGETALL', REQ)} end
+if #ARGV >= guard_from then
+  local ok = false
+  for i = guard_from, #ARGV do
+    if ARGV[i] == cur then ok = true; break end
+  end
+  if not ok then return {'guard', cur} end
+end
+if not (NEXT[cur] and NEXT[cur][to]) then return {'illegal', cur} end
+
+local changes = {'status', to, 'updated_at_ms', at}
+local data = {from = cur, to = to}
+local expires_at = h[5]
+if to == 'ready' then
+  expires_at = string.format('%d', tonumber(at) + tonumber(h[6] or '0'))
+  changes[#changes + 1] = 'ready_at_ms'
+  changes[#changes + 1] = at
+  changes[#changes + 1] = 'expires_at_ms'
+  changes[#changes + 1] = expires_at
+  data.expires_at_ms = expires_at
+end
+if clone ~= '' then
+  changes[#changes + 1] = 'clone'
+  changes[#changes + 1] = clone
+end
+if failure ~= '' then
+  changes[#changes + 1] = 'failure'
+  changes[#changes + 1] = failure
+  data.failure = failure
+end
+if note ~= '' then data.note = note end
+changes[#changes + 1] = 'history'
+changes[#changes + 1] = append_json(h[7], event(to, cur, to, by, note, at))
+redis.call('HSET', REQ, unpack(changes))
+sync(id, cur, to, h[2], h[3], h[4], expires_at)
+emit(to, id, by, at, data)
+announce(id, at, said(at, 11, n_say))
+return {'ok', cur, redis.call('HGETALL', REQ)}
+`
+
+// ARGV: base, id, by, until, at, note, then the notices to record.
+const luaExtend = `
+local id, by, until_at, at, note = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local h = redis.call('HMGET', REQ, 'status', 'expires_at_ms', 'history')
+if not h[1] then return {'not_found', ''} end
+if h[1] ~= 'ready' then return {'not_ready', h[1]} end
+local old = h[2] or ''
+if old == until_at then return {'same', '', redis.call('HGETALL', REQ)} end
+redis.call('HSET', REQ, 'expires_at_ms', until_at, 'updated_at_ms', at,
+  'history', append_json(h[3], event('extended', '', '', by, note, at)))
+redis.call('ZADD', EXPIRY, until_at, id)
+emit('extended', id, by, at, {from_expires_at_ms = old, expires_at_ms = until_at})
+announce(id, at, said(at, 7, #ARGV - 6))
+return {'ok', '', redis.call('HGETALL', REQ)}
+`
+
+// ARGV: base, id, channel, ts, at.
+const luaSetMessage = `
+local id, channel, ts, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local h = redis.call('HMGET', REQ, 'status', 'channel', 'message_ts')
+if not h[1] then return {'not_found', ''} end
+if (h[2] or '') == channel and (h[3] or '') == ts then return {'same', ''} end
+redis.call('HSET', REQ, 'channel', channel, 'message_ts', ts)
+emit('message', id, 'clonebot', at, {channel = channel, message_ts = ts})
+return {'ok', ''}
+`
+
+// ARGV: base, id, at, once (a marks field, or ”), then the notices. With once, the notices
+// are recorded only the first time (the field is set then); {'ok'} or {'done'}.
+const luaAnnounce = `
+local id, at, once = ARGV[2], ARGV[3], ARGV[4]
+if once ~= '' then
+  local marks = BASE .. 'marks:' .. id
+  if redis.call('HSETNX', marks, once, at) == 0 then return {'done', ''} end
+  redis.call('PEXPIRE', marks, MARKS_TTL_MS)
+end
+local items = {}
+for i = 5, #ARGV do items[#items + 1] = ARGV[i] end
+announce(id, at, items)
+return {'ok', ''}
+`
+
+// KEYS: as every request script. ARGV: base, id, owner, lease ms, max. Takes the lease on the
+// request's notices (renewing it for owner) and returns up to max of them, oldest first:
+// {'ok', ”, notices} or {'held', ”}.
+const luaTakeNotices = `
+local id, owner, ttl, max = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local lease = BASE .. 'nlease:' .. id
+local cur = redis.call('GET', lease)
+if cur and cur ~= owner then return {'held', ''} end
+redis.call('SET', lease, owner, 'PX', ttl)
+return {'ok', '', redis.call('LRANGE', BASE .. 'notices:' .. id, 0, max - 1)}
+`
+
+// ARGV: base, id, owner, n, release (1 or 0). Drops the first n notices if owner still holds
+// the lease, takes the request off the notify index once it has none left, and gives the lease
+// up when release is 1: {'ok', remaining} or {'lost', ”}.
+const luaAckNotices = `
+local id, owner, n, release = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local lease, list = BASE .. 'nlease:' .. id, BASE .. 'notices:' .. id
+if redis.call('GET', lease) ~= owner then return {'lost', ''} end
+if n > 0 then redis.call('LTRIM', list, n, -1) end
+local left = redis.call('LLEN', list)
+if left == 0 then redis.call('ZREM', BASE .. 'notify', id) end
+if release == '1' then redis.call('DEL', lease) end
+return {'ok', tostring(left)}
+`
+
+// KEYS[1] the lease; ARGV: owner, ttl in milliseconds. 1 if owner holds the lease now.
+const luaAcquireLease = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`
+
+// KEYS[1] the lease; ARGV: owner. 1 if owner held it and it is gone.
+const luaReleaseLease = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`
+
+// activeLua writes approvals' active statuses as a Lua table: ACTIVE[s] for a status that
+// holds quota.
+func activeLua() string {
+	var b strings.Builder
+	b.WriteString("local ACTIVE = {")
+	for _, s := range approvals.AllStatuses {
+		if s.Active() {
+			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(s)))
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// transitionsLua writes approvals' transition table as a Lua table: NEXT[from][to] is true
+// for a legal move.
+func transitionsLua() string {
+	var b strings.Builder
+	b.WriteString("local NEXT = {\n")
+	for _, from := range approvals.AllStatuses {
+		next := approvals.Transitions(from)
+		if len(next) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  [%s] = {", luaString(string(from)))
+		for _, to := range next {
+			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(to)))
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// luaString quotes s as a Lua string literal.
+func luaString(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' || c == '\\' || c < 0x20 || c >= 0x7f {
+			fmt.Fprintf(&b, "\\%03d", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// scripts are the Lua scripts of one Store.
+type scripts struct {
+	create, vote, transition, extend, setMessage *redis.Script
+	announce, takeNotices, ackNotices            *redis.Script
+	acquireLease, releaseLease                   *redis.Script
+}
+
+func newScripts() scripts {
+	head := activeLua() + fmt.Sprintf("local MARKS_TTL_MS = %d\n", marksTTL.Milliseconds()) + luaCommon
+	return scripts{
+		create:       redis.NewScript(head + luaCreate),
+		vote:         redis.NewScript(head + luaVote),
+		transition:   redis.NewScript(transitionsLua() + head + luaTransition),
+		extend:       redis.NewScript(head + luaExtend),
+		setMessage:   redis.NewScript(head + luaSetMessage),
+		announce:     redis.NewScript(head + luaAnnounce),
+		takeNotices:  redis.NewScript(head + luaTakeNotices),
+		ackNotices:   redis.NewScript(head + luaAckNotices),
+		acquireLease: redis.NewScript(luaAcquireLease),
+		releaseLease: redis.NewScript(luaReleaseLease),
+	}
+}
