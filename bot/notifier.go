@@ -214,12 +214,16 @@ func (n *Notifier) failed(id string) {
 	n.backoff[id] = retry{at: n.clock.Now().Add(w), wait: w}
 }
 
-// deliver sends request id's notices until none is left, another replica holds them, or one
-// cannot be sent now. It reports whether it sent (or dropped) any.
-func (n *Notifier) deliver(ctx context.Context, id string) bool {
+// deliver sends request id's notices until none is left, another replica holds them, one
+// cannot be sent now, or stop ends. A notice whose send has begun is finished and acknowledged
+// even when stop ends meanwhile (the process is shutting down), so what Slack took is not sent
+// twice; the calls are bounded by the lease instead.
+func (n *Notifier) deliver(stop context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), n.cfg.Lease)
+	defer cancel()
 	log := n.log.With(zap.String("request_id", id))
 	did := false
-	for {
+	for stop.Err() == nil {
 		notices, err := n.box.TakeNotices(ctx, id, n.cfg.Owner, n.cfg.Lease, n.cfg.Batch)
 		if errors.Is(err, approvals.ErrLeaseHeld) {
 			return did
@@ -236,7 +240,7 @@ func (n *Notifier) deliver(ctx context.Context, id string) bool {
 			n.release(ctx, id, 0)
 			return did
 		}
-		sent, err := n.batch(ctx, r, notices)
+		sent, err := n.batch(ctx, stop, r, notices)
 		did = did || sent > 0
 		if err != nil {
 			log.Warn("notice not sent; it is tried again later", zap.Int("sent", sent), zap.Error(err))
@@ -256,6 +260,7 @@ func (n *Notifier) deliver(ctx context.Context, id string) bool {
 			return did
 		}
 	}
+	return did
 }
 
 // release acknowledges the first sent notices and gives the lease up.
@@ -267,8 +272,8 @@ func (n *Notifier) release(ctx context.Context, id string, sent int) {
 
 // batch sends notices about r (nil: no request) in order and returns how many of them, from
 // the first, are done with: sent, made stale by a later one, or refused by Slack for good. It
-// stops at the first that could not be sent now.
-func (n *Notifier) batch(ctx context.Context, r *approvals.Request, notices []approvals.Notice) (int, error) {
+// stops at the first that could not be sent now, or before the next one once stop has ended.
+func (n *Notifier) batch(ctx, stop context.Context, r *approvals.Request, notices []approvals.Notice) (int, error) {
 	lastCard, lastProgress := -1, -1
 	for i, no := range notices {
 		switch no.Kind {
@@ -280,6 +285,9 @@ func (n *Notifier) batch(ctx context.Context, r *approvals.Request, notices []ap
 	}
 	homes, posted := false, false
 	for i, no := range notices {
+		if err := stop.Err(); err != nil {
+			return i, err
+		}
 		var err error
 		switch no.Kind {
 		case approvals.NoticeCard:

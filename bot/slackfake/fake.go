@@ -111,6 +111,7 @@ type Server struct {
 	homeViews   map[string]json.RawMessage
 	tsMicros    int64
 	faults      map[string][]fault
+	writeDelay  time.Duration // how long every write method takes to answer
 	responseSeq int
 	envelopeSeq int
 	viewSeq     int
@@ -189,6 +190,17 @@ func (s *Server) AddChannel(id, name string) {
 	var ch slack.Channel
 	ch.ID, ch.Name, ch.IsChannel, ch.IsMember = id, name, true, true
 	s.channels[id] = ch
+}
+
+// writeMethods are the Web API methods that write: SlowWrites delays them.
+var writeMethods = map[string]bool{"chat.postMessage": true, "chat.update": true, "chat.postEphemeral": true,
+	"views.publish": true, "views.open": true}
+
+// SlowWrites makes every write method take d to answer, as a slow or distant Slack would.
+func (s *Server) SlowWrites(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeDelay = d
 }
 
 // RateLimitNext makes the next n calls of method answer 429 with a Retry-After header of
@@ -397,6 +409,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_form_data"})
 		return
+	}
+	s.mu.Lock()
+	delay := s.writeDelay
+	s.mu.Unlock()
+	if delay > 0 && writeMethods[call.Method] {
+		select { // a slow Slack: the write is done, and answered, only after delay
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 
 	s.mu.Lock()

@@ -1,0 +1,342 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clonebot/clonebot/app"
+	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/fakes"
+	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/jobs"
+	"github.com/clonebot/clonebot/provisioner"
+	"github.com/clonebot/clonebot/redisstore"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// world is a Slack workspace of n developers (U000…) on the offline Slack, a Redis key
+// prefix, and backends whose clones are made at once: what several serve replicas share.
+type world struct {
+	t      *testing.T
+	ctx    context.Context
+	fake   *slackfake.Server
+	db     *redisstore.DB
+	prefix string
+	users  []string
+
+	mu      sync.Mutex
+	creates map[string]int // Create calls per request
+}
+
+func newWorld(t *testing.T, developers int) *world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	w := &world{t: t, ctx: ctx, fake: slackfake.New(), creates: map[string]int{}}
+	t.Cleanup(w.fake.Close)
+	for i := range developers {
+		id := fmt.Sprintf("U%03d", i)
+		w.users = append(w.users, id)
+		w.fake.AddUser(slack.User{ID: id, Name: strings.ToLower(id)})
+	}
+	w.fake.AddUserGroup("S1", "developers", w.users...)
+	w.fake.AddChannel("CREQ", "clone-requests")
+	rdb, prefix := testenv.Redis(t)
+	w.db, w.prefix = redisstore.NewDB(rdb, prefix), prefix
+	return w
+}
+
+// replica builds the serve role of one replica, named owner.
+func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
+	w.t.Helper()
+	cfg := app.DefaultConfig()
+	cfg.Redis.Prefix = w.prefix
+	cfg.Slack.APIURL, cfg.Slack.BotToken = w.fake.APIURL(), "xoxb-test"
+	cfg.Slack.Mode, cfg.Slack.SigningSecret = "http", "test-signing-secret"
+	cfg.Slack.ListenAddr, cfg.MetricsAddr = freeAddr(w.t), freeAddr(w.t)
+	cfg.Lifecycle.Interval = 50 * time.Millisecond
+	for _, e := range edit {
+		e(cfg)
+	}
+	var days []time.Time
+	for d := -3; d <= 0; d++ {
+		days = append(days, testenv.Day(testenv.Now(), d))
+	}
+	prov := &fakes.Provisioner{
+		CreateFunc: func(_ context.Context, spec provisioner.Spec, _ provisioner.ProgressFunc) (provisioner.Clone, error) {
+			w.mu.Lock()
+			w.creates[spec.RequestID]++
+			w.mu.Unlock()
+			return provisioner.Clone{RequestID: spec.RequestID, Host: "db.internal", Port: 5432, Database: "prod",
+				User: "clone", CredentialRef: "arn:aws:secretsmanager:eu-west-1:1:secret:clonebot/" + spec.RequestID}, nil
+		},
+		DestroyFunc: func(context.Context, string) error { return nil },
+		ExtendFunc:  func(context.Context, string, time.Time) error { return nil },
+	}
+	a, err := app.New(w.ctx, cfg, app.Options{Serve: true, Logger: zaptest.NewLogger(w.t), Owner: owner, DB: w.db,
+		Policy: fakes.Policy(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
+			Strategy: provisioner.StrategyRestore}}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(a.Close)
+	return a
+}
+
+// start runs f in the background until the returned stop is called (or the test ends).
+func start(t *testing.T, ctx context.Context, f func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// agent plays the restore agents: every job is restored at once.
+func (w *world) agent(ctx context.Context) error {
+	q := w.db.Queue()
+	for ctx.Err() == nil {
+		d, err := q.Next(ctx, "agent-1", time.Hour, 50*time.Millisecond)
+		if err != nil || d == nil {
+			continue
+		}
+		if err := q.Finish(ctx, d, jobs.Event{RequestID: d.Job.RequestID, State: jobs.StateReady, At: time.Now()}); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// request asks for a dev clone of prod (automatic approval) as user, through the use case the
+// slash command calls.
+func (w *world) request(a *app.App, user string) string {
+	w.t.Helper()
+	rep, err := a.Service.RequestClone(w.ctx, handlers.Actor{User: user, Channel: "CREQ"}, handlers.CloneInput{Source: "prod", When: handlers.When{Latest: true}})
+	if err != nil {
+		w.t.Fatalf("request by %s: %v", user, err)
+	}
+	id, _, _ := strings.Cut(rep.Text, " ")
+	if !approvals.ValidID(id) {
+		w.t.Fatalf("reply %q names no request", rep.Text)
+	}
+	return id
+}
+
+// until polls cond (bounded) until it holds.
+func (w *world) until(what string, cond func() bool) {
+	w.t.Helper()
+	for range 6000 {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // waits for the replicas' own loops; the assertions are on state
+	}
+	w.t.Fatalf("timed out waiting until %s", what)
+}
+
+func (w *world) status(id string) approvals.Status {
+	r, err := w.db.Store().Get(w.ctx, id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r.Status
+}
+
+func (w *world) noticesLeft() int {
+	due, err := w.db.Store().NoticesDue(w.ctx, 1000)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return len(due)
+}
+
+// cards returns the request cards posted in CREQ (top-level messages), by request id.
+func (w *world) cards() map[string][]slackfake.Message {
+	out := map[string][]slackfake.Message{}
+	for _, m := range w.fake.Messages() {
+		if m.Channel == "CREQ" && m.ThreadTS == "" && strings.HasPrefix(m.Text, "Clone request ") {
+			id := strings.Fields(m.Text)[2]
+			out[id] = append(out[id], m)
+		}
+	}
+	return out
+}
+
+// writes counts the Slack writes answered so far.
+func (w *world) writes() int {
+	return len(w.fake.CallsTo("chat.postMessage")) + len(w.fake.CallsTo("chat.update")) + len(w.fake.CallsTo("views.publish"))
+}
+
+// checkDelivered checks that every request's card is there once and shows it ready, and that
+// its thread and its requester have the ready message.
+func (w *world) checkDelivered(ids map[string]string) {
+	w.t.Helper()
+	cards := w.cards()
+	for id, user := range ids {
+		cs := cards[id]
+		if len(cs) != 1 {
+			w.t.Errorf("%s has %d cards, want 1", id, len(cs))
+			continue
+		}
+		if !strings.Contains(string(cs[0].Blocks), "ready") {
+			w.t.Errorf("%s's card does not show it ready: %s", id, cs[0].Blocks)
+		}
+		var inThread, dm bool
+		for _, m := range w.fake.Messages() {
+			inThread = inThread || m.ThreadTS == cs[0].TS && strings.Contains(m.Text, id+" is ready")
+			dm = dm || m.Channel == user && strings.Contains(m.Text, id+" is ready")
+		}
+		if !inThread || !dm {
+			w.t.Errorf("%s: ready message in the thread %v, to %s %v", id, inThread, user, dm)
+		}
+	}
+}
+
+// TestStateChangesNeverWaitForSlack: with a Slack that takes a second to answer every write,
+// 20 requests in one channel are all ready as soon as their restores are done, long before
+// Slack has been told; then everything is delivered, each card once and as the request now is.
+func TestStateChangesNeverWaitForSlack(t *testing.T) {
+	w := newWorld(t, 10)
+	w.fake.SlowWrites(time.Second)
+	a := w.replica("bot-1", func(c *app.Config) { c.Bot.ChannelInterval = 50 * time.Millisecond })
+	start(t, w.ctx, a.Lifecycle.Run)
+	start(t, w.ctx, a.Notifier.Run)
+	start(t, w.ctx, w.agent)
+
+	ids := map[string]string{}
+	for i := range 20 {
+		user := w.users[i%10] // the dev tier allows two active clones per person
+		ids[w.request(a, user)] = user
+	}
+	w.until("every request is ready", func() bool {
+		for id := range ids {
+			if w.status(id) != approvals.StatusReady {
+				return false
+			}
+		}
+		return true
+	})
+	atReady := w.writes()
+	w.until("every notice is sent", func() bool { return w.noticesLeft() == 0 })
+	total := w.writes()
+	t.Logf("Slack writes answered when all 20 were ready: %d of %d", atReady, total)
+	if atReady*2 >= total {
+		t.Errorf("%d of %d Slack writes were done before the requests were ready: the lifecycle waited for Slack", atReady, total)
+	}
+	w.checkDelivered(ids)
+}
+
+// TestServeStoppedAndRestartedDeliversWhatWasPending: serve stops (SIGTERM cancels its
+// context) while Slack is slow and most of what it must say is unsent; another serve started
+// on the same Redis sends the rest, and nothing twice.
+func TestServeStoppedAndRestartedDeliversWhatWasPending(t *testing.T) {
+	w := newWorld(t, 3)
+	w.fake.SlowWrites(300 * time.Millisecond)
+	first := w.replica("bot-1")
+	stopFirst := start(t, w.ctx, first.RunServe)
+	start(t, w.ctx, w.agent)
+	ids := map[string]string{}
+	for _, u := range w.users {
+		ids[w.request(first, u)] = u
+	}
+	w.until("the first card is posted", func() bool { return len(w.cards()) > 0 })
+	stopFirst()
+	sent := w.writes()
+	if w.noticesLeft() == 0 {
+		t.Fatal("everything was sent before the stop: the test proves nothing")
+	}
+	second := w.replica("bot-2")
+	start(t, w.ctx, second.RunServe)
+	w.until("every request is ready and every notice sent", func() bool {
+		for id := range ids {
+			if w.status(id) != approvals.StatusReady {
+				return false
+			}
+		}
+		return w.noticesLeft() == 0
+	})
+	t.Logf("Slack writes by the stopped replica: %d; in all: %d", sent, w.writes())
+	w.checkDelivered(ids)
+}
+
+// TestOneCardPerRequestWithTwoReplicas: 200 automatically approved requests, made while two
+// replicas' lifecycles and notifiers run, get exactly one card each. (Before the notices, a
+// lifecycle pass that found an approved request without a card posted one itself, racing the
+// use case that was posting it.)
+func TestOneCardPerRequestWithTwoReplicas(t *testing.T) {
+	w := newWorld(t, 100)
+	fast := func(c *app.Config) { c.Bot.ChannelInterval = time.Millisecond } // Slack's own pacing would make this test take ten minutes
+	a, b := w.replica("bot-a", fast), w.replica("bot-b", fast)
+	for _, r := range []*app.App{a, b} {
+		start(t, w.ctx, r.Lifecycle.Run)
+		start(t, w.ctx, r.Notifier.Run)
+	}
+	start(t, w.ctx, w.agent)
+	ids := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, user := range w.users {
+		wg.Add(1)
+		go func() { // requests arrive on both replicas at once
+			defer wg.Done()
+			replica := []*app.App{a, b}[i%2]
+			for range 2 {
+				id := w.request(replica, user)
+				mu.Lock()
+				ids[id] = user
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	w.until("every request is ready and every notice sent", func() bool {
+		for id := range ids {
+			if w.status(id) != approvals.StatusReady {
+				return false
+			}
+		}
+		return w.noticesLeft() == 0
+	})
+	if len(ids) != 200 {
+		t.Fatalf("%d requests made, want 200", len(ids))
+	}
+	w.checkDelivered(ids)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id := range ids {
+		if n := w.creates[id]; n != 1 {
+			t.Errorf("%s: Create called %d times", id, n)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
