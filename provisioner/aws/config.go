@@ -172,21 +172,24 @@ func NewClients(ctx context.Context, cfg Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("load aws config: %w", err)
 	}
-	var endpoint *string
-	if cfg.EndpointURL != "" {
-		endpoint = sdkaws.String(cfg.EndpointURL)
+	// Without endpoint_url each client keeps the endpoint the SDK resolved, which honours
+	// the standard AWS_ENDPOINT_URL(_<SERVICE>) variables.
+	endpoint := func(base **string) {
+		if cfg.EndpointURL != "" {
+			*base = sdkaws.String(cfg.EndpointURL)
+		}
 	}
 	return Clients{
-		RDS:     rds.NewFromConfig(awsCfg, func(o *rds.Options) { o.BaseEndpoint = endpoint }),
-		Secrets: secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint }),
+		RDS:     rds.NewFromConfig(awsCfg, func(o *rds.Options) { endpoint(&o.BaseEndpoint) }),
+		Secrets: secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { endpoint(&o.BaseEndpoint) }),
 		S3: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-			o.BaseEndpoint = endpoint
+			endpoint(&o.BaseEndpoint)
 			// A custom endpoint (moto, MinIO) has no per-bucket DNS names.
-			o.UsePathStyle = endpoint != nil
+			o.UsePathStyle = o.BaseEndpoint != nil
 			// Backups uploaded without a checksum are normal; the catalogue reads its own sidecars.
 			o.DisableLogOutputChecksumValidationSkipped = true
 		}),
-		STS: sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.BaseEndpoint = endpoint }),
+		STS: sts.NewFromConfig(awsCfg, func(o *sts.Options) { endpoint(&o.BaseEndpoint) }),
 	}, nil
 }
 
