@@ -24,6 +24,10 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
+.PHONY: deploy-check
+deploy-check: ## build every deploy/kubernetes overlay (kubectl kustomize); check API types, Pod Security restricted, pinned images
+	$(GO) test -count=1 -run '^(TestManifests|TestCheckImage|TestConfigCopiesMatchTheExamples|TestAgentDaemonSetRunsTheDeploymentsPod|TestBinaryHasNoKubernetesImports)$$' ./internal/deploycheck
+
 .PHONY: demo
 demo: ## run the whole flow on this machine (clonebot demo)
 	$(GO) run ./cmd/clonebot demo
