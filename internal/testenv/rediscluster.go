@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -90,17 +89,7 @@ func startRedisServer(dir string, args ...string) (int, func(), error) {
 	if err := cmd.Start(); err != nil {
 		return 0, nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	stop := func() { stopProcess(cmd) }
 	u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	if err := waitFor(context.Background(), "redis-server", func() error { return pingRedis(u) }); err != nil {
 		stop()
