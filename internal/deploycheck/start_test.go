@@ -1,0 +1,213 @@
+package deploycheck
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clonebot/clonebot/bot/slackfake"
+	"github.com/clonebot/clonebot/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// agentServesHTTP says whether `clonebot agent` serves /healthz, /readyz and /metrics on
+// metrics_addr, as the manifests' probes expect. Issue 12 adds that server; until it lands
+// the agent's /readyz expectation below is skipped, by name, rather than passed.
+const agentServesHTTP = false
+
+// metricsAddr is the config's metrics_addr (":9090"), where the probes look.
+const metricsAddr = "127.0.0.1:9090"
+
+// TestProcessesStartFromTheConfigMap starts `clonebot serve` and `clonebot agent` as the pods
+// of overlays/aws do: the built binary, with exactly the files of the overlay's ConfigMap
+// and, from the environment, what the pods' Secrets and IRSA give them. Redis is real (a
+// private server, since the config fixes the key prefix), AWS is moto (AWS_ENDPOINT_URL),
+// Slack is the offline fake (CLONEBOT_SLACK_API_URL), in Socket Mode as configured.
+func TestProcessesStartFromTheConfigMap(t *testing.T) {
+	// step 1: the ConfigMap's files, as the pods mount them.
+	dir := t.TempDir()
+	cm, ok := find[*corev1.ConfigMap](build(t, "aws"), configMap)
+	if !ok {
+		t.Fatal("overlays/aws has no config map")
+	}
+	for name, data := range cm.Data {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, err := net.Listen("tcp", metricsAddr); err != nil {
+		t.Fatalf("the config's metrics_addr %s is taken on this machine: %v", metricsAddr, err)
+	} else {
+		l.Close()
+	}
+
+	// step 2: the binary, and the world the pods would find.
+	bin := filepath.Join(t.TempDir(), "clonebot")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/clonebot").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	fake := slackfake.New()
+	defer fake.Close()
+	aws := testenv.Moto(t)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+		"CLONEBOT_REDIS_URL=" + testenv.PrivateRedis(t),
+		"CLONEBOT_SLACK_API_URL=" + fake.APIURL(),
+		"CLONEBOT_SLACK_BOT_TOKEN=xoxb-deploycheck", "CLONEBOT_SLACK_APP_TOKEN=xapp-deploycheck",
+		"CLONEBOT_MASKING_KEY=deploycheck-masking-key",
+		"AWS_ENDPOINT_URL=" + aws.Endpoint, "AWS_ACCESS_KEY_ID=" + aws.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + aws.SecretAccessKey, "AWS_EC2_METADATA_DISABLED=true",
+	}
+	config := filepath.Join(dir, "clonebot.yaml")
+
+	t.Run("serve answers /readyz", func(t *testing.T) {
+		p := startProcess(t, bin, env, "serve", "-config", config)
+		p.waitReady(t, "http://"+metricsAddr+"/readyz")
+		if fake.Connections() == 0 {
+			t.Error("serve is ready but never connected to Slack's socket")
+		}
+		p.waitLog(t, `"clonebot serving"`)
+		p.stop(t)
+		if errs := p.errorLines(); len(errs) > 0 {
+			t.Errorf("serve logged errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
+	t.Run("agent starts", func(t *testing.T) {
+		p := startProcess(t, bin, env, "agent", "-config", config)
+		p.waitLog(t, `"agent started"`)
+		t.Run("agent answers /readyz (issue 12)", func(t *testing.T) {
+			if !agentServesHTTP {
+				t.Skip("issue 12: clonebot agent serves no HTTP yet; the manifests' probes expect /healthz and /readyz on " + metricsAddr)
+			}
+			p.waitReady(t, "http://"+metricsAddr+"/readyz")
+		})
+		p.stop(t)
+		if errs := p.errorLines(); len(errs) > 0 {
+			t.Errorf("the agent logged errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+}
+
+// process is a clonebot subprocess and its log (zap JSON on stderr).
+type process struct {
+	cmd  *exec.Cmd
+	done chan error
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+func (p *process) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// startProcess starts bin with args and env; it is killed when the test ends if still running,
+// and its log is printed if the test failed.
+func startProcess(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("clonebot %s log:\n%s", args[0], p.logText())
+		}
+	})
+	return p
+}
+
+// waitFor polls cond until it holds, failing the test after a minute or if the process ends.
+// It waits for a process to start, never for a test to pass.
+func (p *process) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for !cond() {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("clonebot %s exited (%v) before %s", p.cmd.Args[1], err, what)
+		case <-deadline:
+			t.Fatalf("clonebot %s: no %s within a minute", p.cmd.Args[1], what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (p *process) waitReady(t *testing.T, url string) {
+	t.Helper()
+	p.waitFor(t, "200 from "+url, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func (p *process) waitLog(t *testing.T, text string) {
+	t.Helper()
+	p.waitFor(t, "log line with "+text, func() bool { return strings.Contains(p.logText(), text) })
+}
+
+// stop sends SIGTERM, as the kubelet does, and expects a clean exit within the pods'
+// termination grace period.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("clonebot %s exited with %v after SIGTERM", p.cmd.Args[1], err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("clonebot %s still running 30 s after SIGTERM", p.cmd.Args[1])
+	}
+}
+
+// errorLines returns the log lines at level error or above.
+func (p *process) errorLines() []string {
+	var out []string
+	for _, line := range strings.Split(p.logText(), "\n") {
+		for _, level := range []string{"error", "dpanic", "panic", "fatal"} {
+			if strings.Contains(line, fmt.Sprintf(`"level":%q`, level)) {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
+}
