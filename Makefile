@@ -25,8 +25,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
 .PHONY: deploy-check
-deploy-check: ## build every deploy/kubernetes overlay (kubectl kustomize); check API types, Pod Security restricted, pinned images
-	$(GO) test -count=1 -run '^(TestManifests|TestCheckImage|TestConfigCopiesMatchTheExamples|TestAgentDaemonSetRunsTheDeploymentsPod|TestBinaryHasNoKubernetesImports)$$' ./internal/deploycheck
+deploy-check: ## build every Kubernetes overlay and check it (API types, Pod Security restricted, pinned images); Slack manifests vs code
+	$(GO) test -count=1 -run '^(TestManifests|TestCheckImage|TestConfigCopiesMatchTheExamples|TestAgentDaemonSetRunsTheDeploymentsPod|TestBinaryHasNoKubernetesImports|TestSlackMethodTable|TestSlackManifestsAskExactlyTheScopesUsed)$$' ./internal/deploycheck
 
 .PHONY: demo
 demo: ## run the whole flow on this machine (clonebot demo)
