@@ -56,8 +56,11 @@ func TestProcessesStartFromTheConfigMap(t *testing.T) {
 
 	// step 2: the binary, and the world the pods would find.
 	bin := filepath.Join(t.TempDir(), "clonebot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/clonebot").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=0.0.0-deploycheck", "-o", bin, "../../cmd/clonebot").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "version").Output(); err != nil || !strings.HasPrefix(string(out), "clonebot 0.0.0-deploycheck (") {
+		t.Fatalf("clonebot version printed %q (%v), want the version stamped with -ldflags as the Dockerfile does", out, err)
 	}
 	fake := slackfake.New()
 	defer fake.Close()
