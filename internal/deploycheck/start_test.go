@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,29 +33,18 @@ const agentServesHTTP = false
 const metricsAddr = "127.0.0.1:9090"
 
 // TestProcessesStartFromTheConfigMap starts `clonebot serve` and `clonebot agent` as the pods
-// of overlays/aws do: the built binary, with exactly the files of the overlay's ConfigMap
+// of each overlay do: the built binary, with exactly the files of the overlay's ConfigMap
 // and, from the environment, what the pods' Secrets and IRSA give them. Redis is real (a
 // private server, since the config fixes the key prefix), AWS is moto (AWS_ENDPOINT_URL),
-// Slack is the offline fake (CLONEBOT_SLACK_API_URL), in Socket Mode as configured.
+// Slack is the offline fake (CLONEBOT_SLACK_API_URL), in Socket Mode as configured. Neither
+// process connects to PostgreSQL before its first request or job.
 func TestProcessesStartFromTheConfigMap(t *testing.T) {
-	// step 1: the ConfigMap's files, as the pods mount them.
-	dir := t.TempDir()
-	cm, ok := find[*corev1.ConfigMap](build(t, "aws"), configMap)
-	if !ok {
-		t.Fatal("overlays/aws has no config map")
-	}
-	for name, data := range cm.Data {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// step 1: the binary, and the world the pods would find.
 	if l, err := net.Listen("tcp", metricsAddr); err != nil {
 		t.Fatalf("the config's metrics_addr %s is taken on this machine: %v", metricsAddr, err)
 	} else {
 		l.Close()
 	}
-
-	// step 2: the binary, and the world the pods would find.
 	bin := filepath.Join(t.TempDir(), "clonebot")
 	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=0.0.0-deploycheck", "-o", bin, "../../cmd/clonebot").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -70,43 +60,76 @@ func TestProcessesStartFromTheConfigMap(t *testing.T) {
 		"CLONEBOT_REDIS_URL=" + testenv.PrivateRedis(t),
 		"CLONEBOT_SLACK_API_URL=" + fake.APIURL(),
 		"CLONEBOT_SLACK_BOT_TOKEN=xoxb-deploycheck", "CLONEBOT_SLACK_APP_TOKEN=xapp-deploycheck",
-		"CLONEBOT_MASKING_KEY=deploycheck-masking-key",
+		"CLONEBOT_MASKING_KEY=deploycheck-masking-key", "PGPASSWORD=deploycheck",
 		"AWS_ENDPOINT_URL=" + aws.Endpoint, "AWS_ACCESS_KEY_ID=" + aws.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + aws.SecretAccessKey, "AWS_EC2_METADATA_DISABLED=true",
 	}
-	config := filepath.Join(dir, "clonebot.yaml")
 
-	t.Run("serve answers /readyz", func(t *testing.T) {
-		p := startProcess(t, bin, env, "serve", "-config", config)
-		p.waitReady(t, "http://"+metricsAddr+"/readyz")
-		if fake.Connections() == 0 {
-			t.Error("serve is ready but never connected to Slack's socket")
-		}
-		p.waitLog(t, `"clonebot serving"`)
-		p.stop(t)
-		if errs := p.errorLines(); len(errs) > 0 {
-			t.Errorf("serve logged errors:\n%s", strings.Join(errs, "\n"))
-		}
-	})
-
-	t.Run("agent starts", func(t *testing.T) {
-		p := startProcess(t, bin, env, "agent", "-config", config)
-		p.waitLog(t, `"agent started"`)
-		t.Run("agent answers /readyz (issue 12)", func(t *testing.T) {
-			if !agentServesHTTP {
-				t.Skip("issue 12: clonebot agent serves no HTTP yet; the manifests' probes expect /healthz and /readyz on " + metricsAddr)
+	tests := []struct {
+		overlay string
+		// wrap runs the process as its pod would see the filesystem: overlays/local's config
+		// keeps credentials under /var/lib/clonebot (the pods' shared volume), so the process
+		// gets an empty /var/lib of its own (a private mount namespace) rather than writing
+		// to this machine's.
+		wrap []string
+	}{
+		{"aws", nil},
+		{"local", []string{"unshare", "--mount", "--propagation", "private", "sh", "-c",
+			`mount -t tmpfs -o size=16m clonebot-data /var/lib && exec "$0" "$@"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.overlay, func(t *testing.T) {
+			// step 2: the ConfigMap's files, as the pods mount them.
+			dir := t.TempDir()
+			cm, ok := find[*corev1.ConfigMap](build(t, tt.overlay), configMap)
+			if !ok {
+				t.Fatalf("overlays/%s has no config map", tt.overlay)
 			}
-			p.waitReady(t, "http://"+metricsAddr+"/readyz")
+			for name, data := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			config := filepath.Join(dir, "clonebot.yaml")
+			command := func(args ...string) []string { return slices.Concat(tt.wrap, []string{bin}, args) }
+
+			// step 3: serve, until its readiness probe passes; then SIGTERM.
+			t.Run("serve answers /readyz", func(t *testing.T) {
+				connected := fake.Connections()
+				p := startProcess(t, env, command("serve", "-config", config)...)
+				p.waitReady(t, "http://"+metricsAddr+"/readyz")
+				if fake.Connections() == connected {
+					t.Error("serve is ready but never connected to Slack's socket")
+				}
+				p.waitLog(t, `"clonebot serving"`)
+				p.stop(t)
+				if errs := p.errorLines(); len(errs) > 0 {
+					t.Errorf("serve logged errors:\n%s", strings.Join(errs, "\n"))
+				}
+			})
+
+			// step 4: the agent, until it has started; its readiness probe waits for issue 12.
+			t.Run("agent starts", func(t *testing.T) {
+				p := startProcess(t, env, command("agent", "-config", config)...)
+				p.waitLog(t, `"agent started"`)
+				t.Run("agent answers /readyz (issue 12)", func(t *testing.T) {
+					if !agentServesHTTP {
+						t.Skip("issue 12: clonebot agent serves no HTTP yet; the manifests' probes expect /healthz and /readyz on " + metricsAddr)
+					}
+					p.waitReady(t, "http://"+metricsAddr+"/readyz")
+				})
+				p.stop(t)
+				if errs := p.errorLines(); len(errs) > 0 {
+					t.Errorf("the agent logged errors:\n%s", strings.Join(errs, "\n"))
+				}
+			})
 		})
-		p.stop(t)
-		if errs := p.errorLines(); len(errs) > 0 {
-			t.Errorf("the agent logged errors:\n%s", strings.Join(errs, "\n"))
-		}
-	})
+	}
 }
 
 // process is a clonebot subprocess and its log (zap JSON on stderr).
 type process struct {
+	name string // the command line
 	cmd  *exec.Cmd
 	done chan error
 	mu   sync.Mutex
@@ -125,11 +148,11 @@ func (p *process) logText() string {
 	return p.log.String()
 }
 
-// startProcess starts bin with args and env; it is killed when the test ends if still running,
-// and its log is printed if the test failed.
-func startProcess(t *testing.T, bin string, env []string, args ...string) *process {
+// startProcess starts the command line with env; it is killed when the test ends if still
+// running, and its log is printed if the test failed.
+func startProcess(t *testing.T, env []string, command ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p := &process{name: strings.Join(command, " "), cmd: exec.Command(command[0], command[1:]...), done: make(chan error, 1)}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
@@ -142,7 +165,7 @@ func startProcess(t *testing.T, bin string, env []string, args ...string) *proce
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("clonebot %s log:\n%s", args[0], p.logText())
+			t.Logf("%s log:\n%s", p.name, p.logText())
 		}
 	})
 	return p
@@ -157,9 +180,9 @@ func (p *process) waitFor(t *testing.T, what string, cond func() bool) {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			t.Fatalf("clonebot %s exited (%v) before %s", p.cmd.Args[1], err, what)
+			t.Fatalf("%s exited (%v) before %s", p.name, err, what)
 		case <-deadline:
-			t.Fatalf("clonebot %s: no %s within a minute", p.cmd.Args[1], what)
+			t.Fatalf("%s: no %s within a minute", p.name, what)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -195,10 +218,10 @@ func (p *process) stop(t *testing.T) {
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Errorf("clonebot %s exited with %v after SIGTERM", p.cmd.Args[1], err)
+			t.Errorf("%s exited with %v after SIGTERM", p.name, err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Errorf("clonebot %s still running 30 s after SIGTERM", p.cmd.Args[1])
+		t.Errorf("%s still running 30 s after SIGTERM", p.name)
 	}
 }
 
