@@ -2,6 +2,7 @@
 GO       ?= go
 PKGS     ?= ./...
 BIN      := bin/clonebot
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 STATICCHECK_VERSION := v0.8.2
 
 .DEFAULT_GOAL := help
@@ -11,8 +12,8 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/clonebot
-	$(GO) build -o $(BIN) ./cmd/clonebot
+build: ## build bin/clonebot, stamped with VERSION (default: git describe)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/clonebot
 
 .PHONY: test
 test: ## run every test with the race detector (real Redis, PostgreSQL and moto; see README)
@@ -23,6 +24,10 @@ lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: deploy-check
+deploy-check: ## build every Kubernetes overlay and check it (API types, Pod Security restricted, pinned images); Slack manifests vs code; Dockerfile
+	$(GO) test -count=1 -run '^(TestManifests|TestCheckImage|TestConfigCopiesMatchTheExamples|TestAgentDaemonSetRunsTheDeploymentsPod|TestBinaryHasNoKubernetesImports|TestSlackMethodTable|TestSlackManifestsAskExactlyTheScopesUsed|TestDockerfile)$$' ./internal/deploycheck
 
 .PHONY: demo
 demo: ## run the whole flow on this machine (clonebot demo)

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
 		a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if a.DB == nil {
-		if a.DB, err = redisstore.Open(ctx, cfg.Redis.URL, cfg.Redis.Prefix); err != nil {
+		if a.DB, err = redisstore.Open(ctx, cfg.Redis.URL, cfg.Redis.Prefix, cfg.Redis.Cluster); err != nil {
 			return nil, err
 		}
 		a.closers = append(a.closers, a.DB.Close)

@@ -23,8 +23,9 @@ import (
 // by environment variable; see envOverrides.
 type Config struct {
 	Redis struct {
-		URL    string `yaml:"url"`    // env CLONEBOT_REDIS_URL
-		Prefix string `yaml:"prefix"` // key prefix shared by bot, lifecycle and agents
+		URL     string `yaml:"url"`     // env CLONEBOT_REDIS_URL
+		Prefix  string `yaml:"prefix"`  // key prefix shared by bot, lifecycle and agents
+		Cluster bool   `yaml:"cluster"` // url names Redis Cluster nodes (or a configuration endpoint)
 	} `yaml:"redis"`
 	Policy  string `yaml:"policy"` // path of the policy file, relative to this file
 	Masking struct {

@@ -58,6 +58,34 @@ func newWorld(t *testing.T, developers int) *world {
 	return w
 }
 
+// TestOneRequestOnRedisCluster takes a request from the use case to a ready clone with its
+// card and ready message sent, on a real Redis Cluster of three masters, opened as serve opens
+// it (redis.cluster: true and the nodes in the URL).
+func TestOneRequestOnRedisCluster(t *testing.T) {
+	w := newWorld(t, 1)
+	addrs := testenv.RedisClusterAddrs(t)
+	url := "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+	w.prefix = testenv.UniqueName("c") + ":"
+	db, err := redisstore.Open(w.ctx, url, w.prefix, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Purge(context.Background()); db.Close() })
+	w.db = db
+	if _, err := redisstore.Open(w.ctx, "redis://"+addrs[0]+"/3", w.prefix, true); err == nil {
+		t.Fatal("a cluster URL naming database 3 was accepted")
+	}
+	a := w.replica("bot-1")
+	start(t, w.ctx, a.Lifecycle.Run)
+	start(t, w.ctx, a.Notifier.Run)
+	start(t, w.ctx, w.agent)
+	id := w.request(a, w.users[0])
+	w.until("the request is ready and every notice sent", func() bool {
+		return w.status(id) == approvals.StatusReady && w.noticesLeft() == 0
+	})
+	w.checkDelivered(map[string]string{id: w.users[0]})
+}
+
 // replica builds the serve role of one replica, named owner.
 func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 	w.t.Helper()

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,15 +16,18 @@ import (
 
 var _ handlers.Directory = (*Directory)(nil)
 
-// Directory answers who someone is from Slack: user groups (usergroups.list and
-// usergroups.users.list), names (users.info) and channel names (conversations.info). Answers
-// are cached and refreshed after Config.DirectoryRefresh on the clock, so a person added to or
-// removed from a group counts as such at most that long afterwards. Safe for concurrent use.
+// Directory answers who someone is from Slack: user groups with their members (one
+// usergroups.list with include_users), names (users.info) and channel names
+// (conversations.info). Answers are cached and refreshed after Config.DirectoryRefresh on the
+// clock, so a person added to or removed from a group counts as such at most that long
+// afterwards. A rate-limited read is retried after Slack's Retry-After, on the clock, up to
+// Config.RateLimitRetries times. Safe for concurrent use.
 type Directory struct {
 	api        *slack.Client
 	clock      Clock
 	refresh    time.Duration
 	teamPrefix string
+	retries    int
 
 	groupsMu sync.Mutex // held while the groups reload, so one caller reloads and the rest wait
 	mu       sync.Mutex
@@ -43,7 +47,25 @@ type cached[T any] struct {
 func NewDirectory(api *slack.Client, cfg Config, clock Clock) *Directory {
 	cfg.applyDefaults()
 	return &Directory{api: api, clock: clock, refresh: cfg.DirectoryRefresh, teamPrefix: cfg.TeamGroupPrefix,
-		users: map[string]cached[slack.User]{}, channels: map[string]cached[string]{}}
+		retries: cfg.RateLimitRetries, users: map[string]cached[slack.User]{}, channels: map[string]cached[string]{}}
+}
+
+// read runs a Web API read, retrying a rate-limited answer after its Retry-After. (slack-go's
+// own retry option wraps the whole client, writes included, which the Notifier already paces
+// per channel, and waits on the wall clock.)
+func (d *Directory) read(ctx context.Context, call func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := call()
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || attempt >= d.retries {
+			return err
+		}
+		select {
+		case <-d.clock.After(rl.RetryAfter):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (d *Directory) fresh(at time.Time) bool {
@@ -84,7 +106,11 @@ func (d *Directory) info(ctx context.Context, id string) (slack.User, error) {
 	if ok && d.fresh(c.at) {
 		return c.v, nil
 	}
-	u, err := d.api.GetUserInfoContext(ctx, id)
+	var u *slack.User
+	err := d.read(ctx, func() (err error) {
+		u, err = d.api.GetUserInfoContext(ctx, id)
+		return err
+	})
 	if err != nil {
 		return slack.User{}, fmt.Errorf("users.info %s: %w", id, err)
 	}
@@ -94,8 +120,8 @@ func (d *Directory) info(ctx context.Context, id string) (slack.User, error) {
 	return *u, nil
 }
 
-// groupsOf returns the handles of the user groups id is in, reloading every group's members
-// when the cache is stale. One caller reloads; the others wait for it.
+// groupsOf returns the handles of the user groups id is in, reloading every group with its
+// members (one call) when the cache is stale. One caller reloads; the others wait for it.
 func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 	d.groupsMu.Lock()
 	defer d.groupsMu.Unlock()
@@ -103,7 +129,11 @@ func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 	stale := !d.fresh(d.groupsAt)
 	d.mu.Unlock()
 	if stale {
-		groups, err := d.api.GetUserGroupsContext(ctx)
+		var groups []slack.UserGroup
+		err := d.read(ctx, func() (err error) {
+			groups, err = d.api.GetUserGroupsContext(ctx, slack.GetUserGroupsOptionIncludeUsers(true))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("usergroups.list: %w", err)
 		}
@@ -113,11 +143,7 @@ func (d *Directory) groupsOf(ctx context.Context, id string) ([]string, error) {
 				continue
 			}
 			ids[g.Handle] = g.ID
-			members, err := d.api.GetUserGroupMembersContext(ctx, g.ID)
-			if err != nil {
-				return nil, fmt.Errorf("usergroups.users.list %s: %w", g.Handle, err)
-			}
-			for _, m := range members {
+			for _, m := range g.Users {
 				byUser[m] = append(byUser[m], g.Handle)
 			}
 		}
@@ -159,15 +185,23 @@ func (d *Directory) Members(ctx context.Context, handle string) ([]string, error
 	return out, nil
 }
 
-// ChannelName returns a channel's name.
+// ChannelName returns a channel's name; "" for a direct message (an ID starting with D),
+// which has none and is never looked up: reading DMs' details would need the im:read scope.
 func (d *Directory) ChannelName(ctx context.Context, id string) (string, error) {
+	if strings.HasPrefix(id, "D") {
+		return "", nil
+	}
 	d.mu.Lock()
 	c, ok := d.channels[id]
 	d.mu.Unlock()
 	if ok && d.fresh(c.at) {
 		return c.v, nil
 	}
-	ch, err := d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+	var ch *slack.Channel
+	err := d.read(ctx, func() (err error) {
+		ch, err = d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("conversations.info %s: %w", id, err)
 	}

@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,19 +18,45 @@ type DB struct {
 	prefix string
 }
 
-// Open connects to the Redis of url (redis:// or rediss://) and checks that it answers. The
-// error never quotes the URL, which may hold a password.
-func Open(ctx context.Context, url, prefix string) (*DB, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis.url: not a redis:// or rediss:// URL")
+// Open connects to the Redis of url (redis:// or rediss://) and checks that it answers. With
+// cluster, url names one or more nodes of a Redis Cluster (redis://:pw@h1:6379?addr=h2:6379,
+// or a cluster's configuration endpoint) and the client follows the cluster's redirects; every
+// group of keys one script or transaction touches shares a hash tag (keys.go), so all of them
+// work on a cluster. The error never quotes the URL, which may hold a password.
+func Open(ctx context.Context, url, prefix string, cluster bool) (*DB, error) {
+	var c redis.UniversalClient
+	var addr string
+	if cluster {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: not a redis:// or rediss:// URL of cluster nodes")
+		}
+		if db := dbNumber(url); db != 0 {
+			return nil, fmt.Errorf("redis.url: a Redis Cluster has only database 0, not %d", db)
+		}
+		c, addr = redis.NewClusterClient(opts), strings.Join(opts.Addrs, ",")
+	} else {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: not a redis:// or rediss:// URL")
+		}
+		c, addr = redis.NewClient(opts), opts.Addr
 	}
-	c := redis.NewClient(opts)
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", addr, err)
 	}
 	return &DB{c: c, prefix: prefix}, nil
+}
+
+// dbNumber is the database a redis:// URL names in its path (0 when none).
+func dbNumber(raw string) int {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.Trim(u.Path, "/"))
+	return n
 }
 
 // NewDB wraps a client someone else made (tests, the demo's embedded Redis).
@@ -54,14 +83,20 @@ func (db *DB) Close() error { return db.c.Close() }
 // Purge deletes every key under the prefix: what one clonebot (a demo run, say) kept in a
 // Redis it shares with others.
 func (db *DB) Purge(ctx context.Context) error {
-	iter := db.c.Scan(ctx, 0, db.prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		if err := db.c.Del(ctx, iter.Val()).Err(); err != nil {
+	purge := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, db.prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+				return fmt.Errorf("purge %s: %w", db.prefix, err)
+			}
+		}
+		if err := iter.Err(); err != nil {
 			return fmt.Errorf("purge %s: %w", db.prefix, err)
 		}
+		return nil
 	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("purge %s: %w", db.prefix, err)
+	if cc, ok := db.c.(*redis.ClusterClient); ok { // each master holds its own slots
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return purge(ctx, node) })
 	}
-	return nil
+	return purge(ctx, db.c)
 }

@@ -21,12 +21,12 @@ const requester = "UREQ"
 type fixture struct {
 	t *testing.T
 	s *Store
-	c *redis.Client
+	c redis.UniversalClient
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	c, prefix := testenv.Redis(t)
+	c, prefix := fixtureRedis(t)
 	return &fixture{t: t, s: New(c, prefix, WithClock(func() time.Time { return t0 })), c: c}
 }
 

@@ -4,6 +4,7 @@
 //	clonebot agent   -config clonebot.yaml   a restore agent reading the job stream
 //	clonebot policy  validate policy.yaml    check a policy file
 //	clonebot demo                            the whole flow on this machine
+//	clonebot version                         the release and platform of this binary
 package main
 
 import (
@@ -37,6 +38,7 @@ usage:
   clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
   clonebot demo                            the whole flow on this machine (see README)
+  clonebot version                         the release and platform of this binary
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAgent(ctx, args[1:])
 	case "demo":
 		return runDemo(ctx, args[1:], stdout)
+	case "version":
+		return runVersion(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -21,7 +21,7 @@ var layers = []struct {
 	{"domain", []string{"approvals", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive"}},
 	{"use case", []string{"handlers", "lifecycle", "agent$"}},
 	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "deploy"}},
-	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest"}},
+	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
 }
 
 // libraries may be imported only by the packages listed (prefixes), besides the wiring; Redis

@@ -41,7 +41,7 @@ func startRedis(ctx context.Context, u string, cl *cleanups) (*redisEnv, error) 
 			return nil, fmt.Errorf("embedded redis: %w", err)
 		}
 		cl.add(m.Close)
-		db, err := redisstore.Open(ctx, "redis://"+m.Addr(), "clonebot:")
+		db, err := redisstore.Open(ctx, "redis://"+m.Addr(), "clonebot:", false)
 		if err != nil {
 			return nil, fmt.Errorf("embedded redis: %w", err)
 		}
@@ -49,7 +49,7 @@ func startRedis(ctx context.Context, u string, cl *cleanups) (*redisEnv, error) 
 		return &redisEnv{db: db, prefix: "clonebot:", mini: m, about: "embedded Redis (miniredis) on " + m.Addr()}, nil
 	}
 	prefix := testenv.UniqueName("clonebot-demo-") + ":"
-	db, err := redisstore.Open(ctx, u, prefix)
+	db, err := redisstore.Open(ctx, u, prefix, false)
 	if err != nil {
 		return nil, fmt.Errorf("CLONEBOT_REDIS_URL: %w", err)
 	}

@@ -3,8 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -68,19 +66,10 @@ func pingRedis(u string) error {
 }
 
 func startRedis() (string, error) {
-	bin, err := lookBinary("redis-server")
+	port, stop, err := startRedisServer(tempDir("redis"))
 	if err != nil {
 		return "", err
 	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", tempDir("redis"))
-	if err := startProcess(cmd); err != nil {
-		return "", fmt.Errorf("start redis-server: %w", err)
-	}
-	u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	return u, waitFor(context.Background(), "redis-server", func() error { return pingRedis(u) })
+	onStop(stop)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), nil
 }

@@ -3,10 +3,11 @@
 //
 // Each service is found in this order:
 //  1. an environment variable (CLONEBOT_TEST_REDIS_URL, CLONEBOT_TEST_POSTGRES_URL,
-//     CLONEBOT_TEST_AWS_ENDPOINT);
+//     CLONEBOT_TEST_AWS_ENDPOINT, CLONEBOT_TEST_REDIS_CLUSTER);
 //  2. the machine's running service on its standard port (Redis 6379, PostgreSQL 5432);
 //  3. a server started from the system binaries on a free port in a temporary directory,
-//     stopped when the test binary exits (packages call testenv.Main from TestMain).
+//     stopped when the test binary exits (packages call testenv.Main from TestMain); a Redis
+//     Cluster is always of this kind unless named by its variable.
 //
 // A service that cannot be had fails the test; it is never skipped. Tests are isolated from
 // each other: every Redis user gets its own key prefix, every PostgreSQL user its own
@@ -118,18 +119,21 @@ func startProcess(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	onStop(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	onStop(func() { stopProcess(cmd) })
 	return nil
+}
+
+// stopProcess interrupts a started server and waits for it to exit, killing it after 10 s.
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 // lookBinary finds a server binary on PATH or in the Debian PostgreSQL directory.

@@ -24,10 +24,12 @@ const EngineAuroraPostgres = "aurora-postgresql"
 
 // Defaults applied by New to zero-valued settings.
 const (
-	DefaultPollInterval   = 15 * time.Second
-	DefaultWaitTimeout    = 60 * time.Minute
-	DefaultMasterUsername = "clonebot"
-	defaultPort           = 5432
+	DefaultPollInterval = 15 * time.Second
+	DefaultWaitTimeout  = 60 * time.Minute
+	// DefaultFinalSnapshotRetention is a week: long enough to notice a clone was needed.
+	DefaultFinalSnapshotRetention = 7 * 24 * time.Hour
+	DefaultMasterUsername         = "clonebot"
+	defaultPort                   = 5432
 )
 
 // Config is the AWS backend's configuration (the `aws:` section of the config file).
@@ -42,6 +44,9 @@ type Config struct {
 	EngineVersion       string   `yaml:"engine_version"` // empty: the engine's default version
 	MasterUsername      string   `yaml:"master_username"`
 	FinalSnapshot       bool     `yaml:"final_snapshot"` // take a final snapshot when destroying a clone
+	// FinalSnapshotRetention is how long a final snapshot is kept once its clone is gone;
+	// then Sweep deletes it.
+	FinalSnapshotRetention time.Duration `yaml:"final_snapshot_retention"`
 	// PollInterval is how often Create polls a cluster or instance that is not available yet.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// WaitTimeout bounds each wait for a cluster or instance to become available.
@@ -98,6 +103,9 @@ func (c Config) Validate() error {
 	if c.WaitTimeout < 0 {
 		bad("wait_timeout", "must not be negative")
 	}
+	if c.FinalSnapshotRetention < 0 {
+		bad("final_snapshot_retention", "must not be negative")
+	}
 	if len(c.Sources) == 0 {
 		bad("sources", "at least one source is required")
 	}
@@ -143,6 +151,9 @@ func (c Config) withDefaults() Config {
 	if c.WaitTimeout == 0 {
 		c.WaitTimeout = DefaultWaitTimeout
 	}
+	if c.FinalSnapshotRetention == 0 {
+		c.FinalSnapshotRetention = DefaultFinalSnapshotRetention
+	}
 	return c
 }
 
@@ -161,21 +172,24 @@ func NewClients(ctx context.Context, cfg Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("load aws config: %w", err)
 	}
-	var endpoint *string
-	if cfg.EndpointURL != "" {
-		endpoint = sdkaws.String(cfg.EndpointURL)
+	// Without endpoint_url each client keeps the endpoint the SDK resolved, which honours
+	// the standard AWS_ENDPOINT_URL(_<SERVICE>) variables.
+	endpoint := func(base **string) {
+		if cfg.EndpointURL != "" {
+			*base = sdkaws.String(cfg.EndpointURL)
+		}
 	}
 	return Clients{
-		RDS:     rds.NewFromConfig(awsCfg, func(o *rds.Options) { o.BaseEndpoint = endpoint }),
-		Secrets: secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint }),
+		RDS:     rds.NewFromConfig(awsCfg, func(o *rds.Options) { endpoint(&o.BaseEndpoint) }),
+		Secrets: secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { endpoint(&o.BaseEndpoint) }),
 		S3: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-			o.BaseEndpoint = endpoint
+			endpoint(&o.BaseEndpoint)
 			// A custom endpoint (moto, MinIO) has no per-bucket DNS names.
-			o.UsePathStyle = endpoint != nil
+			o.UsePathStyle = o.BaseEndpoint != nil
 			// Backups uploaded without a checksum are normal; the catalogue reads its own sidecars.
 			o.DisableLogOutputChecksumValidationSkipped = true
 		}),
-		STS: sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.BaseEndpoint = endpoint }),
+		STS: sts.NewFromConfig(awsCfg, func(o *sts.Options) { endpoint(&o.BaseEndpoint) }),
 	}, nil
 }
 

@@ -59,6 +59,7 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 		{"no instance class", func(c *Config) { c.InstanceClass = "" }, "aws.instance_class: required"},
 		{"other engine", func(c *Config) { c.Engine = "mysql" }, "aws.engine:"},
 		{"negative poll", func(c *Config) { c.PollInterval = -time.Second }, "aws.poll_interval:"},
+		{"negative retention", func(c *Config) { c.FinalSnapshotRetention = -time.Hour }, "aws.final_snapshot_retention:"},
 		{"no sources", func(c *Config) { c.Sources = nil }, "aws.sources: at least one"},
 		{"bad strategy", func(c *Config) { c.Sources["orders"] = SourceConfig{Strategy: "copy", Database: "orders"} }, "aws.sources.orders.strategy:"},
 		{"no database", func(c *Config) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
@@ -65,8 +66,9 @@ func (p *Provisioner) Destroy(ctx context.Context, requestID string) error {
 func (p *Provisioner) deleteInstance(ctx context.Context, id string) error {
 	del := func() error {
 		_, err := p.rds.DeleteDBInstance(ctx, &rds.DeleteDBInstanceInput{
-			DBInstanceIdentifier: sdkaws.String(id),
-			SkipFinalSnapshot:    sdkaws.Bool(true),
+			DBInstanceIdentifier:   sdkaws.String(id),
+			SkipFinalSnapshot:      sdkaws.Bool(true),
+			DeleteAutomatedBackups: sdkaws.Bool(true),
 		})
 		return err
 	}
@@ -94,9 +96,12 @@ func (p *Provisioner) deleteCluster(ctx context.Context, n names, c rdstypes.DBC
 	if sdkaws.ToString(c.Status) == "deleting" {
 		return nil
 	}
+	// Automated backups would outlive the clone (an AWS Backup plan may retain them): a
+	// clone's data must not. A final snapshot, when asked for, is swept after its retention.
 	in := &rds.DeleteDBClusterInput{
-		DBClusterIdentifier: sdkaws.String(n.cluster),
-		SkipFinalSnapshot:   sdkaws.Bool(!p.cfg.FinalSnapshot),
+		DBClusterIdentifier:    sdkaws.String(n.cluster),
+		SkipFinalSnapshot:      sdkaws.Bool(!p.cfg.FinalSnapshot),
+		DeleteAutomatedBackups: sdkaws.Bool(true),
 	}
 	if p.cfg.FinalSnapshot {
 		in.FinalDBSnapshotIdentifier = sdkaws.String(n.finalSnapshot)
@@ -162,7 +167,9 @@ func (p *Provisioner) Extend(ctx context.Context, requestID string, expiresAt ti
 // Sweep is the orphan reaper: it destroys every clone whose clonebot-tagged cluster or
 // secret has a delete-after in the past (by p.Now) or belongs to a request known does not
 // know, and returns the request ids it destroyed, sorted. Resources already being deleted
-// are left alone. It goes on after a failed Destroy and returns the joined errors.
+// are left alone. It also deletes the final snapshots whose clone is gone and that are
+// older than the final snapshot retention. It goes on after a failed step and returns the
+// joined errors.
 func (p *Provisioner) Sweep(ctx context.Context, known func(requestID string) bool) ([]string, error) {
 	now := p.Now()
 	doomed := map[string]string{} // request id → why
@@ -190,6 +197,7 @@ func (p *Provisioner) Sweep(ctx context.Context, known func(requestID string) bo
 	}
 
 	// step 1: clusters.
+	clusterExists := map[string]bool{}
 	clusters := rds.NewDescribeDBClustersPaginator(p.rds, &rds.DescribeDBClustersInput{})
 	for clusters.HasMorePages() {
 		page, err := clusters.NextPage(ctx)
@@ -197,6 +205,7 @@ func (p *Provisioner) Sweep(ctx context.Context, known func(requestID string) bo
 			return nil, fmt.Errorf("sweep: list clusters: %w", err)
 		}
 		for _, c := range page.DBClusters {
+			clusterExists[sdkaws.ToString(c.DBClusterIdentifier)] = true
 			if sdkaws.ToString(c.Status) != "deleting" {
 				consider(sdkaws.ToString(c.DBClusterIdentifier), rdsTagMap(c.TagList))
 			}
@@ -228,5 +237,42 @@ func (p *Provisioner) Sweep(ctx context.Context, known func(requestID string) bo
 		p.log.Info("sweep destroyed", zap.String("request_id", id), zap.String("reason", doomed[id]))
 		destroyed = append(destroyed, id)
 	}
+
+	// step 4: final snapshots of clones that are gone, once their retention has passed.
+	if err := p.sweepFinalSnapshots(ctx, clusterExists, now); err != nil {
+		errs = append(errs, err)
+	}
 	return destroyed, errors.Join(errs...)
+}
+
+// sweepFinalSnapshots deletes every available clonebot final snapshot (named
+// clonebot-<id>-final and tagged managed-by=clonebot) whose cluster is not in clusterExists
+// and that was taken at least the retention before now.
+func (p *Provisioner) sweepFinalSnapshots(ctx context.Context, clusterExists map[string]bool, now time.Time) error {
+	var errs []error
+	pages := rds.NewDescribeDBClusterSnapshotsPaginator(p.rds, &rds.DescribeDBClusterSnapshotsInput{SnapshotType: sdkaws.String("manual")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("sweep: list final snapshots: %w", err)
+		}
+		for _, s := range page.DBClusterSnapshots {
+			id := sdkaws.ToString(s.DBClusterSnapshotIdentifier)
+			cluster, ok := strings.CutSuffix(id, "-final")
+			if !ok || !strings.HasPrefix(cluster, "clonebot-") || rdsTagMap(s.TagList)[TagManagedBy] != ManagedBy ||
+				clusterExists[cluster] || sdkaws.ToString(s.Status) != "available" ||
+				now.Sub(sdkaws.ToTime(s.SnapshotCreateTime)) < p.cfg.FinalSnapshotRetention {
+				continue
+			}
+			_, err := p.rds.DeleteDBClusterSnapshot(ctx, &rds.DeleteDBClusterSnapshotInput{DBClusterSnapshotIdentifier: sdkaws.String(id)})
+			var nf *rdstypes.DBClusterSnapshotNotFoundFault
+			if err != nil && !errors.As(err, &nf) {
+				errs = append(errs, fmt.Errorf("sweep: delete final snapshot %s: %w", id, err))
+				continue
+			}
+			p.log.Info("sweep deleted a final snapshot", zap.String("snapshot", id),
+				zap.String("request_id", rdsTagMap(s.TagList)[TagRequestID]))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -6,6 +6,8 @@
 // window of the source cluster).
 //
 // Every identifier is derived from the request id, so a Create retried after a crash at any
-// step finds what exists and finishes it. deploy/iam-policy.json holds exactly the actions
-// this package calls; a test keeps the two in agreement.
+// step finds what exists and finishes it. Secrets are encrypted with the configured KMS key;
+// destroyed clusters leave no automated backups, and final snapshots are swept after their
+// retention. deploy/iam-policy-bot.json holds exactly the actions serve makes through this
+// package, deploy/iam-policy-agent.json those of the agent; a test keeps them in agreement.
 package aws

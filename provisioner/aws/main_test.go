@@ -320,6 +320,11 @@ func (r crashingRDS) DeleteDBCluster(ctx context.Context, in *rds.DeleteDBCluste
 	return out, r.c.after("DeleteDBCluster", in, err)
 }
 
+func (r crashingRDS) DeleteDBClusterSnapshot(ctx context.Context, in *rds.DeleteDBClusterSnapshotInput, o ...func(*rds.Options)) (*rds.DeleteDBClusterSnapshotOutput, error) {
+	out, err := r.rdsAPI.DeleteDBClusterSnapshot(ctx, in, o...)
+	return out, r.c.after("DeleteDBClusterSnapshot", in, err)
+}
+
 // crashingSecrets is crashingRDS for Secrets Manager.
 type crashingSecrets struct {
 	secretsAPI

@@ -192,9 +192,23 @@ func TestCreateAndDestroyEachStrategy(t *testing.T) {
 					t.Errorf("secret tag %s = %q, want %q", k, got, v)
 				}
 			}
+			// The secret is encrypted with the configured key, not the account's default.
+			if in, _ := calls.input("CreateSecret").(*secretsmanager.CreateSecretInput); in == nil || sdkaws.ToString(in.KmsKeyId) != testKMSKey {
+				t.Errorf("CreateSecret did not name the configured KMS key")
+			}
+			if got := sdkaws.ToString(secret.KmsKeyId); got != testKMSKey {
+				t.Errorf("secret KMS key = %q, want %q", got, testKMSKey)
+			}
 
 			if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
 				t.Fatal(err)
+			}
+			// moto keeps no automated backups: the requests must ask for their deletion.
+			delCluster, _ := calls.input("DeleteDBCluster").(*rds.DeleteDBClusterInput)
+			delInstance, _ := calls.input("DeleteDBInstance").(*rds.DeleteDBInstanceInput)
+			if delCluster == nil || !sdkaws.ToBool(delCluster.DeleteAutomatedBackups) || !sdkaws.ToBool(delCluster.SkipFinalSnapshot) ||
+				delInstance == nil || !sdkaws.ToBool(delInstance.DeleteAutomatedBackups) {
+				t.Errorf("Destroy sent %+v and %+v, want automated backups deleted", delCluster, delInstance)
 			}
 			if c := e.cluster(n.cluster); c.id != "" && c.status != "deleting" {
 				t.Errorf("after Destroy the cluster is %q", c.status)
@@ -339,22 +353,86 @@ func TestDestroyIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestDestroyTakesAFinalSnapshotWhenAsked(t *testing.T) {
+func TestFinalSnapshotIsTakenThenSweptAfterItsRetention(t *testing.T) {
 	e := newEnv(t)
+	e.makeSourceCluster()
+	e.makeSnapshot(e.sourceCluster + "-daily") // not clonebot's: never swept
 	e.p.cfg.FinalSnapshot = true
-	spec := e.spec("orders")
-	if _, _, err := e.create(spec); err != nil {
+	start := testenv.Now()
+	gone, live := e.spec("orders"), e.spec("orders")
+	live.ExpiresAt = start.Add(30 * 24 * time.Hour) // outlives every sweep below
+	for _, s := range []provisioner.Spec{gone, live} {
+		if _, _, err := e.create(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot := func(id string) bool {
+		t.Helper()
+		out, err := e.clients.RDS.DescribeDBClusterSnapshots(e.ctx, &rds.DescribeDBClusterSnapshotsInput{DBClusterSnapshotIdentifier: sdkaws.String(id)})
+		var nf *rdstypes.DBClusterSnapshotNotFoundFault
+		if errors.As(err, &nf) {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.DBClusterSnapshots) == 1
+	}
+	deleteSnapshot := func(id string) {
+		t.Cleanup(func() {
+			_, _ = e.clients.RDS.DeleteDBClusterSnapshot(context.Background(), &rds.DeleteDBClusterSnapshotInput{DBClusterSnapshotIdentifier: sdkaws.String(id)})
+		})
+	}
+
+	// The destroyed clone leaves a final snapshot behind.
+	calls := e.crashAt(nil)
+	if err := rec.Err(e.p.Destroy(e.ctx, gone.RequestID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := rec.Err(e.p.Destroy(e.ctx, spec.RequestID)); err != nil {
+	n, _ := namesFor(gone.RequestID)
+	deleteSnapshot(n.finalSnapshot)
+	in, _ := calls.input("DeleteDBCluster").(*rds.DeleteDBClusterInput)
+	if in == nil || sdkaws.ToBool(in.SkipFinalSnapshot) || sdkaws.ToString(in.FinalDBSnapshotIdentifier) != n.finalSnapshot {
+		t.Fatalf("DeleteDBCluster sent %+v, want a final snapshot %s", in, n.finalSnapshot)
+	}
+	if !snapshot(n.finalSnapshot) {
+		t.Fatalf("no final snapshot %s", n.finalSnapshot)
+	}
+	// A snapshot under the live clone's final name, its cluster still there (as while a
+	// cluster is being deleted): not swept.
+	ln, _ := namesFor(live.RequestID)
+	if _, err := e.clients.RDS.CreateDBClusterSnapshot(e.ctx, &rds.CreateDBClusterSnapshotInput{
+		DBClusterIdentifier: sdkaws.String(ln.cluster), DBClusterSnapshotIdentifier: sdkaws.String(ln.finalSnapshot),
+		Tags: tagSet{{TagManagedBy, ManagedBy}}.rds(),
+	}); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := namesFor(spec.RequestID)
-	out, err := e.clients.RDS.DescribeDBClusterSnapshots(e.ctx, &rds.DescribeDBClusterSnapshotsInput{DBClusterSnapshotIdentifier: sdkaws.String(n.finalSnapshot)})
-	if err != nil || len(out.DBClusterSnapshots) != 1 {
-		t.Fatalf("final snapshot %s: %v", n.finalSnapshot, err)
+	deleteSnapshot(ln.finalSnapshot)
+	known := func(id string) bool { return id == live.RequestID }
+
+	// Within the retention, the final snapshot stays.
+	e.p.Now = func() time.Time { return start.Add(DefaultFinalSnapshotRetention - time.Hour) }
+	if _, err := e.p.Sweep(e.ctx, known); err != nil {
+		t.Fatal(rec.Err(err))
 	}
-	_, _ = e.clients.RDS.DeleteDBClusterSnapshot(e.ctx, &rds.DeleteDBClusterSnapshotInput{DBClusterSnapshotIdentifier: sdkaws.String(n.finalSnapshot)})
+	if !snapshot(n.finalSnapshot) {
+		t.Fatal("the final snapshot was swept within its retention")
+	}
+
+	// After it, the final snapshot goes; the live clone's and the source's own stay.
+	e.p.Now = func() time.Time { return start.Add(DefaultFinalSnapshotRetention + time.Minute) }
+	if _, err := e.p.Sweep(e.ctx, known); err != nil {
+		t.Fatal(rec.Err(err))
+	}
+	if snapshot(n.finalSnapshot) {
+		t.Error("the final snapshot of a clone that is gone survived its retention")
+	}
+	if !snapshot(ln.finalSnapshot) || !snapshot(e.sourceCluster+"-daily") {
+		t.Error("a snapshot of a live cluster, or one clonebot did not take, was swept")
+	}
+	if in, _ := calls.input("DeleteDBClusterSnapshot").(*rds.DeleteDBClusterSnapshotInput); in == nil || calls.count("DeleteDBClusterSnapshot") != 1 {
+		t.Errorf("DeleteDBClusterSnapshot called %d times, want once", calls.count("DeleteDBClusterSnapshot"))
+	}
 }
 
 func TestCreateRefusesBadRequests(t *testing.T) {

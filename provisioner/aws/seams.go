@@ -11,7 +11,8 @@ import (
 
 // The seams below copy the SDK clients' method signatures, so the SDK's waiters and
 // paginators accept them and a test can replace one method. Every method called on them is
-// an IAM action that deploy/iam-policy.json must allow (TestIAMPolicyMatchesCalls).
+// an IAM action that the policy of the process calling it (deploy/iam-policy-bot.json,
+// deploy/iam-policy-agent.json) must allow (TestIAMPoliciesMatchCalls).
 
 type rdsAPI interface {
 	CreateDBCluster(context.Context, *rds.CreateDBClusterInput, ...func(*rds.Options)) (*rds.CreateDBClusterOutput, error)
@@ -25,6 +26,7 @@ type rdsAPI interface {
 	AddTagsToResource(context.Context, *rds.AddTagsToResourceInput, ...func(*rds.Options)) (*rds.AddTagsToResourceOutput, error)
 	DeleteDBInstance(context.Context, *rds.DeleteDBInstanceInput, ...func(*rds.Options)) (*rds.DeleteDBInstanceOutput, error)
 	DeleteDBCluster(context.Context, *rds.DeleteDBClusterInput, ...func(*rds.Options)) (*rds.DeleteDBClusterOutput, error)
+	DeleteDBClusterSnapshot(context.Context, *rds.DeleteDBClusterSnapshotInput, ...func(*rds.Options)) (*rds.DeleteDBClusterSnapshotOutput, error)
 }
 
 type secretsAPI interface {

@@ -94,6 +94,7 @@ func (p *Provisioner) ensureSecret(ctx context.Context, n names, tags tagSet, cr
 		Name:         sdkaws.String(n.secret),
 		Description:  sdkaws.String("clonebot clone credentials"),
 		SecretString: sdkaws.String(value),
+		KmsKeyId:     optional(p.cfg.KMSKeyID), // the clone's key, not the account's aws/secretsmanager
 		Tags:         tags.secrets(),
 	})
 	var exists *smtypes.ResourceExistsException
