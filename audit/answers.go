@@ -229,8 +229,11 @@ func reviewState(c *Clone, now time.Time, reviewWithin time.Duration) string {
 	switch {
 	case !c.Review.ReviewedAt.IsZero():
 		return "reviewed " + stamp(c.Review.ReviewedAt)
-	case c.AccessEnd().IsZero():
-		return "clone still alive"
+	case !c.reviewPending():
+		if c.DestroyedAt.IsZero() {
+			return "clone still alive"
+		}
+		return "none needed: never ready"
 	}
 	due := reviewDue(c, reviewWithin)
 	if now.After(due) {
@@ -239,10 +242,16 @@ func reviewState(c *Clone, now time.Time, reviewWithin time.Duration) string {
 	return "due " + stamp(due)
 }
 
-// reviewDue is when an ended break-glass clone's review is due: as the review task says, else
-// reviewWithin after the access ended.
+// reviewPending reports whether a break-glass clone awaits its review: its access ended (or a
+// review task was posted) and nobody reviewed it.
+func (c *Clone) reviewPending() bool {
+	return c.BreakGlass() && c.Review.ReviewedAt.IsZero() && (!c.AccessEnd().IsZero() || !c.Review.RequestedAt.IsZero())
+}
+
+// reviewDue is when a break-glass clone's review is due: as the review task says, else
+// reviewWithin after the access ended (or the clone was destroyed).
 func reviewDue(c *Clone, reviewWithin time.Duration) time.Time {
-	return cmpTime(c.Review.DueAt, c.AccessEnd().Add(reviewWithin))
+	return cmpTime(c.Review.DueAt, cmpTime(c.AccessEnd(), c.DestroyedAt).Add(reviewWithin))
 }
 
 // stamp writes a time to the minute in UTC ("-" for none).

@@ -67,8 +67,8 @@ type Report struct {
 	// BreakGlassByMonth: break-glass requests made in the window, by calendar month (UTC), every
 	// month of the window listed.
 	BreakGlassByMonth []Count
-	// BreakGlassUnreviewed: break-glass clones of the window that have ended and are not
-	// reviewed; BreakGlassOverdue: those of them past their review deadline.
+	// BreakGlassUnreviewed: break-glass clones of the window whose access ended (or whose review
+	// task was posted) and that nobody reviewed; BreakGlassOverdue: those past their deadline.
 	BreakGlassUnreviewed, BreakGlassOverdue int
 	// Clones ready in the window, by requester (name when known), team and tier; most first.
 	ByUser, ByTeam, ByTier []Count
@@ -106,7 +106,7 @@ func BuildReport(clones []*Clone, o ReportOptions) Report {
 		}
 		if c.BreakGlass() && in(c.RequestedAt, since, o.Now) {
 			months[c.RequestedAt.UTC().Format("2006-01")]++
-			if !end.IsZero() && c.Review.ReviewedAt.IsZero() {
+			if c.reviewPending() {
 				r.BreakGlassUnreviewed++
 				if o.Now.After(reviewDue(c, o.ReviewWithin)) {
 					r.BreakGlassOverdue++
