@@ -144,7 +144,7 @@ func WriteUnmasked(w io.Writer, rows []Access, now time.Time) error {
 		if a.Until.IsZero() {
 			until = "ongoing"
 		}
-		t.row(c.Who(), c.RequestID, c.Source, c.Tier, cmpOr(c.Masking, "unknown"), stamp(a.From), until, FormatDuration(a.Duration))
+		t.row(c.Who(), c.RequestID, c.Source, c.Tier, cmp.Or(c.Masking, "unknown"), stamp(a.From), until, FormatDuration(a.Duration))
 		if _, ok := totals[c.Who()]; !ok {
 			users = append(users, c.Who())
 		}
@@ -171,7 +171,7 @@ func WriteBreakGlass(w io.Writer, rows []*Clone, now time.Time, reviewWithin tim
 			dur = FormatDuration(cmpTime(c.AccessEnd(), now).Sub(c.ReadyAt))
 		}
 		t.row(c.RequestID, c.Who(), stamp(c.RequestedAt), c.Source, c.Channel, c.Reason, dur,
-			reviewState(c, now, reviewWithin), cmpOr(c.Review.ReviewerName, c.Review.Reviewer), c.Review.Notes)
+			reviewState(c, now, reviewWithin), cmp.Or(c.Review.ReviewerName, c.Review.Reviewer), c.Review.Notes)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -184,7 +184,7 @@ func WriteBreakGlass(w io.Writer, rows []*Clone, now time.Time, reviewWithin tim
 func WriteApprovals(w io.Writer, rows []Approval) error {
 	t := newTable(w, "AT", "BY", "DECISION", "REQUEST", "REQUESTER", "TIER", "SOURCE", "SLOT", "REASON")
 	for _, a := range rows {
-		t.row(stamp(a.At), cmpOr(a.ActorName, a.Actor), a.Decision.Decision, a.Clone.RequestID, a.Clone.Who(),
+		t.row(stamp(a.At), cmp.Or(a.ActorName, a.Actor), a.Decision.Decision, a.Clone.RequestID, a.Clone.Who(),
 			a.Clone.Tier, a.Clone.Source, a.Slot, a.Reason)
 	}
 	if err := t.flush(); err != nil {
@@ -198,7 +198,7 @@ func WriteApprovals(w io.Writer, rows []Approval) error {
 func WriteDestroyed(w io.Writer, rows []*Clone) error {
 	t := newTable(w, "DESTROYED", "REQUEST", "OWNER", "TIER", "SOURCE", "ASKED BY", "WHY")
 	for _, c := range rows {
-		t.row(stamp(c.DestroyedAt), c.RequestID, c.Who(), c.Tier, c.Source, cmpOr(c.DestroyByName, c.DestroyBy), c.DestroyWhy)
+		t.row(stamp(c.DestroyedAt), c.RequestID, c.Who(), c.Tier, c.Source, cmp.Or(c.DestroyByName, c.DestroyBy), c.DestroyWhy)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -283,7 +283,7 @@ func FormatDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", days, hours)
 }
 
-func orNone(s string) string { return cmpOr(s, "none") }
+func orNone(s string) string { return cmp.Or(s, "none") }
 
 type table struct {
 	tw *tabwriter.Writer
@@ -297,7 +297,7 @@ func newTable(w io.Writer, header ...string) *table {
 
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cmpOr(c, "-"))
+		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cmp.Or(c, "-"))
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -96,7 +97,7 @@ func (c *Clone) AccessEnd() time.Time {
 func (c *Clone) Alive() bool { return !c.ProvisioningAt.IsZero() && c.DestroyedAt.IsZero() }
 
 // Who is the requester's name, or ID when the name is unknown.
-func (c *Clone) Who() string { return cmpOr(c.RequesterName, c.Requester) }
+func (c *Clone) Who() string { return cmp.Or(c.RequesterName, c.Requester) }
 
 // LoadClones reads the history since `since` and folds it into clones, ordered by request time.
 // tierMasking gives each tier's masking (from the policy) for requests whose "requested" event
@@ -132,13 +133,13 @@ func (f *Folder) Add(e Event) {
 		f.byID[e.RequestID] = c
 		f.order = append(f.order, c)
 	}
-	c.Tier, c.Source, c.Channel = cmpOr(c.Tier, e.Tier), cmpOr(c.Source, e.Source), cmpOr(e.Channel, c.Channel)
+	c.Tier, c.Source, c.Channel = cmp.Or(c.Tier, e.Tier), cmp.Or(c.Source, e.Source), cmp.Or(e.Channel, c.Channel)
 	d := e.Details
 	switch e.Action {
 	case ActionRequested:
 		c.Requester, c.RequesterName, c.RequestedAt = e.Actor, e.ActorName, e.At
 		c.Team, c.Mode, c.Reason = d[DetailTeam], d[DetailMode], d[DetailReason]
-		c.Masking = cmpOr(d[DetailMasking], f.tierMasking[c.Tier])
+		c.Masking = cmp.Or(d[DetailMasking], f.tierMasking[c.Tier])
 		if c.Masking == "" && c.BreakGlass() {
 			c.Masking = string(approvals.MaskNone)
 		}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -213,9 +214,9 @@ func (c *Consumer) prepare(ctx context.Context, events []Event, names map[string
 	seen := map[string]bool{}
 	for i := range events {
 		e := Normalize(events[i])
-		e.Tier = cmpOr(e.Tier, e.Details[DetailTier])
-		e.Source = cmpOr(e.Source, e.Details[DetailSource])
-		e.Channel = cmpOr(e.Channel, e.Details[DetailChannel])
+		e.Tier = cmp.Or(e.Tier, e.Details[DetailTier])
+		e.Source = cmp.Or(e.Source, e.Details[DetailSource])
+		e.Channel = cmp.Or(e.Channel, e.Details[DetailChannel])
 		if (e.Tier == "" || e.Source == "" || e.Channel == "") && e.RequestID != "" && !seen[e.RequestID] {
 			seen[e.RequestID] = true
 			missing = append(missing, e.RequestID)
@@ -243,19 +244,12 @@ func (c *Consumer) prepare(ctx context.Context, events []Event, names map[string
 	for i := range events {
 		e := &events[i]
 		k := known[e.RequestID]
-		e.Tier, e.Source, e.Channel = cmpOr(e.Tier, k.Tier), cmpOr(e.Source, k.Source), cmpOr(e.Channel, k.Channel)
+		e.Tier, e.Source, e.Channel = cmp.Or(e.Tier, k.Tier), cmp.Or(e.Source, k.Source), cmp.Or(e.Channel, k.Channel)
 		if e.RequestID != "" {
 			known[e.RequestID] = RequestContext{Tier: e.Tier, Source: e.Source, Channel: e.Channel}
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Backoff is the wait after the failures-th failed pass in a row: first doubled per failure,

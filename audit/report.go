@@ -101,7 +101,7 @@ func BuildReport(clones []*Clone, o ReportOptions) Report {
 		if in(c.ReadyAt, since, o.Now) {
 			toAccess = append(toAccess, c.ReadyAt.Sub(c.RequestedAt))
 			byUser[c.Who()]++
-			byTeam[cmpOr(c.Team, "(no team)")]++
+			byTeam[cmp.Or(c.Team, "(no team)")]++
 			byTier[c.Tier]++
 		}
 		if c.BreakGlass() && in(c.RequestedAt, since, o.Now) {

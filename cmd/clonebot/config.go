@@ -39,6 +39,7 @@ type Config struct {
 	Agent       agentSection     `yaml:"agent"`
 	AWS         *awsprov.Config  `yaml:"aws"`   // sources with backend: aws
 	Local       *local.Config    `yaml:"local"` // sources with backend: local
+	Audit       auditSection     `yaml:"audit"` // the audit log's database (audit.go)
 
 	dir string // the config file's directory
 }
@@ -94,6 +95,9 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv(envRedisURL); v != "" {
 		c.Redis.URL = v
+	}
+	if v := getenv(envAuditURL); v != "" {
+		c.Audit.URL = v
 	}
 	c.Slack.ApplyEnv(getenv)
 }
