@@ -28,8 +28,9 @@ type Log interface {
 	// its earlier events (requests it knows nothing of are absent).
 	RequestContext(ctx context.Context, requestIDs []string) (map[string]RequestContext, error)
 	// Append adds the events whose ids are not in the log yet, in order, to the chain, and moves
-	// the cursor to the last event's id if it added any; one transaction, serialized with every
-	// other writer. It returns what it added and the cursor after the commit.
+	// the cursor to the last event's id if that event was not in yet (events read in order from
+	// one stream: whenever it added any); one transaction, serialized with every other writer.
+	// It returns what it added and the cursor after the commit.
 	Append(ctx context.Context, cursor string, events []Event) (Appended, error)
 }
 

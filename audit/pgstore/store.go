@@ -34,6 +34,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// pgx's parse errors can quote the URL, password included: say only what kind it is.
 		return nil, errors.New("audit database URL: not a PostgreSQL URL or DSN")
 	}
+	// pgx prepares statements; after five runs PostgreSQL may keep a generic plan made while the
+	// log was small (a sequential scan for the idempotency lookup), which then costs O(rows) per
+	// append. The log's queries are small and cheap to plan: plan every run with its values.
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("audit database: %w", err)
@@ -45,7 +49,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
-// New wraps a pool whose database is migrated (Migrate).
+// New wraps a pool whose database is migrated (Migrate). Its connections should run with
+// plan_cache_mode=force_custom_plan, as Open's do.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Close closes the pool.
@@ -59,8 +64,8 @@ var columns = []string{"seq", "event_id", "at", "request_id", "actor", "actor_na
 const selectColumns = "seq, event_id, at, request_id, actor, actor_name, action, tier, source, channel, details, prev_hash, hash"
 
 // Append adds the events whose ids the log does not hold yet to the chain, in order, and, when
-// cursor is not "" and it added any, records the last event's id as the cursor; one
-// transaction. Writers take an advisory lock first, so any number of them (one per replica)
+// cursor is not "" and the batch's last event is among them, records that event's id as the
+// cursor; one transaction. Writers take an advisory lock first, so any number of them (one per replica)
 // make one chain, and an event delivered twice is appended once.
 func (s *Store) Append(ctx context.Context, cursor string, events []audit.Event) (audit.Appended, error) {
 	ids := make([]string, len(events))
@@ -74,14 +79,23 @@ func (s *Store) Append(ctx context.Context, cursor string, events []audit.Event)
 	}
 	var out audit.Appended
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// step 1, one round trip: the lock, the head, the ids already in, the cursor.
+		// step 1, one round trip: the lock, the head, the ids already in, the cursor; and the
+		// cursor moved to the batch's last event if that one is not in yet (so this transaction
+		// appends it; the rest of the batch is in by its commit, either way).
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock($1)", lockChain)
 		b.Queue("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
 		b.Queue("SELECT event_id FROM audit_events WHERE event_id = ANY($1)", ids)
 		b.Queue("SELECT last_id FROM audit_cursors WHERE name = $1", cursor)
+		move := cursor != "" && len(ids) > 0
+		if move {
+			b.Queue(`INSERT INTO audit_cursors (name, last_id, updated_at)
+				SELECT $1, $2, now() WHERE NOT EXISTS (SELECT 1 FROM audit_events WHERE event_id = $2)
+				ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at
+				RETURNING last_id`, cursor, ids[len(ids)-1])
+		}
 		br := tx.SendBatch(ctx, b)
-		head, known, stored, err := readAppendBatch(br)
+		head, known, stored, err := readAppendBatch(br, move)
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
@@ -109,15 +123,6 @@ func (s *Store) Append(ctx context.Context, cursor string, events []audit.Event)
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, columns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy %d events: %w", len(rows), err)
 		}
-		// step 3: every event of the batch is in the log now; the cursor moves to the last.
-		if cursor != "" {
-			last := norm[len(norm)-1].ID
-			if _, err := tx.Exec(ctx, `INSERT INTO audit_cursors (name, last_id, updated_at) VALUES ($1, $2, now())
-				ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at`, cursor, last); err != nil {
-				return fmt.Errorf("move cursor %s: %w", cursor, err)
-			}
-			out.Cursor = last
-		}
 		out.N, out.Head = len(recs), audit.Head{Seq: recs[len(recs)-1].Seq, Hash: recs[len(recs)-1].Hash}
 		return nil
 	})
@@ -127,7 +132,9 @@ func (s *Store) Append(ctx context.Context, cursor string, events []audit.Event)
 	return out, nil
 }
 
-func readAppendBatch(br pgx.BatchResults) (head audit.Head, known map[string]bool, cursor string, err error) {
+// readAppendBatch reads step 1's answers: the head, the ids in, and the cursor (the moved one
+// if moved says the batch asked to move it and it did).
+func readAppendBatch(br pgx.BatchResults, move bool) (head audit.Head, known map[string]bool, cursor string, err error) {
 	if _, err = br.Exec(); err != nil {
 		return head, nil, "", fmt.Errorf("chain lock: %w", err)
 	}
@@ -153,6 +160,11 @@ func readAppendBatch(br pgx.BatchResults) (head audit.Head, known map[string]boo
 	}
 	if err = br.QueryRow().Scan(&cursor); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return head, nil, "", fmt.Errorf("cursor: %w", err)
+	}
+	if move {
+		if err = br.QueryRow().Scan(&cursor); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return head, nil, "", fmt.Errorf("move cursor: %w", err)
+		}
 	}
 	return head, known, cursor, nil
 }
