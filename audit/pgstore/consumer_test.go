@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -210,10 +211,7 @@ func orderedStreamIDs(ids []string) []string {
 	slices.SortFunc(out, func(x, y string) int {
 		xa, xb := key(x)
 		ya, yb := key(y)
-		if xa != ya {
-			return int(xa - ya)
-		}
-		return int(xb - yb)
+		return cmp.Or(cmp.Compare(xa, ya), cmp.Compare(xb, yb))
 	})
 	return out
 }
@@ -254,4 +252,60 @@ func TestRedeliveryIsNotDoubled(t *testing.T) {
 	if left := eng.outboxIDs(); len(left) != 0 {
 		t.Fatalf("outbox keeps %d events", len(left))
 	}
+}
+
+// TestTwoConsumersOneChain: two replicas' consumers drain one outbox into one log at the same
+// time as requests change; every event is in the chain once, in stream order.
+func TestTwoConsumersOneChain(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Postgres(t)
+	eng := newEngine(t)
+	var consumers []*audit.Consumer
+	for range 2 {
+		consumers = append(consumers, audit.NewConsumer(outbox{eng.s}, open(t, url), audit.ConsumerConfig{Batch: 5}, zap.NewNop()))
+	}
+	produced := make(chan struct{})
+	errs := make(chan error, 2)
+	for _, c := range consumers {
+		go func() {
+			for {
+				select {
+				case <-produced: // one last pass after the producer is done
+					_, _, err := c.Drain(ctx)
+					errs <- err
+					return
+				default:
+				}
+				if _, _, err := c.Drain(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 30 {
+		eng.clone()
+	}
+	close(produced)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// every clone's eight events, once each, in the order the outbox had them
+	log := open(t, url)
+	var got []string
+	events := map[string]bool{}
+	err := log.Scan(ctx, func(r audit.Record) error {
+		got = append(got, r.ID)
+		events[r.RequestID+" "+r.Action] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 30*8 || len(events) != 30*8 || !slices.Equal(got, orderedStreamIDs(got)) {
+		t.Fatalf("log holds %d events (%d distinct), want 240 in stream order", len(got), len(events))
+	}
+	verify(t, log)
 }
