@@ -185,7 +185,14 @@ func (c *Consumer) Drain(ctx context.Context) (appended int, more bool, err erro
 		c.statusMu.Lock()
 		c.status.Appended += int64(res.N)
 		c.statusMu.Unlock()
-		c.cursor = res.Cursor
+		// The log's cursor is ahead of this batch when another replica appended further; it
+		// cannot lag behind it (every event of the batch is in the log now), but if it did, the
+		// batch's last event is where to go on from, so a pass always makes progress.
+		next := res.Cursor
+		if next == "" || next == c.cursor {
+			next = events[len(events)-1].ID
+		}
+		c.cursor = next
 		if err := c.trim(ctx); err != nil {
 			return appended, false, err
 		}

@@ -239,3 +239,25 @@ func TestPrepareFillsTheRequestContext(t *testing.T) {
 		t.Errorf("name lookups %v; names %q %q", lookups, events[4].ActorName, events[1].ActorName)
 	}
 }
+
+// TestDrainProgressesWhenTheLogCursorLags: a pass goes on after each batch even if the log
+// returns no cursor (or an old one), since every event of an appended batch is in the log.
+func TestDrainProgressesWhenTheLogCursorLags(t *testing.T) {
+	out := &memOutbox{events: outboxEvents(5)}
+	ob := out.fake()
+	read := ob.read
+	var afters []string
+	ob.read = func(after string, n int) ([]Event, error) { afters = append(afters, after); return read(after, n) }
+	log := fakeLog{
+		cursor:     func(string) (string, error) { return "", nil },
+		requestCtx: func([]string) (map[string]RequestContext, error) { return nil, nil },
+		appendFn:   func(string, []Event) (Appended, error) { return Appended{N: 0, Cursor: ""}, nil },
+	}
+	c := NewConsumer(ob, log, ConsumerConfig{Batch: 2}, zap.NewNop())
+	if _, more, err := c.Drain(context.Background()); err != nil || more {
+		t.Fatalf("Drain: more %v, %v", more, err)
+	}
+	if !slices.Equal(afters, []string{"", "002-0", "004-0"}) || len(out.events) != 0 {
+		t.Fatalf("read after %q; %d events left", afters, len(out.events))
+	}
+}

@@ -9,7 +9,7 @@
 // columns and the unique event id index, and the cursor. The plain side is one COPY per batch,
 // nothing else (a COPY is atomic by itself). Rounds alternate which side goes first.
 //
-//	go run ./bench/audit [-events 100000] [-batch 256] [-rounds 5]
+//	go run ./bench/audit [-events 100000] [-batch 256] [-rounds 10]
 //
 // The last line is: bench-audit chained_per_s=A plain_per_s=B ratio=A/B
 package main
@@ -33,7 +33,7 @@ import (
 func main() {
 	events := flag.Int("events", 100000, "events appended by each side")
 	batch := flag.Int("batch", 256, "events per transaction")
-	rounds := flag.Int("rounds", 5, "rounds; each appends events/rounds per side")
+	rounds := flag.Int("rounds", 10, "rounds; each appends events/rounds per side")
 	flag.Parse()
 	if err := run(context.Background(), *events, *batch, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-audit:", err)
