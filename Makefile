@@ -34,7 +34,7 @@ demo: ## run the whole flow on this machine (clonebot demo)
 	$(GO) run ./cmd/clonebot demo
 
 .PHONY: bench
-bench: bench-engine bench-slack bench-restore ## run every benchmark; figures go to docs/BENCHMARKS.md
+bench: bench-engine bench-slack bench-restore bench-audit ## run every benchmark; figures go to docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: ## approval votes/s vs bare Redis PING at 16 clients
@@ -47,3 +47,7 @@ bench-slack: ## HTTP-mode ack latency of signed /clone commands vs a bare net/ht
 .PHONY: bench-restore
 bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000; BENCH_REPEAT, default 3)
 	$(GO) run ./bench/restore
+
+.PHONY: bench-audit
+bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BENCH_AUDIT_ARGS, e.g. -batch 10)
+	$(GO) run ./bench/audit $(BENCH_AUDIT_ARGS)

@@ -40,9 +40,18 @@ type Config struct {
 	Agent       agentSection     `yaml:"agent"`
 	AWS         *awsprov.Config  `yaml:"aws"`   // sources with backend: aws
 	Local       *local.Config    `yaml:"local"` // sources with backend: local
+	Audit       AuditSection     `yaml:"audit"` // the audit log's database
 
 	dir string // the config file's directory
 }
+
+// AuditSection is the `audit:` section: where the audit log lives.
+type AuditSection struct {
+	URL string `yaml:"url"` // env CLONEBOT_AUDIT_DATABASE_URL; give the password there or in PGPASSWORD
+}
+
+// EnvAuditURL overrides audit.url.
+const EnvAuditURL = "CLONEBOT_AUDIT_DATABASE_URL"
 
 // lifecycleSection is the `lifecycle:` section.
 type lifecycleSection struct {
@@ -105,6 +114,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv(envRedisURL); v != "" {
 		c.Redis.URL = v
 	}
+	if v := getenv(EnvAuditURL); v != "" {
+		c.Audit.URL = v
+	}
 	c.Slack.ApplyEnv(getenv)
 }
 
@@ -154,6 +166,9 @@ func orDuration(v, def time.Duration) time.Duration {
 	}
 	return v
 }
+
+// PolicyPath is the path of the policy file.
+func (c *Config) PolicyPath() string { return c.path(c.Policy) }
 
 // path resolves a path of the config file relative to the file's directory.
 func (c *Config) path(p string) string {

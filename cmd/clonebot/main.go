@@ -3,6 +3,8 @@
 //	clonebot serve   -config clonebot.yaml   the Slack bot (Socket Mode or HTTP)
 //	clonebot agent   -config clonebot.yaml   a restore agent reading the job stream
 //	clonebot policy  validate policy.yaml    check a policy file
+//	clonebot audit   verify|export|…         the audit log: verify, anchor, export, the auditor's answers
+//	clonebot report  [30d]                   the governance report from the audit log
 //	clonebot demo                            the whole flow on this machine
 //	clonebot version                         the release and platform of this binary
 package main
@@ -37,6 +39,8 @@ usage:
   clonebot serve -config clonebot.yaml     the Slack bot and the lifecycle loop
   clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
+  clonebot audit <command>                 the audit log: verify, anchor, export, unmasked, breakglass, approvals, destroyed, alive
+  clonebot report [30d]                    the governance report from the audit log
   clonebot demo                            the whole flow on this machine (see README)
   clonebot version                         the release and platform of this binary
 `
@@ -57,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stdout)
 	case "version":
 		return runVersion(stdout)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
+	case "report":
+		return runReport(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -19,8 +19,8 @@ var layers = []struct {
 	packages []string // path prefixes under the module
 }{
 	{"domain", []string{"approvals", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive"}},
-	{"use case", []string{"handlers", "lifecycle", "agent$"}},
-	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "deploy"}},
+	{"use case", []string{"handlers", "lifecycle", "agent$", "audit$"}},
+	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
 	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
 }
 
@@ -30,7 +30,7 @@ var libraries = map[string][]string{
 	"github.com/redis/go-redis":    {"redisstore", "internal/testenv", "cmd/", "bench/"},
 	"github.com/slack-go/slack":    {"bot"},
 	"github.com/aws/aws-sdk-go-v2": {"provisioner/aws", "agent$"}, // the agent reads backups from S3
-	"github.com/jackc/pgx":         {"agent$", "provisioner/local"},
+	"github.com/jackc/pgx":         {"agent$", "provisioner/local", "audit/pgstore"},
 }
 
 // forbidden are imports named by the design on top of the layers.
@@ -39,6 +39,7 @@ var forbidden = map[string][]string{
 	"lifecycle": {"agent", "handlers", "bot", "redisstore"},
 	"handlers":  {"lifecycle", "agent", "bot", "redisstore"},
 	"agent":     {"lifecycle", "handlers", "bot", "redisstore"},
+	"audit$":    {"lifecycle", "handlers", "bot", "redisstore"},
 }
 
 type pkg struct {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/clonebot/clonebot/audit"
+	"github.com/clonebot/clonebot/bot/command"
+)
+
+// runReport implements `clonebot report [30d] [-user U123]`: the governance report computed from
+// the audit log, for everyone, or as the given Slack user would see it (their own requests).
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	window := command.DefaultReportWindow
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		d, err := command.ParseDuration(args[0])
+		if err != nil {
+			return fmt.Errorf("%w: report window: %v", errUsage, err)
+		}
+		window, args = d, args[1:]
+	}
+	a := newAuditCommand("report", stderr)
+	a.fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: clonebot report [30d] [-user U123] [-config clonebot.yaml | -policy policy.yaml]")
+	}
+	user := a.fs.String("user", "", "show the report as this Slack user sees it (their own requests); default: everyone")
+	if err := a.parse(ctx, args); err != nil {
+		return err
+	}
+	defer a.close()
+	clones, err := audit.LoadClones(ctx, a.store, a.now.Add(-window), a.tierMasking())
+	if err != nil {
+		return err
+	}
+	scope := audit.Everyone
+	if *user != "" {
+		scope = audit.Scope{User: *user}
+	}
+	r := audit.BuildReport(clones, audit.ReportOptions{Now: a.now, Window: window, Scope: scope, ReviewWithin: a.reviewWithin()})
+	for _, line := range r.Lines() {
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
