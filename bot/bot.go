@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -96,35 +95,11 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) {
 
 // run calls the use case of a parsed command.
 func (b *Bot) run(ctx context.Context, a handlers.Actor, c command.Command) (handlers.Reply, error) {
-	in := handlers.CloneInput{Source: c.Source, When: handlers.When{Latest: c.Date.Latest, At: c.Date.At, PointInTime: c.Date.PointInTime},
-		Tier: c.Tier, TTL: c.TTL, Reason: c.Reason}
-	switch c.Kind {
-	case command.KindRequest:
-		return b.svc.RequestClone(ctx, a, in)
-	case command.KindExplain:
-		return b.svc.Explain(ctx, a, in)
-	case command.KindBackups:
-		return b.svc.Backups(ctx, a, c.Source, c.Month)
-	case command.KindList:
-		return b.svc.List(ctx, a, c.All)
-	case command.KindStatus:
-		return b.svc.Status(ctx, a, c.ID)
-	case command.KindExtend:
-		return b.svc.Extend(ctx, a, c.ID, c.Duration)
-	case command.KindDestroy:
-		return b.svc.Destroy(ctx, a, c.ID)
-	case command.KindCancel:
-		return b.svc.Cancel(ctx, a, c.ID)
-	case command.KindBreakGlass:
-		return b.svc.BreakGlass(ctx, a, c.Source, c.Reason)
-	case command.KindReport:
-		return b.svc.Report(ctx, a, c.Window)
-	case command.KindDestroyAll:
-		return b.svc.DestroyAll(ctx, a)
-	case command.KindHelp:
-		return b.svc.Help(ctx, a, command.Help())
+	run, ok := runners[c.Kind]
+	if !ok {
+		return handlers.Reply{}, fmt.Errorf("command %q has no use case", c.Kind)
 	}
-	return handlers.Reply{}, fmt.Errorf("command %q has no use case", c.Kind)
+	return run(ctx, b.svc, a, c)
 }
 
 // modalMeta is the private_metadata of the modals: where to answer, and which request.
@@ -197,12 +172,10 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 	var err error
 	switch cb.View.CallbackID {
 	case render.CallbackRequest:
-		c, perr := b.modalCommand(cb.View.State)
-		if perr != nil {
-			b.fail(ctx, log, to, perr)
-			return
+		var c command.Command
+		if c, err = command.ParseForm(requestForm(cb.View.State), b.clock.Now()); err == nil {
+			rep, err = b.run(ctx, a, c)
 		}
-		rep, err = b.run(ctx, a, c)
 	case render.CallbackDeny:
 		if !approvals.ValidID(meta.Request) {
 			log.Warn("deny modal without a request id")
@@ -220,39 +193,10 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
 }
 
-// modalCommand reads the request form into a command, through the same parser as typed
-// commands. Free-text fields must be single words so they cannot smuggle options in.
-func (b *Bot) modalCommand(st *slack.ViewState) (command.Command, *command.Error) {
-	source, date := inputValue(st, render.InputSource), strings.TrimSpace(inputValue(st, render.InputDate))
-	tier, ttl := inputValue(st, render.InputTier), strings.TrimSpace(inputValue(st, render.InputTTL))
-	reason := strings.TrimSpace(inputValue(st, render.InputReason))
-	for field, v := range map[string]string{"source": source, "date": date, "tier": tier, "ttl": ttl} {
-		if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '=' || r == '"' }) {
-			return command.Command{}, &command.Error{Msg: fmt.Sprintf("the %s field takes one word, not %q", field, v), Usage: []string{command.Usage(command.KindRequest)}}
-		}
-	}
-	if date == "" {
-		date = "latest"
-	}
-	text := source + " " + date
-	if tier != "" {
-		text += " tier=" + tier
-	}
-	if ttl != "" {
-		text += " ttl=" + ttl
-	}
-	if reason != "" {
-		text += " reason=" + command.Quote(reason)
-	}
-	c, err := command.Parse(text, b.clock.Now())
-	var perr *command.Error
-	if errors.As(err, &perr) {
-		return command.Command{}, perr
-	}
-	if c.Kind != command.KindRequest {
-		return command.Command{}, &command.Error{Msg: "choose a source", Usage: []string{command.Usage(command.KindRequest)}}
-	}
-	return c, nil
+// requestForm reads the fields of the request form.
+func requestForm(st *slack.ViewState) command.Form {
+	return command.Form{Source: inputValue(st, render.InputSource), Date: inputValue(st, render.InputDate),
+		Tier: inputValue(st, render.InputTier), TTL: inputValue(st, render.InputTTL), Reason: inputValue(st, render.InputReason)}
 }
 
 // inputValue reads a modal input by its block ID (= action ID): text or the selected option.

@@ -3,6 +3,7 @@ package command
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,52 +80,6 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-func usageErr(k Kind, format string, args ...any) error {
-	u := Help()
-	if k != "" {
-		u = []string{usage[k]}
-	}
-	return &Error{Msg: fmt.Sprintf(format, args...), Usage: u}
-}
-
-var usage = map[Kind]string{
-	KindRequest:    `/clone <source> <date> [tier=dev|staging|debug] [ttl=4h] [reason="..."]   (date: YYYY-MM-DD, latest, yesterday or an RFC 3339 time)`,
-	KindModal:      `/clone   (opens the request form)`,
-	KindExplain:    `/clone explain <source> <date> [tier=...] [ttl=...]   (dry run: nothing is created)`,
-	KindBackups:    `/clone backups <source> [YYYY-MM]`,
-	KindList:       `/clone list [all]`,
-	KindStatus:     `/clone status <id>`,
-	KindExtend:     `/clone extend <id> <duration>   (like 2h, 90m, 1d)`,
-	KindDestroy:    `/clone destroy <id>`,
-	KindCancel:     `/clone cancel <id>`,
-	KindBreakGlass: `/clone breakglass <source> reason="..."   (incident channels only)`,
-	KindReport:     `/clone report [30d]`,
-	KindDestroyAll: `/clone destroy-all confirm   (admins only)`,
-	KindHelp:       `/clone help`,
-}
-
-var helpOrder = []Kind{KindRequest, KindModal, KindExplain, KindBackups, KindList, KindStatus, KindExtend,
-	KindDestroy, KindCancel, KindBreakGlass, KindReport, KindDestroyAll, KindHelp}
-
-// Help returns the usage line of every command.
-func Help() []string {
-	out := make([]string, 0, len(helpOrder))
-	for _, k := range helpOrder {
-		out = append(out, usage[k])
-	}
-	return out
-}
-
-// Usage returns the usage line of one command.
-func Usage(k Kind) string { return usage[k] }
-
-// keywords are the first words that name a command rather than a source.
-var keywords = map[string]Kind{
-	"explain": KindExplain, "backups": KindBackups, "list": KindList, "status": KindStatus,
-	"extend": KindExtend, "destroy": KindDestroy, "cancel": KindCancel, "breakglass": KindBreakGlass,
-	"report": KindReport, "destroy-all": KindDestroyAll, "help": KindHelp,
-}
-
 // Parse parses the text typed after /clone. Relative dates are resolved against now, and dates
 // after now are refused. Every failure is an *Error carrying usage.
 func Parse(text string, now time.Time) (Command, error) {
@@ -135,134 +90,60 @@ func Parse(text string, now time.Time) (Command, error) {
 	if len(toks) == 0 {
 		return Command{Kind: KindModal}, nil
 	}
-	first := toks[0]
-	kind, isKeyword := keywords[strings.ToLower(first.text)]
-	if first.key != "" || first.quoted {
-		return Command{}, usageErr("", "a command starts with a source or a command word, not %q", first.raw)
-	}
-	if !isKeyword {
-		kind = KindRequest
-		if len(toks) == 1 {
-			if validName(strings.ToLower(first.text)) {
-				return Command{}, usageErr("", "%q is not a command; to request a clone of a source, give a date too", first.text)
-			}
-			return Command{}, usageErr("", "%q is not a command", first.text)
-		}
-	} else {
-		toks = toks[1:]
-	}
-	p := parser{kind: kind, now: now.UTC()}
-	return p.parse(toks)
-}
-
-type parser struct {
-	kind Kind
-	now  time.Time
-}
-
-func (p parser) parse(toks []token) (Command, error) {
-	c := Command{Kind: p.kind}
-	args, opts, err := p.split(toks)
+	s, toks, err := which(toks)
 	if err != nil {
 		return Command{}, err
 	}
-	switch p.kind {
-	case KindRequest, KindExplain:
-		if err := p.arity(args, 2, 2, "<source> <date>"); err != nil {
-			return Command{}, err
-		}
-		if c.Source, err = p.name("source", args[0]); err != nil {
-			return Command{}, err
-		}
-		if c.Date, err = p.date(args[1]); err != nil {
-			return Command{}, err
-		}
-		allowed := []string{"tier", "ttl", "reason"}
-		if p.kind == KindExplain {
-			allowed = allowed[:2]
-		}
-		if err := p.options(&c, opts, allowed...); err != nil {
-			return Command{}, err
-		}
-	case KindBackups:
-		if err := p.arity(args, 1, 2, "<source> [YYYY-MM]"); err != nil {
-			return Command{}, err
-		}
-		if c.Source, err = p.name("source", args[0]); err != nil {
-			return Command{}, err
-		}
-		if len(args) == 2 {
-			m, err := time.Parse("2006-01", args[1])
-			if err != nil {
-				return Command{}, usageErr(p.kind, "%q is not a month like 2024-05", args[1])
-			}
-			c.Month = m.UTC()
-		}
+	return parser{spec: s, now: now.UTC()}.parse(toks)
+}
+
+// which finds the command the first word names, and returns the words after the keyword. A
+// first word that is no keyword is the source of a request. Its errors carry every usage line.
+func which(toks []token) (*spec, []token, error) {
+	first := toks[0]
+	if first.key != "" || first.quoted {
+		return nil, nil, helpErr("a command starts with a source or a command word, not %q", first.raw)
+	}
+	if s := keyword(first.text); s != nil {
+		return s, toks[1:], nil
+	}
+	if len(toks) > 1 {
+		return find(KindRequest), toks, nil
+	}
+	if validName(strings.ToLower(first.text)) {
+		return nil, nil, helpErr("%q is not a command; to request a clone of a source, give a date too", first.text)
+	}
+	return nil, nil, helpErr("%q is not a command", first.text)
+}
+
+func helpErr(format string, args ...any) error {
+	return &Error{Msg: fmt.Sprintf(format, args...), Usage: Help()}
+}
+
+// parser reads the words of one command by its spec.
+type parser struct {
+	spec *spec
+	now  time.Time
+}
+
+// errorf is a parse error carrying the usage of the command being parsed.
+func (p parser) errorf(format string, args ...any) error {
+	return &Error{Msg: fmt.Sprintf(format, args...), Usage: []string{p.spec.usage}}
+}
+
+// parse reads the words after the keyword: the arguments, then the options, then the rule on
+// the whole command, stopping at the first error.
+func (p parser) parse(toks []token) (Command, error) {
+	c := Command{Kind: p.spec.kind}
+	args, opts, err := p.split(toks)
+	if err == nil {
+		err = p.args(&c, args)
+	}
+	if err == nil {
 		err = p.options(&c, opts)
-	case KindList:
-		if err := p.arity(args, 0, 1, "[all]"); err != nil {
-			return Command{}, err
-		}
-		if len(args) == 1 {
-			if strings.ToLower(args[0]) != "all" {
-				return Command{}, usageErr(p.kind, "%q: the only option of list is all", args[0])
-			}
-			c.All = true
-		}
-		err = p.options(&c, opts)
-	case KindStatus, KindDestroy, KindCancel:
-		if err := p.arity(args, 1, 1, "<id>"); err != nil {
-			return Command{}, err
-		}
-		if c.ID, err = p.id(args[0]); err != nil {
-			return Command{}, err
-		}
-		err = p.options(&c, opts)
-	case KindExtend:
-		if err := p.arity(args, 2, 2, "<id> <duration>"); err != nil {
-			return Command{}, err
-		}
-		if c.ID, err = p.id(args[0]); err != nil {
-			return Command{}, err
-		}
-		if c.Duration, err = p.duration(args[1]); err != nil {
-			return Command{}, err
-		}
-		err = p.options(&c, opts)
-	case KindBreakGlass:
-		if err := p.arity(args, 1, 1, "<source>"); err != nil {
-			return Command{}, err
-		}
-		if c.Source, err = p.name("source", args[0]); err != nil {
-			return Command{}, err
-		}
-		if err := p.options(&c, opts, "reason"); err != nil {
-			return Command{}, err
-		}
-		if c.Reason == "" {
-			return Command{}, usageErr(p.kind, `break-glass needs a reason (the incident): reason="INC-123 ..."`)
-		}
-	case KindReport:
-		if err := p.arity(args, 0, 1, "[window]"); err != nil {
-			return Command{}, err
-		}
-		c.Window = DefaultReportWindow
-		if len(args) == 1 {
-			if c.Window, err = p.duration(args[0]); err != nil {
-				return Command{}, err
-			}
-		}
-		err = p.options(&c, opts)
-	case KindDestroyAll:
-		if len(args) != 1 || strings.ToLower(args[0]) != "confirm" {
-			return Command{}, usageErr(p.kind, "the kill switch destroys every active clone; type /clone destroy-all confirm to use it")
-		}
-		err = p.options(&c, opts)
-	case KindHelp:
-		if err := p.arity(args, 0, 0, ""); err != nil {
-			return Command{}, err
-		}
-		err = p.options(&c, opts)
+	}
+	if err == nil && p.spec.check != nil {
+		err = p.spec.check(p, c)
 	}
 	if err != nil {
 		return Command{}, err
@@ -278,50 +159,68 @@ func (p parser) split(toks []token) (args []string, opts []token, err error) {
 			continue
 		}
 		if len(opts) > 0 {
-			return nil, nil, usageErr(p.kind, "%q comes after the options; put options (key=value) last", t.text)
+			return nil, nil, p.errorf("%q comes after the options; put options (key=value) last", t.text)
 		}
 		args = append(args, t.text)
 	}
 	return args, opts, nil
 }
 
-func (p parser) arity(args []string, lo, hi int, want string) error {
-	switch {
-	case len(args) < lo:
-		return usageErr(p.kind, "%s needs %s", p.kind, want)
-	case len(args) > hi:
-		return usageErr(p.kind, "unexpected %q", args[hi])
+// args checks the number of arguments and reads each into c.
+func (p parser) args(c *Command, args []string) error {
+	if err := p.arity(args); err != nil {
+		return err
+	}
+	for i, a := range p.spec.args {
+		switch {
+		case i < len(args):
+			if err := a.set(p, c, args[i]); err != nil {
+				return err
+			}
+		case a.missing != nil:
+			a.missing(c)
+		}
 	}
 	return nil
 }
 
-func (p parser) options(c *Command, opts []token, allowed ...string) error {
+func (p parser) arity(args []string) error {
+	required, names := 0, make([]string, 0, len(p.spec.args))
+	for _, a := range p.spec.args {
+		if !a.optional() {
+			required++
+		}
+		names = append(names, a.name)
+	}
+	switch {
+	case len(args) >= required && len(args) <= len(p.spec.args):
+		return nil
+	case p.spec.misuse != "":
+		return p.errorf("%s", p.spec.misuse)
+	case len(args) < required:
+		return p.errorf("%s needs %s", p.spec.kind, strings.Join(names, " "))
+	default:
+		return p.errorf("unexpected %q", args[len(p.spec.args)])
+	}
+}
+
+// options reads key=value options into c: each one the command takes, at most once.
+func (p parser) options(c *Command, opts []token) error {
+	allowed := p.spec.options
 	seen := map[string]bool{}
 	for _, o := range opts {
 		key := strings.ToLower(o.key)
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			if len(allowed) == 0 {
-				return usageErr(p.kind, "%s takes no options (%s=)", p.kind, key)
+				return p.errorf("%s takes no options (%s=)", p.spec.kind, key)
 			}
-			return usageErr(p.kind, "unknown option %s=; %s takes %s", key, p.kind, strings.Join(withEquals(allowed), " "))
+			return p.errorf("unknown option %s=; %s takes %s", key, p.spec.kind, strings.Join(withEquals(allowed), " "))
 		}
 		if seen[key] {
-			return usageErr(p.kind, "%s= is given twice", key)
+			return p.errorf("%s= is given twice", key)
 		}
 		seen[key] = true
-		var err error
-		switch key {
-		case "tier":
-			c.Tier, err = p.name("tier", o.text)
-		case "ttl":
-			c.TTL, err = p.duration(o.text)
-		case "reason":
-			c.Reason = strings.TrimSpace(o.text)
-			if n := len([]rune(c.Reason)); n > MaxReasonLen {
-				err = usageErr(p.kind, "the reason is %d characters; keep it under %d", n, MaxReasonLen)
-			}
-		}
-		if err != nil {
+		if err := optionSpecs[key].set(p, c, o.text); err != nil {
 			return err
 		}
 	}
@@ -331,7 +230,7 @@ func (p parser) options(c *Command, opts []token, allowed ...string) error {
 func (p parser) name(what, s string) (string, error) {
 	s = strings.ToLower(s)
 	if !validName(s) {
-		return "", usageErr(p.kind, "%q is not a %s name (lowercase letters, digits, - and _)", s, what)
+		return "", p.errorf("%q is not a %s name (lowercase letters, digits, - and _)", s, what)
 	}
 	return s, nil
 }
@@ -339,7 +238,7 @@ func (p parser) name(what, s string) (string, error) {
 func (p parser) id(s string) (string, error) {
 	s = strings.ToLower(s)
 	if !approvals.ValidID(s) {
-		return "", usageErr(p.kind, "%q is not a request id (they look like cl-7f3k2q)", s)
+		return "", p.errorf("%q is not a request id (they look like cl-7f3k2q)", s)
 	}
 	return s, nil
 }
@@ -347,7 +246,7 @@ func (p parser) id(s string) (string, error) {
 func (p parser) duration(s string) (time.Duration, error) {
 	d, err := ParseDuration(s)
 	if err != nil {
-		return 0, usageErr(p.kind, "%v", err)
+		return 0, p.errorf("%v", err)
 	}
 	return d, nil
 }
@@ -365,23 +264,23 @@ func (p parser) date(s string) (Date, error) {
 	}
 	if d, err := time.Parse(time.DateOnly, s); err == nil {
 		if d.After(today) {
-			return Date{}, usageErr(p.kind, "%s is in the future; the newest backup is at most today's", s)
+			return Date{}, p.errorf("%s is in the future; the newest backup is at most today's", s)
 		}
 		if d.Before(minDate) {
-			return Date{}, usageErr(p.kind, "%s is before 1970", s)
+			return Date{}, p.errorf("%s is before 1970", s)
 		}
 		return Date{At: d.UTC()}, nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		if t.After(p.now) {
-			return Date{}, usageErr(p.kind, "%s is in the future", s)
+			return Date{}, p.errorf("%s is in the future", s)
 		}
 		if t.Before(minDate) {
-			return Date{}, usageErr(p.kind, "%s is before 1970", s)
+			return Date{}, p.errorf("%s is before 1970", s)
 		}
 		return Date{At: t.UTC(), PointInTime: true}, nil
 	}
-	return Date{}, usageErr(p.kind, "%q is not a date: use YYYY-MM-DD, latest, yesterday or an RFC 3339 time like 2024-05-01T13:45:00Z", s)
+	return Date{}, p.errorf("%q is not a date: use YYYY-MM-DD, latest, yesterday or an RFC 3339 time like 2024-05-01T13:45:00Z", s)
 }
 
 // ParseDuration parses durations as people type them: 90m, 4h, 2d, 1h30m, 1d12h. Units are
@@ -428,50 +327,30 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // String formats the command as it would be typed; Parse reads it back to the same Command.
 func (c Command) String() string {
-	w := []string{}
-	if c.Kind != KindRequest && c.Kind != KindModal {
+	s := find(c.Kind)
+	if s == nil {
+		return ""
+	}
+	var w []string
+	if s.keyword {
 		w = append(w, string(c.Kind))
 	}
-	switch c.Kind {
-	case KindRequest, KindExplain:
-		w = append(w, c.Source, c.Date.String())
-		if c.Tier != "" {
-			w = append(w, "tier="+c.Tier)
+	for _, a := range s.args {
+		if v := a.get(c); v != "" {
+			w = append(w, v)
 		}
-		if c.TTL > 0 {
-			w = append(w, "ttl="+approvals.FormatDuration(c.TTL))
+	}
+	for _, key := range s.options {
+		if v := optionSpecs[key].get(c); v != "" {
+			w = append(w, key+"="+v)
 		}
-		if c.Reason != "" {
-			w = append(w, "reason="+Quote(c.Reason))
-		}
-	case KindBackups:
-		w = append(w, c.Source)
-		if !c.Month.IsZero() {
-			w = append(w, c.Month.Format("2006-01"))
-		}
-	case KindList:
-		if c.All {
-			w = append(w, "all")
-		}
-	case KindStatus, KindDestroy, KindCancel:
-		w = append(w, c.ID)
-	case KindExtend:
-		w = append(w, c.ID, approvals.FormatDuration(c.Duration))
-	case KindBreakGlass:
-		w = append(w, c.Source, "reason="+Quote(c.Reason))
-	case KindReport:
-		if c.Window != DefaultReportWindow {
-			w = append(w, approvals.FormatDuration(c.Window))
-		}
-	case KindDestroyAll:
-		w = append(w, "confirm")
 	}
 	return strings.Join(w, " ")
 }
 
-// Quote writes s as a double-quoted option value, escaping backslashes and every quote mark
+// quote writes s as a double-quoted option value, escaping backslashes and every quote mark
 // the tokenizer would take as closing.
-func Quote(s string) string {
+func quote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -494,15 +373,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }
 
 func withEquals(keys []string) []string {

@@ -138,12 +138,6 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestHelpCoversEveryKind(t *testing.T) {
-	if got, want := len(Help()), len(keywords)+2; got != want {
-		t.Fatalf("help has %d lines, want %d (every keyword, the request and the modal)", got, want)
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"", "prod latest", `prod 2024-05-01 tier=staging ttl=4h reason="a \"b\" c"`, "explain prod yesterday",
 		"backups prod 2024-04", "list all", "status cl-7f3k2q", "extend cl-7f3k2q 90m", `breakglass prod reason=“x”`,
