@@ -1,5 +1,7 @@
 package redisstore
 
+import "fmt"
+
 // Every key clonebot keeps in Redis is named here, under one prefix shared by every process
 // (config `redis.prefix`, e.g. "clonebot:"). The first {...} of a key is its hash tag: keys
 // with the same tag live in one hash slot of a Redis Cluster, and a Lua script or MULTI block
@@ -22,6 +24,24 @@ const (
 	tagSlack   = "{slack-events}"
 )
 
+// The {clonebot} keys a Lua script derives from BASE (the engine() prefix) by these names: the
+// scripts get them in their header (scripts.go), and the key functions below use the same
+// constants, so a script and Go cannot disagree about a key.
+const (
+	nameUser        = "user:"    // + user id
+	nameTeam        = "team:"    // + team
+	nameMarks       = "marks:"   // + request id
+	nameNotices     = "notices:" // + request id
+	nameNotify      = "notify"
+	nameNoticeLease = "nlease:" // + request id
+)
+
+// luaKeyNames is the header that gives the scripts those names.
+func luaKeyNames() string {
+	return fmt.Sprintf("local K_USER, K_TEAM, K_MARKS, K_NOTICES, K_NOTIFY, K_NLEASE = %s, %s, %s, %s, %s, %s\n",
+		luaString(nameUser), luaString(nameTeam), luaString(nameMarks), luaString(nameNotices), luaString(nameNotify), luaString(nameNoticeLease))
+}
+
 // keys names the keys under one prefix.
 type keys struct{ prefix string }
 
@@ -31,21 +51,20 @@ func newKeys(prefix string) keys { return keys{prefix: prefix} }
 // the per-user and per-team index keys from it (user and team below).
 func (k keys) engine() string { return k.prefix + tagEngine + ":" }
 
-func (k keys) request(id string) string     { return k.engine() + "req:" + id }      // hash: one request (dto.go)
-func (k keys) pending() string              { return k.engine() + "pending" }        // zset: pending requests by approval deadline (ms)
-func (k keys) expiry() string               { return k.engine() + "expiry" }         // zset: ready clones by expiry (ms)
-func (k keys) active() string               { return k.engine() + "active" }         // set: every active request
-func (k keys) user(u string) string         { return k.engine() + "user:" + u }      // set: the user's active requests
-func (k keys) outbox() string               { return k.engine() + "outbox" }         // stream: audit events
-func (k keys) lease(id string) string       { return k.engine() + "lease:" + id }    // string: owner of the request's lease, PX
-func (k keys) marks(id string) string       { return k.engine() + "marks:" + id }    // hash: what the lifecycle did for a request
-func (k keys) teardown() string             { return k.engine() + "teardown" }       // set: failed requests whose clone is to destroy
-func (k keys) notices(id string) string     { return k.engine() + "notices:" + id }  // list: notices to send, oldest first (JSON)
-func (k keys) notify() string               { return k.engine() + "notify" }         // zset: requests with notices to send, by the oldest's time (ms)
-func (k keys) noticeLease(id string) string { return k.engine() + "nlease:" + id }   // string: the sender working on the request's notices, PX
-func (k keys) progress(id string) string    { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack
+func (k keys) request(id string) string  { return k.engine() + "req:" + id }      // hash: one request (dto.go)
+func (k keys) pending() string           { return k.engine() + "pending" }        // zset: pending requests by approval deadline (ms)
+func (k keys) expiry() string            { return k.engine() + "expiry" }         // zset: ready clones by expiry (ms)
+func (k keys) active() string            { return k.engine() + "active" }         // set: every active request
+func (k keys) user(u string) string      { return k.engine() + nameUser + u }     // set: the user's active requests
+func (k keys) outbox() string            { return k.engine() + "outbox" }         // stream: audit events
+func (k keys) lease(id string) string    { return k.engine() + "lease:" + id }    // string: owner of the request's lease, PX
+func (k keys) marks(id string) string    { return k.engine() + nameMarks + id }   // hash: what the lifecycle did for a request
+func (k keys) teardown() string          { return k.engine() + "teardown" }       // set: failed requests whose clone is to destroy
+func (k keys) notify() string            { return k.engine() + nameNotify }       // zset: requests with notices to send, by the oldest's time (ms)
+func (k keys) progress(id string) string { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack
 
-// The team index, user:<id> and team:<name>, are derived in Lua from engine().
+// Derived in Lua only: team:<name> (the team's active requests), notices:<id> (list: a
+// request's notices to send, oldest first, JSON) and nlease:<id> (the sender working on them).
 
 func (k keys) restore() string           { return k.prefix + tagRestore + ":" }
 func (k keys) jobs() string              { return k.restore() + "jobs" }      // stream: restore jobs (consumer group of the agents)

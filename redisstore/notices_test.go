@@ -111,13 +111,13 @@ func TestNoticesLease(t *testing.T) {
 		t.Fatalf("due after all were sent: %v", due)
 	}
 	// the keys the scripts derive are the key schema's
-	if n, err := f.c.Exists(ctx, f.s.k.notices("cl-l1"), f.s.k.noticeLease("cl-l1")).Result(); err != nil || n != 0 {
+	if n, err := f.c.Exists(ctx, f.s.k.engine()+nameNotices+"cl-l1", f.s.k.engine()+nameNoticeLease+"cl-l1").Result(); err != nil || n != 0 {
 		t.Fatalf("notice keys left: %d, %v", n, err)
 	}
 	if _, err := f.s.Announce(ctx, "cl-l1", "x", approvals.Note("", "d")); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{f.s.k.notices("cl-l1"), f.s.k.notify(), f.s.k.marks("cl-l1")} {
+	for _, key := range []string{f.s.k.engine() + nameNotices + "cl-l1", f.s.k.notify(), f.s.k.marks("cl-l1")} {
 		if n, err := f.c.Exists(ctx, key).Result(); err != nil || n != 1 {
 			t.Fatalf("%s: %d, %v: the scripts and keys.go disagree on a key", key, n, err)
 		}

@@ -48,8 +48,8 @@ local function sync(id, from, to, requester, team, pending_at, expires_at)
     local op = 'SREM'
     if is then op = 'SADD' end
     redis.call(op, ACTIVESET, id)
-    redis.call(op, BASE .. 'user:' .. requester, id)
-    if set(team) then redis.call(op, BASE .. 'team:' .. team, id) end
+    redis.call(op, BASE .. K_USER .. requester, id)
+    if set(team) then redis.call(op, BASE .. K_TEAM .. team, id) end
   end
 end
 
@@ -64,8 +64,8 @@ end
 -- when its oldest unsent notice was recorded).
 local function announce(id, at, items)
   if #items == 0 then return end
-  redis.call('RPUSH', BASE .. 'notices:' .. id, unpack(items))
-  redis.call('ZADD', BASE .. 'notify', 'NX', at, id)
+  redis.call('RPUSH', BASE .. K_NOTICES .. id, unpack(items))
+  redis.call('ZADD', BASE .. K_NOTIFY, 'NX', at, id)
 end
 
 -- card is the notice every change of a request records: show its card as it now is.
@@ -97,11 +97,11 @@ if redis.call('EXISTS', REQ) == 1 then return {'exists', ''} end
 local id, requester, team, status, pending_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local per_user, per_team = tonumber(ARGV[7]), tonumber(ARGV[8])
 if per_user > 0 then
-  local n = redis.call('SCARD', BASE .. 'user:' .. requester)
+  local n = redis.call('SCARD', BASE .. K_USER .. requester)
   if n >= per_user then return {'quota_user', tostring(n)} end
 end
 if per_team > 0 and team ~= '' then
-  local n = redis.call('SCARD', BASE .. 'team:' .. team)
+  local n = redis.call('SCARD', BASE .. K_TEAM .. team)
   if n >= per_team then return {'quota_team', tostring(n)} end
 end
 local n_events, n_say, created_at = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
@@ -294,7 +294,7 @@ return {'ok', ''}
 const luaAnnounce = `
 local id, at, once = ARGV[2], ARGV[3], ARGV[4]
 if once ~= '' then
-  local marks = BASE .. 'marks:' .. id
+  local marks = BASE .. K_MARKS .. id
   if redis.call('HSETNX', marks, once, at) == 0 then return {'done', ''} end
   redis.call('PEXPIRE', marks, MARKS_TTL_MS)
 end
@@ -309,11 +309,11 @@ return {'ok', ''}
 // {'ok', ”, notices} or {'held', ”}.
 const luaTakeNotices = `
 local id, owner, ttl, max = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local lease = BASE .. 'nlease:' .. id
+local lease = BASE .. K_NLEASE .. id
 local cur = redis.call('GET', lease)
 if cur and cur ~= owner then return {'held', ''} end
 redis.call('SET', lease, owner, 'PX', ttl)
-return {'ok', '', redis.call('LRANGE', BASE .. 'notices:' .. id, 0, max - 1)}
+return {'ok', '', redis.call('LRANGE', BASE .. K_NOTICES .. id, 0, max - 1)}
 `
 
 // ARGV: base, id, owner, n, release (1 or 0). Drops the first n notices if owner still holds
@@ -321,11 +321,11 @@ return {'ok', '', redis.call('LRANGE', BASE .. 'notices:' .. id, 0, max - 1)}
 // up when release is 1: {'ok', remaining} or {'lost', ”}.
 const luaAckNotices = `
 local id, owner, n, release = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local lease, list = BASE .. 'nlease:' .. id, BASE .. 'notices:' .. id
+local lease, list = BASE .. K_NLEASE .. id, BASE .. K_NOTICES .. id
 if redis.call('GET', lease) ~= owner then return {'lost', ''} end
 if n > 0 then redis.call('LTRIM', list, n, -1) end
 local left = redis.call('LLEN', list)
-if left == 0 then redis.call('ZREM', BASE .. 'notify', id) end
+if left == 0 then redis.call('ZREM', BASE .. K_NOTIFY, id) end
 if release == '1' then redis.call('DEL', lease) end
 return {'ok', tostring(left)}
 `
@@ -410,7 +410,7 @@ type scripts struct {
 }
 
 func newScripts() scripts {
-	head := activeLua() + fmt.Sprintf("local MARKS_TTL_MS = %d\n", marksTTL.Milliseconds()) + luaCommon
+	head := activeLua() + luaKeyNames() + fmt.Sprintf("local MARKS_TTL_MS = %d\n", marksTTL.Milliseconds()) + luaCommon
 	return scripts{
 		create:       redis.NewScript(head + luaCreate),
 		vote:         redis.NewScript(head + luaVote),

@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/clonebot/clonebot/approvals"
-	"github.com/clonebot/clonebot/redisstore"
 	"github.com/clonebot/clonebot/audit"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/redisstore"
 )
 
 // outbox adapts the request store's Redis outbox to audit.Outbox, as serve will.

@@ -3,7 +3,6 @@ package archtest
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -148,6 +147,6 @@ func TestImportRulesCatchAViolation(t *testing.T) {
 		t.Fatal("app may import go-redis")
 	}
 	if !matches("agent", "agent$") || matches("agent/mask", "agent$") || !matches("bot/render", "bot") {
-		t.Fatal(fmt.Sprint("matches is wrong"))
+		t.Fatal("matches is wrong")
 	}
 }
