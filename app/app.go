@@ -83,6 +83,8 @@ type App struct {
 	// agent
 	Agent *agent.Agent
 
+	audit *auditLog // serve, with audit.url: nil otherwise
+
 	backends *backends
 	closers  []func() error
 }
@@ -162,8 +164,30 @@ func (a *App) buildServe() error {
 	}
 	a.Slack = cfg.Slack.WebClient()
 	dir := bot.NewDirectory(a.Slack, cfg.Bot, a.Clock)
-	if a.Service, err = handlers.New(handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
-		Lifecycle: a.Lifecycle, Directory: dir, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}); err != nil {
+	deps := handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
+		Lifecycle: a.Lifecycle, Directory: dir, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
+	if cfg.Audit.URL != "" {
+		a.audit = &auditLog{url: cfg.Audit.URL, outbox: a.Store.AuditOutbox(), sink: anchorSink{a.Store}, clock: a.Clock,
+			log: a.Log.Named("audit"), actorOf: func(ctx context.Context, id string) string {
+				u, err := dir.User(ctx, id)
+				if err != nil {
+					return ""
+				}
+				return u.Name
+			}}
+		deps.Reports = reports{l: a.audit, policy: a.Policy}
+		if err := a.Metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clonebot_audit_backlog_events",
+			Help: "Events in the Redis outbox not yet in the audit log (-1 when Redis cannot say)."}, a.audit.backlog)); err != nil {
+			return err
+		}
+		if err := a.Metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clonebot_audit_anchor_age_seconds",
+			Help: "Seconds since the audit log's head was last published outside the database (-1 before the first)."}, a.audit.anchorAge)); err != nil {
+			return err
+		}
+	} else {
+		a.Log.Warn("no audit.url: the audit events stay in the Redis outbox, and /clone report has only what the store knows now")
+	}
+	if a.Service, err = handlers.New(deps); err != nil {
 		return err
 	}
 	if a.Notifier, err = bot.NewNotifier(cfg.Bot, bot.DefaultNotifierConfig(a.Owner), bot.NotifierDeps{
@@ -232,7 +256,7 @@ func DefaultOwner() string {
 }
 
 // opsHandler serves /metrics, /healthz (the process runs) and /readyz (Redis answers, and
-// ready says the rest is).
+// ready says the rest is; the body also says how the audit log is doing).
 func (a *App) opsHandler(ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttpHandler(a.Metrics))
@@ -249,6 +273,9 @@ func (a *App) opsHandler(ready func() error) http.Handler {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		if a.audit != nil {
+			fmt.Fprintln(w, a.audit.status(ctx))
+		}
 	})
 	return mux
 }

@@ -64,6 +64,9 @@ func (a *App) RunServe(ctx context.Context) error {
 			return serveHTTP(ctx, "metrics", cfg.MetricsAddr, a.opsHandler(ready), log)
 		},
 	}
+	if a.audit != nil {
+		loops = append(loops, a.audit.Run)
+	}
 	if p := a.backends.awsProv; p != nil {
 		loops = append(loops, func(ctx context.Context) error {
 			return every(ctx, cfg.Lifecycle.SweepInterval, func(ctx context.Context) {

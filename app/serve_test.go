@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/audit"
+	"github.com/clonebot/clonebot/audit/pgstore"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/handlers"
 	"github.com/clonebot/clonebot/internal/fakes"
@@ -367,4 +372,72 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestServeKeepsTheAuditLog: a serve replica with audit.url moves every change of a request
+// into the hash-chained audit log, /readyz says how the log is doing, and /clone report is
+// computed from it.
+func TestServeKeepsTheAuditLog(t *testing.T) {
+	w := newWorld(t, 1)
+	url := testenv.Postgres(t)
+	a := w.replica("bot-1", func(c *app.Config) { c.Audit.URL = url })
+	start(t, w.ctx, a.RunServe)
+	start(t, w.ctx, w.agent)
+	id := w.request(a, w.users[0])
+	w.until("the request is ready and every notice sent", func() bool {
+		return w.status(id) == approvals.StatusReady && w.noticesLeft() == 0
+	})
+	log, err := pgstore.Open(w.ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	var actions []string
+	w.until("the audit log has the request's changes", func() bool {
+		actions = nil
+		if err := log.Scan(w.ctx, func(r audit.Record) error {
+			if r.Event.RequestID == id {
+				actions = append(actions, r.Event.Action)
+				if r.Event.Tier != "dev" || r.Event.Source != "prod" || r.Event.Channel != "CREQ" {
+					t.Errorf("%s filed under tier %q, source %q, channel %q", r.Event.Action, r.Event.Tier, r.Event.Source, r.Event.Channel)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(actions, "ready")
+	})
+	for _, want := range []string{"requested", "approved", "provisioning", "restoring", "ready"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("the audit log lacks %q: %v", want, actions)
+		}
+	}
+	if v, err := audit.Verify(w.ctx, log); err != nil || v.Head.Seq == 0 {
+		t.Fatalf("verify: %+v, %v", v, err)
+	}
+	body := get(t, "http://"+a.Config.MetricsAddr+"/readyz")
+	if !strings.Contains(body, "ok") || !strings.Contains(body, "audit: ") {
+		t.Fatalf("/readyz: %q, want ok and the audit log's state", body)
+	}
+	rep, err := a.Service.Report(w.ctx, handlers.Actor{User: w.users[0]}, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(rep.Lines, "\n")
+	if !strings.Contains(text, "your own requests") || !strings.Contains(text, "Time to access (request → ready): ") ||
+		!strings.Contains(text, "Clones by tier: dev 1") {
+		t.Fatalf("report:\n%s", text)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -2,11 +2,14 @@ package audit
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/clonebot/clonebot/approvals"
 )
 
 // DefaultReviewWithin is the break-glass review deadline after a clone ends when neither the
@@ -190,4 +193,43 @@ func countsText(cs []Count) string {
 		parts[i] = fmt.Sprintf("%s %d", c.Key, c.N)
 	}
 	return orNone(strings.Join(parts, ", "))
+}
+
+// Reports computes the report from the log, with the masking and review deadline of the policy
+// in force (nil: masking comes from the events, and unknown masking counts as unmasked).
+type Reports struct {
+	History HistoryReader
+	Policy  *approvals.Policy
+}
+
+// Build computes the report over the window before now, as scope sees it.
+func (r Reports) Build(ctx context.Context, now time.Time, window time.Duration, scope Scope) (Report, error) {
+	clones, err := LoadClones(ctx, r.History, now.Add(-window), TierMasking(r.Policy))
+	if err != nil {
+		return Report{}, err
+	}
+	return BuildReport(clones, ReportOptions{Now: now, Window: window, Scope: scope, ReviewWithin: ReviewWithin(r.Policy)}), nil
+}
+
+// TierMasking is each policy tier's masking (empty without a policy).
+func TierMasking(p *approvals.Policy) map[string]string {
+	out := map[string]string{}
+	if p != nil {
+		for name, t := range p.Tiers {
+			out[name] = string(t.Masking)
+		}
+	}
+	return out
+}
+
+// ReviewWithin is the policy's break-glass review deadline (the longest, if several tiers set
+// one), else DefaultReviewWithin.
+func ReviewWithin(p *approvals.Policy) time.Duration {
+	var d time.Duration
+	if p != nil {
+		for _, t := range p.Tiers {
+			d = max(d, time.Duration(t.ReviewWithin))
+		}
+	}
+	return cmp.Or(d, DefaultReviewWithin)
 }

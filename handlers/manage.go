@@ -189,7 +189,7 @@ func (s *Service) DestroyAll(ctx context.Context, a Actor) (Reply, error) {
 	// step 3: security hears of it, whatever happened.
 	summary := fmt.Sprintf("Kill switch used: %d pending request(s) cancelled, %d clone(s) being destroyed, %d failure(s).",
 		cancelled, destroying, len(errs))
-	if _, err := s.store.Announce(ctx, systemMailbox, "", approvals.Notice{Kind: approvals.NoticeAlert, By: u.ID, Text: summary}); err != nil {
+	if _, err := s.store.Announce(ctx, SystemMailbox, "", approvals.Notice{Kind: approvals.NoticeAlert, By: u.ID, Text: summary}); err != nil {
 		s.log.Error("kill switch security alert not recorded", zap.Error(err))
 	}
 	if len(errs) > 0 {

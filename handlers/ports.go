@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/audit"
 	"github.com/clonebot/clonebot/provisioner"
 )
 
@@ -68,6 +69,12 @@ type Lifecycle interface {
 	DestroyNow(ctx context.Context, r *approvals.Request, by string, say ...approvals.Notice) error
 }
 
-// systemMailbox is where notices about no one request go (the kill switch's summary): the
-// notifier sends them like any other.
-const systemMailbox = "system"
+// Reports computes the governance report from the audit log (audit.Reports).
+type Reports interface {
+	// Build computes the report over the window before now, as scope sees it.
+	Build(ctx context.Context, now time.Time, window time.Duration, scope audit.Scope) (audit.Report, error)
+}
+
+// SystemMailbox is where notices about no one request go (the kill switch's summary, the
+// audit log's daily anchor): the notifier sends them like any other.
+const SystemMailbox = "system"

@@ -8,13 +8,35 @@ import (
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/audit"
 )
 
-// Report gives the governance figures the store can answer now: active clones, standing
-// credentials, open break-glass reviews, clones by user and team. The figures over a window
-// (mean access duration, time-to-access, revocation latency, break-glass per month) need the
-// history of destroyed clones, which the audit log keeps; the reply says so.
+// Report gives the governance figures over the window, computed from the audit log: standing
+// credentials, access duration, time-to-access, revocation latency, break-glass per month and
+// unreviewed, clones by user, team and tier. Admins and the security team see everyone's;
+// anyone else sees their own requests'. Without an audit log (audit.url unset) it gives what
+// the store knows now, and says what is missing.
 func (s *Service) Report(ctx context.Context, a Actor, window time.Duration) (Reply, error) {
+	if s.reports == nil {
+		return s.reportFromStore(ctx, window)
+	}
+	u, err := s.user(ctx, a.User)
+	if err != nil {
+		return Reply{}, err
+	}
+	scope := audit.Scope{User: u.ID}
+	if s.policy.IsAdmin(u.ID, u.Groups) || s.policy.IsSecurity(u.ID, u.Groups) {
+		scope = audit.Everyone
+	}
+	r, err := s.reports.Build(ctx, s.now(), window, scope)
+	if err != nil {
+		return Reply{}, fmt.Errorf("report from the audit log: %w", err)
+	}
+	return Reply{Text: "Governance report", Lines: r.Lines()}, nil
+}
+
+// reportFromStore gives the figures the store can answer now, without an audit log.
+func (s *Service) reportFromStore(ctx context.Context, window time.Duration) (Reply, error) {
 	now := s.now()
 	active, err := s.store.ListActive(ctx)
 	if err != nil {
@@ -60,7 +82,7 @@ func (s *Service) Report(ctx context.Context, a Actor, window time.Duration) (Re
 	if teams, _ := s.counts(ctx, byTeam, false); teams != "" {
 		lines = append(lines, "Active by team: "+teams)
 	}
-	lines = append(lines, fmt.Sprintf("Over the last %s, mean access duration, time-to-access, revocation latency and break-glass per month come from the audit log, which is not connected yet.",
+	lines = append(lines, fmt.Sprintf("Over the last %s, access duration, time-to-access, revocation latency and break-glass per month come from the audit log, which this clonebot has not been given (audit.url).",
 		approvals.FormatDuration(window)))
 	return Reply{Text: "Governance report", Lines: lines}, nil
 }

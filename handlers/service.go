@@ -18,6 +18,7 @@ type Service struct {
 	catalogue Catalogue
 	lifecycle Lifecycle
 	dir       Directory
+	reports   Reports // nil without an audit log
 	log       *zap.Logger
 	now       func() time.Time
 }
@@ -29,11 +30,12 @@ type Deps struct {
 	Catalogue Catalogue
 	Lifecycle Lifecycle
 	Directory Directory
+	Reports   Reports // optional: the report from the audit log
 	Logger    *zap.Logger
 	Now       func() time.Time
 }
 
-// New returns a Service. Every dependency is required.
+// New returns a Service. Every dependency is required but Reports.
 func New(d Deps) (*Service, error) {
 	switch {
 	case d.Store == nil:
@@ -52,7 +54,7 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("handlers: Now is required")
 	}
 	return &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
-		dir: d.Directory, log: d.Logger, now: d.Now}, nil
+		dir: d.Directory, reports: d.Reports, log: d.Logger, now: d.Now}, nil
 }
 
 // Policy returns the policy the service applies (bot renders the request form from it).

@@ -24,49 +24,49 @@ func TestOutboxContent(t *testing.T) {
 	}{
 		{"create", func() error { return f.s.Create(ctx, dual("cl-o"), approvals.Limits{}) },
 			[]OutboxEvent{{Type: "requested", RequestID: "cl-o", Actor: requester, At: t0, Data: map[string]string{
-				"tier": "debug", "source": "prod", "mode": "dual", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}}}},
+				"tier": "debug", "source": "prod", "mode": "dual", "masking": "none", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}}}},
 		{"message", func() error { return f.s.SetMessage(ctx, "cl-o", "C1", "1.2") },
-			[]OutboxEvent{{Type: "message", RequestID: "cl-o", Actor: "clonebot", At: t0, Data: map[string]string{"channel": "C1", "message_ts": "1.2"}}}},
+			[]OutboxEvent{{Type: "message", RequestID: "cl-o", Actor: "clonebot", At: t0, Data: withContext("C1", map[string]string{"channel": "C1", "message_ts": "1.2"})}}},
 		{"vote counted", func() error {
 			_, err := f.s.Vote(ctx, approvals.VoteInput{RequestID: "cl-o", Voter: "UONA", Groups: []string{"oncall"}, Decision: approvals.DecisionApprove, At: at})
 			return err
-		}, []OutboxEvent{{Type: "voted", RequestID: "cl-o", Actor: "UONA", At: at, Data: map[string]string{"decision": "approve", "slot": "0", "slot_name": "oncall"}}}},
+		}, []OutboxEvent{{Type: "voted", RequestID: "cl-o", Actor: "UONA", At: at, Data: withContext("C1", map[string]string{"decision": "approve", "slot": "0", "slot_name": "oncall"})}}},
 		{"vote approves", func() error {
 			_, err := f.s.Vote(ctx, approvals.VoteInput{RequestID: "cl-o", Voter: "UBOSS", Decision: approvals.DecisionApprove, Reason: "ok", At: at})
 			return err
 		}, []OutboxEvent{
-			{Type: "voted", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: map[string]string{"decision": "approve", "slot": "1", "slot_name": "security", "reason": "ok"}},
-			{Type: "approved", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: map[string]string{"from": "pending", "to": "approved"}},
+			{Type: "voted", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: withContext("C1", map[string]string{"decision": "approve", "slot": "1", "slot_name": "security", "reason": "ok"})},
+			{Type: "approved", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: withContext("C1", map[string]string{"from": "pending", "to": "approved"})},
 		}},
 		{"transition", func() error {
 			_, err := f.s.Transition(ctx, approvals.TransitionInput{RequestID: "cl-o", To: approvals.StatusProvisioning, By: "clonebot", Note: "starting", At: at})
 			return err
-		}, []OutboxEvent{{Type: "provisioning", RequestID: "cl-o", Actor: "clonebot", At: at, Data: map[string]string{"from": "approved", "to": "provisioning", "note": "starting"}}}},
+		}, []OutboxEvent{{Type: "provisioning", RequestID: "cl-o", Actor: "clonebot", At: at, Data: withContext("C1", map[string]string{"from": "approved", "to": "provisioning", "note": "starting"})}}},
 		{"ready", func() error {
 			f.move("cl-o", approvals.StatusRestoring, at)
 			f.move("cl-o", approvals.StatusReady, at)
 			return nil
 		}, []OutboxEvent{
-			{Type: "restoring", RequestID: "cl-o", Actor: "clonebot", At: at, Data: map[string]string{"from": "provisioning", "to": "restoring"}},
-			{Type: "ready", RequestID: "cl-o", Actor: "clonebot", At: at, Data: map[string]string{"from": "restoring", "to": "ready", "expires_at_ms": msStr(at.Add(4 * time.Hour))}},
+			{Type: "restoring", RequestID: "cl-o", Actor: "clonebot", At: at, Data: withContext("C1", map[string]string{"from": "provisioning", "to": "restoring"})},
+			{Type: "ready", RequestID: "cl-o", Actor: "clonebot", At: at, Data: withContext("C1", map[string]string{"from": "restoring", "to": "ready", "expires_at_ms": msStr(at.Add(4 * time.Hour))})},
 		}},
 		{"extend", func() error {
 			_, err := f.s.Extend(ctx, "cl-o", requester, at.Add(6*time.Hour), at)
 			return err
-		}, []OutboxEvent{{Type: "extended", RequestID: "cl-o", Actor: requester, At: at, Data: map[string]string{
-			"from_expires_at_ms": msStr(at.Add(4 * time.Hour)), "expires_at_ms": msStr(at.Add(6 * time.Hour))}}}},
+		}, []OutboxEvent{{Type: "extended", RequestID: "cl-o", Actor: requester, At: at, Data: withContext("C1", map[string]string{
+			"from_expires_at_ms": msStr(at.Add(4 * time.Hour)), "expires_at_ms": msStr(at.Add(6 * time.Hour))})}}},
 		{"failed", func() error {
 			_, err := f.s.Transition(ctx, approvals.TransitionInput{RequestID: "cl-o", To: approvals.StatusFailed, By: "clonebot", Failure: "boom", At: at})
 			return err
-		}, []OutboxEvent{{Type: "failed", RequestID: "cl-o", Actor: "clonebot", At: at, Data: map[string]string{"from": "ready", "to": "failed", "failure": "boom"}}}},
+		}, []OutboxEvent{{Type: "failed", RequestID: "cl-o", Actor: "clonebot", At: at, Data: withContext("C1", map[string]string{"from": "ready", "to": "failed", "failure": "boom"})}}},
 		{"cancel", func() error {
 			f.create(dual("cl-o2"))
 			_, err := f.s.Cancel(ctx, "cl-o2", requester, at)
 			return err
 		}, []OutboxEvent{
 			{Type: "requested", RequestID: "cl-o2", Actor: requester, At: t0, Data: map[string]string{
-				"tier": "debug", "source": "prod", "mode": "dual", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}},
-			{Type: "cancelled", RequestID: "cl-o2", Actor: requester, At: at, Data: map[string]string{"from": "pending", "to": "cancelled"}},
+				"tier": "debug", "source": "prod", "mode": "dual", "masking": "none", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}},
+			{Type: "cancelled", RequestID: "cl-o2", Actor: requester, At: at, Data: withContext("", map[string]string{"from": "pending", "to": "cancelled"})},
 		}},
 		{"deny", func() error {
 			f.create(dual("cl-o3"))
@@ -74,9 +74,9 @@ func TestOutboxContent(t *testing.T) {
 			return err
 		}, []OutboxEvent{
 			{Type: "requested", RequestID: "cl-o3", Actor: requester, At: t0, Data: map[string]string{
-				"tier": "debug", "source": "prod", "mode": "dual", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}},
-			{Type: "voted", RequestID: "cl-o3", Actor: "USEC", At: at, Data: map[string]string{"decision": "deny", "slot": "-1", "reason": "no"}},
-			{Type: "denied", RequestID: "cl-o3", Actor: "USEC", At: at, Data: map[string]string{"from": "pending", "to": "denied"}},
+				"tier": "debug", "source": "prod", "mode": "dual", "masking": "none", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}},
+			{Type: "voted", RequestID: "cl-o3", Actor: "USEC", At: at, Data: withContext("", map[string]string{"decision": "deny", "slot": "-1", "reason": "no"})},
+			{Type: "denied", RequestID: "cl-o3", Actor: "USEC", At: at, Data: withContext("", map[string]string{"from": "pending", "to": "denied"})},
 		}},
 		{"no-ops emit nothing", func() error {
 			f.vote("cl-o3", "USEC", approvals.DecisionDeny, at, "security")                                             // already voted
@@ -140,4 +140,17 @@ func TestReadOutboxPagesAndTrim(t *testing.T) {
 	if len(left) != 2 || left[0].ID != all[3].ID {
 		t.Fatalf("after trim: %+v", left)
 	}
+}
+
+// withContext adds what every outbox event carries of its request (dual's): tier, source, mode,
+// masking and, once the card is posted, its channel.
+func withContext(channel string, data map[string]string) map[string]string {
+	out := map[string]string{"tier": "debug", "source": "prod", "mode": "dual", "masking": "none"}
+	if channel != "" {
+		out["channel"] = channel
+	}
+	for k, v := range data {
+		out[k] = v
+	}
+	return out
 }

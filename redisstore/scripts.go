@@ -54,7 +54,13 @@ local function sync(id, from, to, requester, team, pending_at, expires_at)
 end
 
 -- emit appends one audit event to the outbox. data holds only string values.
+-- Every event also carries the request's tier, source, channel, mode and masking, so the audit
+-- log can file and filter each row by them.
 local function emit(typ, id, actor, at, data)
+  local c = redis.call('HMGET', REQ, 'tier', 'source', 'channel', 'mode', 'masking')
+  for i, k in ipairs({'tier', 'source', 'channel', 'mode', 'masking'}) do
+    if data[k] == nil and set(c[i]) then data[k] = c[i] end
+  end
   redis.call('XADD', OUTBOX, '*', 'type', typ, 'request_id', id, 'actor', actor, 'at', at,
     'data', cjson.encode(data))
 end

@@ -125,7 +125,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 	})
 	events := []outboxArgs{{typ: "requested", actor: r.Requester, at: stored.CreatedAt, data: map[string]string{
 		"tier": stored.Tier, "source": stored.Source, "mode": string(stored.Mode), "ttl_ms": durationMS(stored.TTL),
-		"reason": stored.Reason, "team": stored.Team,
+		"reason": stored.Reason, "team": stored.Team, "channel": stored.Channel, "masking": string(stored.Masking),
 	}}}
 	if stored.Status == approvals.StatusApproved {
 		note := "approved automatically (" + string(stored.Mode) + " tier)"
@@ -134,7 +134,8 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 			By: "clonebot", Note: note, At: stored.CreatedAt,
 		})
 		events = append(events, outboxArgs{typ: string(approvals.StatusApproved), actor: "clonebot", at: stored.CreatedAt,
-			data: map[string]string{"from": string(approvals.StatusPending), "to": string(approvals.StatusApproved), "note": note}})
+			data: map[string]string{"from": string(approvals.StatusPending), "to": string(approvals.StatusApproved), "note": note,
+				"tier": stored.Tier, "source": stored.Source, "channel": stored.Channel, "mode": string(stored.Mode), "masking": string(stored.Masking)}})
 	}
 	fields, err := toHash(&stored)
 	if err != nil {

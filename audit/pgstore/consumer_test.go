@@ -19,36 +19,6 @@ import (
 	"github.com/clonebot/clonebot/redisstore"
 )
 
-// outbox adapts the request store's Redis outbox to audit.Outbox, as serve will.
-type outbox struct{ s *redisstore.Store }
-
-func (o outbox) Read(ctx context.Context, afterID string, count int) ([]audit.Event, error) {
-	evs, err := o.s.ReadOutbox(ctx, afterID, count)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]audit.Event, len(evs))
-	for i, e := range evs {
-		out[i] = audit.Event{ID: e.ID, Action: e.Type, RequestID: e.RequestID, Actor: e.Actor, At: e.At, Details: e.Data}
-	}
-	return out, nil
-}
-
-// Trim removes through id: TrimOutbox keeps its argument, so it gets the next possible entry id.
-func (o outbox) Trim(ctx context.Context, id string) error {
-	ms, seq, ok := strings.Cut(id, "-")
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if !ok || err != nil {
-		return fmt.Errorf("outbox id %q: not ms-seq", id)
-	}
-	return o.s.TrimOutbox(ctx, ms+"-"+strconv.FormatUint(n+1, 10))
-}
-
-func (o outbox) Len(ctx context.Context) (int64, error) {
-	evs, err := o.s.ReadOutbox(ctx, "", 0)
-	return int64(len(evs)), err
-}
-
 // stepClock hands each wait of Run to the test, which releases it: passes happen when the
 // test says, and the test knows when each pass is over.
 type stepClock struct {
@@ -125,7 +95,7 @@ func TestConsumerLivesThroughAnOutage(t *testing.T) {
 	log := open(t, srv.URL)
 	eng := newEngine(t)
 	clock := &stepClock{waits: make(chan time.Duration), fire: make(chan time.Time)}
-	c := audit.NewConsumer(outbox{eng.s}, log, audit.ConsumerConfig{Batch: 10, Clock: clock, PassTimeout: 10 * time.Second,
+	c := audit.NewConsumer(eng.s.AuditOutbox(), log, audit.ConsumerConfig{Batch: 10, Clock: clock, PassTimeout: 10 * time.Second,
 		MinBackoff: time.Second, MaxBackoff: 8 * time.Second, Interval: 500 * time.Millisecond}, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
@@ -223,7 +193,7 @@ type cursorless struct{ *Store }
 func (cursorless) Cursor(context.Context, string) (string, error) { return "", nil }
 
 // trimless fails every trim: the commit happened, the outbox did not hear of it.
-type trimless struct{ outbox }
+type trimless struct{ redisstore.AuditOutbox }
 
 func (trimless) Trim(context.Context, string) error { return fmt.Errorf("redis: connection reset") }
 
@@ -236,11 +206,11 @@ func TestRedeliveryIsNotDoubled(t *testing.T) {
 	for range 5 {
 		eng.clone()
 	}
-	first := audit.NewConsumer(trimless{outbox{eng.s}}, log, audit.ConsumerConfig{Batch: 7}, zap.NewNop())
+	first := audit.NewConsumer(trimless{eng.s.AuditOutbox()}, log, audit.ConsumerConfig{Batch: 7}, zap.NewNop())
 	if n, _, err := first.Drain(ctx); err == nil || n != 7 {
 		t.Fatalf("first consumer: %d appended, %v; want 7 and the trim's error", n, err)
 	}
-	second := audit.NewConsumer(outbox{eng.s}, cursorless{log}, audit.ConsumerConfig{Batch: 7}, zap.NewNop())
+	second := audit.NewConsumer(eng.s.AuditOutbox(), cursorless{log}, audit.ConsumerConfig{Batch: 7}, zap.NewNop())
 	n, _, err := second.Drain(ctx)
 	if err != nil || n != 40-7 {
 		t.Fatalf("second consumer: %d appended, %v; want the 33 the first did not append", n, err)
@@ -262,7 +232,7 @@ func TestTwoConsumersOneChain(t *testing.T) {
 	eng := newEngine(t)
 	var consumers []*audit.Consumer
 	for range 2 {
-		consumers = append(consumers, audit.NewConsumer(outbox{eng.s}, open(t, url), audit.ConsumerConfig{Batch: 5}, zap.NewNop()))
+		consumers = append(consumers, audit.NewConsumer(eng.s.AuditOutbox(), open(t, url), audit.ConsumerConfig{Batch: 5}, zap.NewNop()))
 	}
 	produced := make(chan struct{})
 	errs := make(chan error, 2)

@@ -200,11 +200,11 @@ func generate(t *testing.T, log *Store, n int) (*history, []audit.Event) {
 		h.request(i)
 	}
 	ctx := context.Background()
-	raw, err := outbox{h.eng.s}.Read(ctx, "", 0)
+	raw, err := h.eng.s.AuditOutbox().Read(ctx, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := audit.NewConsumer(outbox{h.eng.s}, log, audit.ConsumerConfig{Batch: 100,
+	c := audit.NewConsumer(h.eng.s.AuditOutbox(), log, audit.ConsumerConfig{Batch: 100,
 		ActorName: func(_ context.Context, id string) string { return names[id] }}, zap.NewNop())
 	for more := true; more; {
 		if _, more, err = c.Drain(ctx); err != nil {

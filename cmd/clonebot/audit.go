@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -109,29 +108,11 @@ func (a *auditCommand) close() {
 	}
 }
 
-// tierMasking is each policy tier's masking (empty without a policy: masking then comes from the
-// events, and unknown masking counts as unmasked).
-func (a *auditCommand) tierMasking() map[string]string {
-	out := map[string]string{}
-	if a.policy != nil {
-		for name, t := range a.policy.Tiers {
-			out[name] = string(t.Masking)
-		}
-	}
-	return out
-}
+// tierMasking is each policy tier's masking (audit.TierMasking).
+func (a *auditCommand) tierMasking() map[string]string { return audit.TierMasking(a.policy) }
 
-// reviewWithin is the break-glass review deadline of the policy (the longest, if several tiers
-// set one), else audit.DefaultReviewWithin.
-func (a *auditCommand) reviewWithin() time.Duration {
-	var d time.Duration
-	if a.policy != nil {
-		for _, t := range a.policy.Tiers {
-			d = max(d, time.Duration(t.ReviewWithin))
-		}
-	}
-	return cmp.Or(d, audit.DefaultReviewWithin)
-}
+// reviewWithin is the policy's break-glass review deadline (audit.ReviewWithin).
+func (a *auditCommand) reviewWithin() time.Duration { return audit.ReviewWithin(a.policy) }
 
 // when reads --since/--until: a duration back from now (90d, 12h), "quarter" (its first day),
 // a date or an RFC 3339 time.

@@ -30,15 +30,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.close()
-	clones, err := audit.LoadClones(ctx, a.store, a.now.Add(-window), a.tierMasking())
-	if err != nil {
-		return err
-	}
 	scope := audit.Everyone
 	if *user != "" {
 		scope = audit.Scope{User: *user}
 	}
-	r := audit.BuildReport(clones, audit.ReportOptions{Now: a.now, Window: window, Scope: scope, ReviewWithin: a.reviewWithin()})
+	r, err := audit.Reports{History: a.store, Policy: a.policy}.Build(ctx, a.now, window, scope)
+	if err != nil {
+		return err
+	}
 	for _, line := range r.Lines() {
 		fmt.Fprintln(stdout, line)
 	}
