@@ -125,20 +125,20 @@ type Tier struct {
 
 // Policy is the policy file.
 type Policy struct {
-	DefaultTier      string            `yaml:"default_tier"`
-	PendingExpiry    Duration          `yaml:"pending_expiry"`
-	PendingReminder  Duration          `yaml:"pending_reminder"` // remind approvers this long before a pending request expires
-	TTLWarnings      []Duration        `yaml:"ttl_warnings"`     // warn this long before a clone expires
-	IncidentChannels []string          `yaml:"incident_channels"`
-	SecurityChannel  string            `yaml:"security_channel"`
-	RequestChannel   string            `yaml:"request_channel"`
-	Admins           []Principal       `yaml:"admins"`
+	DefaultTier      string      `yaml:"default_tier"`
+	PendingExpiry    Duration    `yaml:"pending_expiry"`
+	PendingReminder  Duration    `yaml:"pending_reminder"` // remind approvers this long before a pending request expires
+	TTLWarnings      []Duration  `yaml:"ttl_warnings"`     // warn this long before a clone expires
+	IncidentChannels []string    `yaml:"incident_channels"`
+	SecurityChannel  string      `yaml:"security_channel"`
+	RequestChannel   string      `yaml:"request_channel"`
+	Admins           []Principal `yaml:"admins"`
 	// Security reviews ended break-glass clones and sees every figure of the report
 	// (DefaultSecurity when empty).
-	Security []Principal `yaml:"security"`
-	BusinessHours    *BusinessHours    `yaml:"business_hours"`
-	Sources          map[string]Source `yaml:"sources"`
-	Tiers            map[string]Tier   `yaml:"tiers"`
+	Security      []Principal       `yaml:"security"`
+	BusinessHours *BusinessHours    `yaml:"business_hours"`
+	Sources       map[string]Source `yaml:"sources"`
+	Tiers         map[string]Tier   `yaml:"tiers"`
 
 	lines map[string]int // field path → YAML line, for Validate
 }
