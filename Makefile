@@ -34,7 +34,7 @@ demo: ## run the whole flow on this machine (clonebot demo)
 	$(GO) run ./cmd/clonebot demo
 
 .PHONY: bench
-bench: bench-engine bench-slack bench-restore bench-audit ## run every benchmark; figures go to docs/BENCHMARKS.md
+bench: bench-engine bench-slack bench-restore bench-audit bench-lifecycle ## run every benchmark; figures go to docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: ## approval votes/s vs bare Redis PING at 16 clients
@@ -51,3 +51,7 @@ bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000
 .PHONY: bench-audit
 bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BENCH_AUDIT_ARGS, e.g. -batch 10)
 	$(GO) run ./bench/audit $(BENCH_AUDIT_ARGS)
+
+.PHONY: bench-lifecycle
+bench-lifecycle: ## revocation latency of 200 clones expiring in one minute; a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
+	$(GO) run ./bench/lifecycle

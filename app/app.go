@@ -27,6 +27,7 @@ import (
 	"github.com/clonebot/clonebot/lifecycle"
 	"github.com/clonebot/clonebot/provisioner"
 	awsprov "github.com/clonebot/clonebot/provisioner/aws"
+	"github.com/clonebot/clonebot/provisioner/local"
 	"github.com/clonebot/clonebot/redisstore"
 )
 
@@ -39,6 +40,7 @@ var (
 	_ lifecycle.JobQueue = (*redisstore.Queue)(nil)
 	_ lifecycle.Events   = (*redisstore.Events)(nil)
 	_ lifecycle.Sweeper  = (*awsprov.Provisioner)(nil)
+	_ lifecycle.Revoker  = (*local.Provisioner)(nil)
 	_ bot.Mailbox        = (*redisstore.Store)(nil)
 	_ agent.Queue        = (*redisstore.Queue)(nil)
 	_ transport.Deduper  = (*redisstore.Deduper)(nil)

@@ -15,6 +15,9 @@ const (
 	NoticeTTLWarning NoticeKind = "ttl_warning" // the clone will be destroyed soon: time left, Extend and Destroy-now buttons
 	NoticeAlert      NoticeKind = "alert"       // the security channel hears Text; By did it
 	NoticeDM         NoticeKind = "dm"          // To hears Text in a direct message
+	NoticeReviewTask NoticeKind = "review_task" // the security channel gets the post-incident review task of an ended break-glass clone
+	NoticeReviewDue  NoticeKind = "review_due"  // the security channel is reminded that the review is overdue
+	NoticeReviewed   NoticeKind = "reviewed"    // the review task shows who reviewed it (By, Text: the notes)
 )
 
 // Notice is something people must be told about a request. It is recorded in the same atomic

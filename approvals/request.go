@@ -33,8 +33,10 @@ type Request struct {
 	CreatedAt        time.Time `json:"created_at"`
 	PendingExpiresAt time.Time `json:"pending_expires_at"`
 	ReadyAt          time.Time `json:"ready_at,omitempty"`
-	ExpiresAt        time.Time `json:"expires_at,omitempty"` // when the clone is destroyed; set when it is ready
-	ReviewDueAt      time.Time `json:"review_due_at,omitempty"`
+	ExpiresAt        time.Time `json:"expires_at,omitempty"`        // when the clone is destroyed; set when it is ready
+	ReviewDueAt      time.Time `json:"review_due_at,omitempty"`     // break-glass: when the post-incident review is due
+	Review           *Review   `json:"review,omitempty"`            // break-glass: the post-incident review, once done
+	ReviewMessageTS  string    `json:"review_message_ts,omitempty"` // break-glass: the review task's message in the security channel
 	UpdatedAt        time.Time `json:"updated_at"`
 }
 
@@ -71,6 +73,19 @@ type Backup struct {
 	Location string `json:"location,omitempty"` // s3://bucket/key, a local path or a snapshot id; empty for point-in-time
 	Size     int64  `json:"size,omitempty"`     // bytes, when known
 	Checksum string `json:"checksum,omitempty"` // hex SHA-256 of the file, when known
+}
+
+// Review is the post-incident review of an ended break-glass clone.
+type Review struct {
+	By    string    `json:"by"` // a member of the security team, never the requester
+	Notes string    `json:"notes,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// NeedsReview reports whether r is a break-glass clone that ended (destroyed) and nobody has
+// reviewed.
+func (r *Request) NeedsReview() bool {
+	return r.Mode == ModeBreakGlass && r.Review == nil && r.Status == StatusDestroyed
 }
 
 // CloneInfo is where a ready clone is. It never holds a password.

@@ -67,6 +67,16 @@ func (s Status) Active() bool {
 	return false
 }
 
+// Working reports whether the lifecycle has a step to take for a request in s, whatever the
+// time: it is being made or torn down.
+func (s Status) Working() bool {
+	switch s {
+	case StatusApproved, StatusProvisioning, StatusRestoring, StatusDestroying:
+		return true
+	}
+	return false
+}
+
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool { return slices.Contains(AllStatuses, s) }
 

@@ -64,7 +64,24 @@ type TransitionInput struct {
 	Clone     *CloneInfo // set with To=ready (or provisioning, once the clone exists)
 	Failure   string     // set with To=failed
 	Say       []Notice   // what to tell people, recorded with the change (a card notice always is)
+	// ReviewDueAt, set with To=destroyed on a break-glass request, is when its post-incident
+	// review is due: the request then waits in the store's reviews index until reviewed.
+	ReviewDueAt time.Time
 }
+
+// ReviewInput is a member of the security team's post-incident review of a break-glass clone.
+type ReviewInput struct {
+	RequestID string
+	By        string
+	Notes     string
+	At        time.Time
+}
+
+// Errors of Review.
+var (
+	ErrSelfReview    = errors.New("requesters cannot review their own break-glass clone")
+	ErrNotReviewable = errors.New("request is no break-glass clone waiting for review")
+)
 
 // Limits are checked atomically when a request is created.
 //

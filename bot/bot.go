@@ -150,6 +150,13 @@ func (b *Bot) action(ctx context.Context, log *zap.Logger, cb slack.InteractionC
 		rep, err = b.svc.Destroy(ctx, a, id)
 	case render.ActionCancel:
 		rep, err = b.svc.Cancel(ctx, a, id)
+	case render.ActionReview:
+		// Reviewed asks for notes first; the review is recorded when the modal is submitted.
+		meta, _ := json.Marshal(modalMeta{Channel: cb.Channel.ID, Request: id})
+		if _, err := b.api.OpenViewContext(ctx, cb.TriggerID, render.ReviewModal(id, string(meta))); err != nil {
+			b.fail(ctx, log, to, fmt.Errorf("views.open: %w", err))
+		}
+		return
 	default:
 		log.Debug("unknown action ignored")
 		return
@@ -161,7 +168,7 @@ func (b *Bot) action(ctx context.Context, log *zap.Logger, cb slack.InteractionC
 	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
 }
 
-// submission handles the request modal and the Deny-reason modal. They were acked empty;
+// submission handles the request modal, the Deny-reason modal and the review-notes modal. They were acked empty;
 // the answer goes ephemerally to the channel they came from, or by DM.
 func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback) {
 	var meta modalMeta
@@ -182,6 +189,12 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 			return
 		}
 		rep, err = b.svc.Vote(ctx, a, meta.Request, approvals.DecisionDeny, inputValue(cb.View.State, render.InputReason))
+	case render.CallbackReview:
+		if !approvals.ValidID(meta.Request) {
+			log.Warn("review modal without a request id")
+			return
+		}
+		rep, err = b.svc.Review(ctx, a, meta.Request, inputValue(cb.View.State, render.InputNotes))
 	default:
 		log.Debug("unknown modal ignored")
 		return

@@ -34,6 +34,8 @@ type Mailbox interface {
 	// ProgressTS and SetProgressTS keep where a request's progress line is.
 	ProgressTS(ctx context.Context, id string) (string, error)
 	SetProgressTS(ctx context.Context, id, ts string) error
+	// SetReviewMessage records where a break-glass clone's review task is.
+	SetReviewMessage(ctx context.Context, id, ts string) error
 }
 
 // HomeFunc gathers a person's App Home (handlers.Service.Home).
@@ -369,8 +371,41 @@ func (n *Notifier) send(ctx context.Context, r *approvals.Request, no approvals.
 	case approvals.NoticeDM:
 		_, _, err := n.post(ctx, no.To, render.Message{Text: render.Escape(no.Text)})
 		return err
+	case approvals.NoticeReviewTask, approvals.NoticeReviewDue, approvals.NoticeReviewed:
+		return n.review(ctx, r, no)
 	}
 	n.log.Warn("notice of an unknown kind dropped", zap.String("kind", string(no.Kind)))
+	return nil
+}
+
+// review posts a break-glass clone's review task to the security channel, reminds of it in its
+// thread, or, once reviewed, shows the review on the task.
+func (n *Notifier) review(ctx context.Context, r *approvals.Request, no approvals.Notice) error {
+	ch := n.policy.SecurityChannel
+	if ch == "" {
+		return errNoSecurityChannel
+	}
+	switch {
+	case no.Kind == approvals.NoticeReviewTask && r.ReviewMessageTS == "":
+		_, ts, err := n.post(ctx, ch, render.ReviewTask(r, n.clock.Now()))
+		if err != nil {
+			return err
+		}
+		r.ReviewMessageTS = ts
+		return n.box.SetReviewMessage(ctx, r.ID, ts)
+	case no.Kind == approvals.NoticeReviewDue:
+		if !r.NeedsReview() {
+			return nil // reviewed meanwhile
+		}
+		var opts []slack.MsgOption
+		if r.ReviewMessageTS != "" {
+			opts = append(opts, slack.MsgOptionTS(r.ReviewMessageTS), slack.MsgOptionBroadcast())
+		}
+		_, _, err := n.post(ctx, ch, render.ReviewDue(r), opts...)
+		return err
+	case no.Kind == approvals.NoticeReviewed && r.ReviewMessageTS != "":
+		return n.update(ctx, ch, r.ReviewMessageTS, render.ReviewTask(r, n.clock.Now()))
+	}
 	return nil
 }
 

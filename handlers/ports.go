@@ -26,6 +26,13 @@ type Store interface {
 	Cancel(ctx context.Context, id, by string, at time.Time, say ...approvals.Notice) (*approvals.Request, error)
 	// Announce records notices no state change carries (a security alert).
 	Announce(ctx context.Context, id, once string, say ...approvals.Notice) (bool, error)
+	// Review records the post-incident review of an ended break-glass clone.
+	// approvals.ErrSelfReview, ErrNotReviewable, ErrNotFound.
+	Review(ctx context.Context, in approvals.ReviewInput) (*approvals.Request, error)
+	// ListReviews returns the ended break-glass clones waiting for review.
+	ListReviews(ctx context.Context) ([]*approvals.Request, error)
+	// RecordEvent appends an audit event that is no change of state (a refused review).
+	RecordEvent(ctx context.Context, id, typ, actor string, at time.Time, data map[string]string) error
 	// ActiveCount, ListUser and ListActive read the active requests.
 	ActiveCount(ctx context.Context, user string) (int, error)
 	ListUser(ctx context.Context, user string) ([]*approvals.Request, error)

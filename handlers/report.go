@@ -121,6 +121,7 @@ func (s *Service) counts(ctx context.Context, m map[string]int, users bool) (str
 type Home struct {
 	Mine     []*approvals.Request // their active requests and clones
 	Awaiting []*approvals.Request // pending requests they could approve and have not voted on
+	Reviews  []*approvals.Request // security team: ended break-glass clones waiting for review (not their own)
 	IsAdmin  bool
 }
 
@@ -139,6 +140,17 @@ func (s *Service) Home(ctx context.Context, user string) (Home, error) {
 		return Home{}, err
 	}
 	h := Home{Mine: mine, IsAdmin: s.policy.IsAdmin(u.ID, u.Groups)}
+	if s.policy.IsSecurity(u.ID, u.Groups) {
+		reviews, err := s.store.ListReviews(ctx)
+		if err != nil {
+			return Home{}, err
+		}
+		for _, r := range reviews {
+			if r.Requester != u.ID {
+				h.Reviews = append(h.Reviews, r)
+			}
+		}
+	}
 	for _, r := range active {
 		if r.Status != approvals.StatusPending || !approvals.Eligible(r, u.ID, u.Groups) {
 			continue

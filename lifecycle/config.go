@@ -73,8 +73,17 @@ type Store interface {
 	// the status it is in is a no-op. An *IllegalTransitionError when the move is not legal
 	// from its current status.
 	Transition(ctx context.Context, t approvals.TransitionInput) (*approvals.Request, error)
-	// ListActive returns every active request.
-	ListActive(ctx context.Context) ([]*approvals.Request, error)
+	// ListWorking returns the requests with a step to take whatever the time (being made or
+	// torn down, or ready with an expiry the backend was not told); Told takes a ready one out.
+	ListWorking(ctx context.Context) ([]*approvals.Request, error)
+	Told(ctx context.Context, id string) error
+	// NextExpiry returns when the next ready clone expires (false when none is ready).
+	NextExpiry(ctx context.Context) (time.Time, bool, error)
+	// DueReviews returns up to limit ids of ended break-glass clones whose review is due at or
+	// before t and not done.
+	DueReviews(ctx context.Context, t time.Time, limit int) ([]string, error)
+	// RecordEvent appends an audit event that is no change of state.
+	RecordEvent(ctx context.Context, id, typ, actor string, at time.Time, data map[string]string) error
 	// DuePending and DueExpiry return up to limit ids of pending requests whose approval
 	// window, and of ready clones whose TTL, ends at or before t, soonest first.
 	DuePending(ctx context.Context, t time.Time, limit int) ([]string, error)
@@ -112,6 +121,13 @@ type Events interface {
 	Read(ctx context.Context, consumer string, pending bool, count int, block time.Duration) ([]jobs.Received, error)
 	// Ack acknowledges handled events.
 	Ack(ctx context.Context, ids ...string) error
+}
+
+// Revoker ends a clone's access at once, ahead of its destroy: no new login, every open session
+// ended (provisioner/local: NOLOGIN and pg_terminate_backend). It returns the sessions it ended;
+// revoking what is revoked or gone is no error.
+type Revoker interface {
+	Revoke(ctx context.Context, requestID string) (sessionsEnded int, err error)
 }
 
 // Extender moves the credential expiry of a clone (VALID UNTIL, delete-after tags). The

@@ -13,17 +13,26 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 )
 
-// ready looks after a ready clone: destroyed once expired, warned before that, and its
-// backend told of its current expiry.
+// ready looks after a ready clone: its credentials revoked once expired (and the clone
+// destroyed by the next step), warned before that, and its backend told of its current expiry.
 func (m *Manager) ready(ctx context.Context, r *approvals.Request) error {
 	now := m.now()
-	// step 1: expired: destroy it.
+	// step 1: expired: revoke, then leave the slower destroy to its own step, so that revoking
+	// every clone that expired at once is not queued behind their destroys.
 	if !now.Before(r.ExpiresAt) {
+		revoked, err := m.revoke(ctx, r)
+		if err != nil {
+			return err
+		}
 		next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroying, Note: "expired"})
 		if err != nil {
 			return err
 		}
-		return m.destroy(ctx, next)
+		if !revoked {
+			return m.destroy(ctx, next) // without a revoke, the destroy revokes
+		}
+		m.poke()
+		return nil
 	}
 	// step 2: the TTL warnings that are due.
 	if err := m.warn(ctx, r, now); err != nil {
@@ -67,12 +76,15 @@ func warnedField(offset time.Duration, expiresAt time.Time) string {
 }
 
 // syncExpiry tells r's backend its expiry (credential VALID UNTIL, delete-after tags) when it
-// was last told an earlier one. A backend that cannot be told is marked told, so it is not
-// asked again.
+// was last told another one (an extension, or an expiry brought forward). A backend that cannot
+// be told is marked told, so it is not asked again.
 func (m *Manager) syncExpiry(ctx context.Context, r *approvals.Request) error {
 	mk, err := m.marks(ctx, r.ID)
-	if err != nil || !mk.Told.Before(r.ExpiresAt) {
+	if err != nil {
 		return err
+	}
+	if mk.Told.Equal(r.ExpiresAt) {
+		return m.store.Told(ctx, r.ID)
 	}
 	be, err := m.backends.For(r.Source)
 	if err != nil {
@@ -85,7 +97,38 @@ func (m *Manager) syncExpiry(ctx context.Context, r *approvals.Request) error {
 		m.log.Info("backend told the expiry", zap.String("request_id", r.ID), zap.Time("expires_at", r.ExpiresAt))
 	}
 	mk.Told = r.ExpiresAt
-	return m.store.SetMarks(ctx, r.ID, mk)
+	if err := m.store.SetMarks(ctx, r.ID, mk); err != nil {
+		return err
+	}
+	return m.store.Told(ctx, r.ID)
+}
+
+// revoke ends r's access at once where its backend can (no new login, every session ended),
+// ahead of the destroy, and records when. A backend without it is revoked by its destroy.
+func (m *Manager) revoke(ctx context.Context, r *approvals.Request) (bool, error) {
+	be, err := m.backends.For(r.Source)
+	if err != nil {
+		return false, err
+	}
+	rv, ok := be.Provisioner.(Revoker)
+	if !ok {
+		return false, nil
+	}
+	ended, err := rv.Revoke(ctx, r.ID)
+	if err != nil {
+		return false, fmt.Errorf("revoke %s: %w", r.ID, err)
+	}
+	now := m.now()
+	m.observeRevocation(r, now)
+	m.log.Info("credentials revoked", zap.String("request_id", r.ID), zap.Int("sessions_ended", ended))
+	return true, m.store.RecordEvent(ctx, r.ID, "credentials_revoked", "clonebot", now, map[string]string{"sessions_ended": strconv.Itoa(ended)})
+}
+
+// observeRevocation records how long r's credentials outlived its expiry, once.
+func (m *Manager) observeRevocation(r *approvals.Request, now time.Time) {
+	if m.revocation != nil && !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+		m.revocation.Observe(now.Sub(r.ExpiresAt).Seconds())
+	}
 }
 
 // destroy destroys a destroying request's clone, credentials included, and marks it
@@ -100,25 +143,27 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 		return err
 	}
 	now := m.now()
-	// step 2: destroying → destroyed, with the thread told; the marks of it go at once.
-	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusDestroyed, Say: []approvals.Notice{destroyedNote(r)}})
+	// step 2: destroying → destroyed, with the thread told (and, for break-glass, the
+	// post-incident review task posted to security); the marks of it go at once.
+	t := approvals.TransitionInput{To: approvals.StatusDestroyed, Say: []approvals.Notice{destroyedNote(r)}}
+	if r.Mode == approvals.ModeBreakGlass {
+		t.ReviewDueAt = now.Add(m.reviewWithin(r))
+		t.Say = append(t.Say, approvals.Notice{Kind: approvals.NoticeReviewTask})
+	}
+	next, err := m.move(ctx, r, t)
 	if err != nil {
 		return err
 	}
 	if err := m.store.Forget(ctx, r.ID); err != nil {
 		return err
 	}
-	// step 3: how long credentials outlived the expiry (a clone destroyed before its
-	// expiry, on request or after a failure, has no latency to report).
-	log := m.log.With(zap.String("request_id", r.ID))
-	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
-		latency := now.Sub(r.ExpiresAt)
-		log = log.With(zap.Duration("revocation_latency", latency))
-		if m.revocation != nil {
-			m.revocation.Observe(latency.Seconds())
-		}
+	// step 3: how long credentials outlived the expiry, when no revoke ahead of the destroy
+	// measured it (a clone destroyed before its expiry, on request or after a failure, has no
+	// latency to report).
+	if !m.revokes(r.Source) {
+		m.observeRevocation(r, now)
 	}
-	log.Info("clone destroyed", zap.String("status", string(next.Status)))
+	m.log.Info("clone destroyed", zap.String("request_id", r.ID), zap.String("status", string(next.Status)))
 	return nil
 }
 
@@ -163,4 +208,41 @@ func (m *Manager) pending(ctx context.Context, r *approvals.Request) error {
 	}
 	_, err := m.store.Announce(ctx, r.ID, "reminded", approvals.Notice{Kind: approvals.NoticeReminder})
 	return err
+}
+
+// revokes reports whether source's backend revokes ahead of the destroy.
+func (m *Manager) revokes(source string) bool {
+	be, err := m.backends.For(source)
+	if err != nil {
+		return false
+	}
+	_, ok := be.Provisioner.(Revoker)
+	return ok
+}
+
+// DefaultReviewWithin is the post-incident review deadline when the tier sets none.
+const DefaultReviewWithin = 48 * time.Hour
+
+// reviewWithin is how long security has to review r once its break-glass clone ended.
+func (m *Manager) reviewWithin(r *approvals.Request) time.Duration {
+	if d := time.Duration(m.policy.Tiers[r.Tier].ReviewWithin); d > 0 {
+		return d
+	}
+	return DefaultReviewWithin
+}
+
+// remindReview reminds security, once a day, of an ended break-glass clone whose review is
+// overdue, and records the reminder in the audit log.
+func (m *Manager) remindReview(ctx context.Context, r *approvals.Request) error {
+	now := m.now()
+	if !r.NeedsReview() || now.Before(r.ReviewDueAt) {
+		return nil
+	}
+	day := strconv.FormatInt(int64(now.Sub(r.ReviewDueAt)/(24*time.Hour)), 10)
+	sent, err := m.store.Announce(ctx, r.ID, "review_reminded:"+day, approvals.Notice{Kind: approvals.NoticeReviewDue})
+	if err != nil || !sent {
+		return err
+	}
+	m.log.Info("break-glass review overdue; security reminded", zap.String("request_id", r.ID))
+	return m.store.RecordEvent(ctx, r.ID, "review_reminded", "clonebot", now, map[string]string{"due_at_ms": strconv.FormatInt(r.ReviewDueAt.UnixMilli(), 10)})
 }

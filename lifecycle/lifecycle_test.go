@@ -5,10 +5,12 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/jobs"
 	"github.com/clonebot/clonebot/provisioner"
 )
@@ -404,5 +406,57 @@ func TestDestroyNowDuringCreate(t *testing.T) {
 		approvals.StatusDestroying, approvals.StatusDestroyed})
 	if d := f.nextJob(); d != nil {
 		t.Fatalf("a job was queued for a destroyed clone: %+v", d.Job)
+	}
+}
+
+// revoker is the fake provisioner with a Revoke, as provisioner/local has.
+type revoker struct {
+	*fakes.Provisioner
+	mu      sync.Mutex
+	revoked []string
+}
+
+func (r *revoker) Revoke(_ context.Context, id string) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revoked = append(r.revoked, id)
+	return 1, nil
+}
+
+// TestExpiryRevokesAheadOfTheDestroy: at expiry a backend that can revoke does so in the step
+// that finds the clone expired, recorded in the audit outbox; the destroy is a later step.
+// Meanwhile the pass looks only at requests with work to do.
+func TestExpiryRevokesAheadOfTheDestroy(t *testing.T) {
+	f := newFixture(t)
+	rv := &revoker{Provisioner: f.prov}
+	m := f.manager("bot-1", func(_ *Config, d *Deps) {
+		d.Backends = provisioner.Backends{"prod": {Provisioner: rv, Strategy: provisioner.StrategyRestore}}
+	})
+	r := f.request(approvals.StatusApproved)
+	f.tick(m)
+	f.finish(f.nextJob(), jobs.Event{State: jobs.StateReady})
+	f.tick(m)
+	r = f.wantStatus(r.ID, approvals.StatusReady)
+	if working, err := f.store.ListWorking(f.ctx); err != nil || len(working) != 0 {
+		t.Fatalf("a ready clone whose backend was told its expiry is still working: %d (%v)", len(working), err)
+	}
+	f.clock.Set(r.ExpiresAt.Add(time.Second))
+	f.tick(m)
+	f.wantStatus(r.ID, approvals.StatusDestroying)
+	if _, _, destroyed, _ := f.backend.counts(); len(destroyed) != 0 || !slices.Equal(rv.revoked, []string{r.ID}) {
+		t.Fatalf("revoked %v, destroyed %v; want revoked only", rv.revoked, destroyed)
+	}
+	f.tick(m)
+	f.wantDestroyed(m, r.ID)
+	evs, err := f.store.ReadOutbox(f.ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if i, j := slices.Index(types, "credentials_revoked"), slices.Index(types, "destroying"); i < 0 || j < i {
+		t.Fatalf("outbox %v: want credentials_revoked before destroying", types)
 	}
 }

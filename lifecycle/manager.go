@@ -134,7 +134,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		if err := m.pass(ctx, &sync.WaitGroup{}); err != nil && ctx.Err() == nil {
 			m.log.Error("reconcile pass", zap.Error(err))
 		}
-		timer.Reset(m.cfg.Interval)
+		timer.Reset(m.untilNextPass(ctx))
 	}
 }
 
@@ -158,6 +158,9 @@ func (m *Manager) pass(ctx context.Context, wg *sync.WaitGroup) error {
 	// step 5: failed requests whose clone is still to destroy.
 	failed, err := m.store.Teardowns(ctx)
 	ids, errs = append(ids, failed...), append(errs, err)
+	// step 6: ended break-glass clones whose review is overdue.
+	reviews, err := m.store.DueReviews(ctx, now, m.cfg.Batch)
+	ids, errs = append(ids, reviews...), append(errs, err)
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if !seen[id] {
@@ -286,6 +289,10 @@ func (m *Manager) reconcile(ctx context.Context, id string) error {
 		return m.teardown(ctx, r)
 	case approvals.StatusDestroying:
 		return m.destroy(ctx, r)
+	case approvals.StatusDestroyed:
+		if r.NeedsReview() {
+			return m.remindReview(ctx, r)
+		}
 	}
 	if r.Status.Terminal() {
 		return m.store.Forget(ctx, id)
@@ -322,12 +329,13 @@ func (m *Manager) progress(ctx context.Context, r *approvals.Request, status str
 	m.say(ctx, r, "", approvals.Notice{Kind: approvals.NoticeProgress, Text: status})
 }
 
-// working returns the active requests with a step to take at now: approved and destroying
-// ones, provisioning ones whose retry is due, restoring ones whose job is not known to be
-// queued (or whose restore is overdue), ready ones whose backend was not told the current
-// expiry. Their marks are read in one round trip.
+// working returns the requests with a step to take at now: approved and destroying ones,
+// provisioning ones whose retry is due, restoring ones whose job is not known to be queued (or
+// whose restore is overdue), ready ones whose backend was not told the current expiry. It reads
+// only the store's working set, not every active request, so a pass costs the same with ten
+// thousand clones waiting for their expiry as with a hundred; their marks come in one round trip.
 func (m *Manager) working(ctx context.Context, now time.Time) ([]string, error) {
-	active, err := m.store.ListActive(ctx)
+	active, err := m.store.ListWorking(ctx)
 	if err != nil || len(active) == 0 {
 		return nil, err
 	}
@@ -352,14 +360,21 @@ func (m *Manager) working(ctx context.Context, now time.Time) ([]string, error) 
 			if mk.Enqueued && !m.restoreOverdue(r, now) {
 				continue
 			}
-		case approvals.StatusReady:
-			if !mk.Told.Before(r.ExpiresAt) {
-				continue
-			}
+		case approvals.StatusReady: // its backend is to be told the expiry
 		default:
 			continue
 		}
 		out = append(out, r.ID)
 	}
 	return out, nil
+}
+
+// untilNextPass is the wait before the next pass: the interval, or less when a clone expires
+// sooner, so that its revocation does not wait for the interval.
+func (m *Manager) untilNextPass(ctx context.Context) time.Duration {
+	next, ok, err := m.store.NextExpiry(ctx)
+	if err != nil || !ok {
+		return m.cfg.Interval
+	}
+	return min(m.cfg.Interval, max(next.Sub(m.now()), 0)+time.Millisecond)
 }

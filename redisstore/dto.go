@@ -37,6 +37,8 @@ const (
 	fReadyAt          = "ready_at_ms"
 	fExpiresAt        = "expires_at_ms"
 	fReviewDueAt      = "review_due_at_ms"
+	fReview           = "review"    // JSON of approvals.Review, set by the review script
+	fReviewTS         = "review_ts" // the review task's message in the security channel
 	fUpdatedAt        = "updated_at_ms"
 )
 
@@ -48,6 +50,13 @@ type voteDTO struct {
 	Slot     int    `json:"slot"`
 	Reason   string `json:"reason,omitempty"`
 	At       string `json:"at"`
+}
+
+// reviewDTO is a stored review; At as in voteDTO.
+type reviewDTO struct {
+	By    string `json:"by"`
+	Notes string `json:"notes,omitempty"`
+	At    string `json:"at"`
 }
 
 // eventDTO is a stored timeline event; At as in voteDTO.
@@ -127,6 +136,14 @@ func toHash(r *approvals.Request) ([]any, error) {
 		}
 		backup = string(b)
 	}
+	review := ""
+	if r.Review != nil {
+		b, err := json.Marshal(reviewDTO{By: r.Review.By, Notes: r.Review.Notes, At: ms(r.Review.At)})
+		if err != nil {
+			return nil, fmt.Errorf("encode review: %w", err)
+		}
+		review = string(b)
+	}
 	clone := ""
 	if r.Clone != nil {
 		b, err := json.Marshal(r.Clone)
@@ -147,6 +164,7 @@ func toHash(r *approvals.Request) ([]any, error) {
 		{fVotes, string(votesJSON)}, {fHistory, string(historyJSON)}, {fBackup, backup}, {fClone, clone}, {fFailure, r.Failure},
 		{fCreatedAt, ms(r.CreatedAt)}, {fPendingExpiresAt, ms(r.PendingExpiresAt)}, {fReadyAt, ms(r.ReadyAt)},
 		{fExpiresAt, ms(r.ExpiresAt)}, {fReviewDueAt, ms(r.ReviewDueAt)}, {fUpdatedAt, ms(r.UpdatedAt)},
+		{fReview, review}, {fReviewTS, r.ReviewMessageTS},
 	}
 	out := make([]any, 0, 2*len(fields))
 	for _, f := range fields {
@@ -177,6 +195,8 @@ func fromHash(h map[string]string) (*approvals.Request, error) {
 		MessageTS:   h[fMessageTS],
 		Status:      approvals.Status(h[fStatus]),
 		Failure:     h[fFailure],
+
+		ReviewMessageTS: h[fReviewTS],
 	}
 	times := []struct {
 		field string
@@ -208,6 +228,17 @@ func fromHash(h map[string]string) (*approvals.Request, error) {
 		if err := json.Unmarshal([]byte(s), &r.Backup); err != nil {
 			return nil, fmt.Errorf("request %s backup: %w", r.ID, err)
 		}
+	}
+	if s := h[fReview]; s != "" {
+		var d reviewDTO
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return nil, fmt.Errorf("request %s review: %w", r.ID, err)
+		}
+		at, err := parseMS(d.At)
+		if err != nil {
+			return nil, fmt.Errorf("request %s review: %w", r.ID, err)
+		}
+		r.Review = &approvals.Review{By: d.By, Notes: d.Notes, At: at}
 	}
 	if s := h[fClone]; s != "" {
 		r.Clone = &approvals.CloneInfo{}

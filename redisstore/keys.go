@@ -34,12 +34,15 @@ const (
 	nameNotices     = "notices:" // + request id
 	nameNotify      = "notify"
 	nameNoticeLease = "nlease:" // + request id
+	nameWorking     = "working"
+	nameReviews     = "reviews"
 )
 
 // luaKeyNames is the header that gives the scripts those names.
 func luaKeyNames() string {
-	return fmt.Sprintf("local K_USER, K_TEAM, K_MARKS, K_NOTICES, K_NOTIFY, K_NLEASE = %s, %s, %s, %s, %s, %s\n",
-		luaString(nameUser), luaString(nameTeam), luaString(nameMarks), luaString(nameNotices), luaString(nameNotify), luaString(nameNoticeLease))
+	return fmt.Sprintf("local K_USER, K_TEAM, K_MARKS, K_NOTICES, K_NOTIFY, K_NLEASE, K_WORKING, K_REVIEWS = %s, %s, %s, %s, %s, %s, %s, %s\n",
+		luaString(nameUser), luaString(nameTeam), luaString(nameMarks), luaString(nameNotices), luaString(nameNotify), luaString(nameNoticeLease),
+		luaString(nameWorking), luaString(nameReviews))
 }
 
 // keys names the keys under one prefix.
@@ -59,6 +62,8 @@ func (k keys) user(u string) string      { return k.engine() + nameUser + u }   
 func (k keys) outbox() string            { return k.engine() + "outbox" }         // stream: audit events
 func (k keys) lease(id string) string    { return k.engine() + "lease:" + id }    // string: owner of the request's lease, PX
 func (k keys) marks(id string) string    { return k.engine() + nameMarks + id }   // hash: what the lifecycle did for a request
+func (k keys) working() string           { return k.engine() + nameWorking }      // set: requests the lifecycle has a step for (Status.Working, or ready with an expiry the backend was not told)
+func (k keys) reviews() string           { return k.engine() + nameReviews }      // zset: ended break-glass clones waiting for review, by due time (ms)
 func (k keys) teardown() string          { return k.engine() + "teardown" }       // set: failed requests whose clone is to destroy
 func (k keys) notify() string            { return k.engine() + nameNotify }       // zset: requests with notices to send, by the oldest's time (ms)
 func (k keys) progress(id string) string { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack

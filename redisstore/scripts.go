@@ -43,6 +43,11 @@ local function sync(id, from, to, requester, team, pending_at, expires_at)
   was, is = from == 'ready', to == 'ready'
   if is and not was and set(expires_at) then redis.call('ZADD', EXPIRY, expires_at, id) end
   if was and not is then redis.call('ZREM', EXPIRY, id) end
+  -- working: a step to take whatever the time; entering ready also needs one (the backend is
+  -- told the expiry), and the lifecycle takes a ready request out once it told it.
+  was, is = WORKING[from] == true, WORKING[to] == true or to == 'ready'
+  if is and not was then redis.call('SADD', BASE .. K_WORKING, id) end
+  if was and not is then redis.call('SREM', BASE .. K_WORKING, id) end
   was, is = ACTIVE[from] == true, ACTIVE[to] == true
   if was ~= is then
     local op = 'SREM'
@@ -218,12 +223,12 @@ return {outcome, '', redis.call('HGETALL', REQ)}
 `
 
 // ARGV: base, id, to, by, note, at, clone JSON (may be empty), failure (may be empty),
-// same_is_noop (1 or 0), n_say, n_say notices, then the statuses the request must be in
-// (none: any).
+// same_is_noop (1 or 0), review due (ms, may be empty), n_say, n_say notices, then the statuses
+// the request must be in (none: any).
 const luaTransition = `
 local id, to, by, note, at, clone, failure = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local n_say = tonumber(ARGV[10])
-local guard_from = 11 + n_say
+local review_due, n_say = ARGV[10], tonumber(ARGV[11])
+local guard_from = 12 + n_say
 local h = redis.call('HMGET', REQ, 'status', 'requester', 'team', 'pending_expires_at_ms',
   'expires_at_ms', 'ttl_ms', 'history')
 local cur = h[1]
@@ -259,12 +264,20 @@ if failure ~= '' then
   data.failure = failure
 end
 if note ~= '' then data.note = note end
+if review_due ~= '' then
+  changes[#changes + 1] = 'review_due_at_ms'
+  changes[#changes + 1] = review_due
+end
 changes[#changes + 1] = 'history'
 changes[#changes + 1] = append_json(h[7], event(to, cur, to, by, note, at))
 redis.call('HSET', REQ, unpack(changes))
 sync(id, cur, to, h[2], h[3], h[4], expires_at)
 emit(to, id, by, at, data)
-announce(id, at, said(at, 11, n_say))
+if review_due ~= '' then
+  redis.call('ZADD', BASE .. K_REVIEWS, review_due, id)
+  emit('review_requested', id, by, at, {due_at_ms = review_due})
+end
+announce(id, at, said(at, 12, n_say))
 return {'ok', cur, redis.call('HGETALL', REQ)}
 `
 
@@ -279,6 +292,7 @@ if old == until_at then return {'same', '', redis.call('HGETALL', REQ)} end
 redis.call('HSET', REQ, 'expires_at_ms', until_at, 'updated_at_ms', at,
   'history', append_json(h[3], event('extended', '', '', by, note, at)))
 redis.call('ZADD', EXPIRY, until_at, id)
+redis.call('SADD', BASE .. K_WORKING, id) -- the backend is to be told the new expiry
 emit('extended', id, by, at, {from_expires_at_ms = old, expires_at_ms = until_at})
 announce(id, at, said(at, 7, #ARGV - 6))
 return {'ok', '', redis.call('HGETALL', REQ)}
@@ -336,6 +350,35 @@ if release == '1' then redis.call('DEL', lease) end
 return {'ok', tostring(left)}
 `
 
+// ARGV: base, id, type, actor, at, data JSON. An audit event that is no change of state; the
+// request's context (tier, source, ...) is added as emit adds it.
+const luaRecord = `
+local data = cjson.decode(ARGV[6])
+emit(ARGV[3], ARGV[2], ARGV[4], ARGV[5], data)
+return {'ok', ''}
+`
+
+// ARGV: base, id, by, notes, at, review JSON. The post-incident review of an ended break-glass
+// clone, by someone who is not its requester: {'ok', ”, fields}, or a refusal ('self',
+// recorded in the outbox as review_refused; 'not_reviewable').
+const luaReview = `
+local id, by, notes, at, review = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local h = redis.call('HMGET', REQ, 'status', 'mode', 'requester', 'review')
+if not h[1] then return {'not_found', ''} end
+if h[2] ~= 'breakglass' or (h[1] ~= 'destroyed' and h[1] ~= 'failed') or set(h[4]) then
+  return {'not_reviewable', h[1]}
+end
+if by == h[3] then
+  emit('review_refused', id, by, at, {reason = 'self'})
+  return {'self', ''}
+end
+redis.call('HSET', REQ, 'review', review, 'updated_at_ms', at)
+redis.call('ZREM', BASE .. K_REVIEWS, id)
+emit('reviewed', id, by, at, {notes = notes})
+announce(id, at, {card(at), cjson.encode({kind = 'reviewed', by = by, text = notes, at_ms = at})})
+return {'ok', '', redis.call('HGETALL', REQ)}
+`
+
 // KEYS[1] the lease; ARGV: owner, ttl in milliseconds. 1 if owner holds the lease now.
 const luaAcquireLease = `
 local cur = redis.call('GET', KEYS[1])
@@ -358,17 +401,22 @@ end
 return 0
 `
 
-// activeLua writes approvals' active statuses as a Lua table: ACTIVE[s] for a status that
-// holds quota.
+// activeLua writes approvals' active and working statuses as Lua tables: ACTIVE[s] for a
+// status that holds quota, WORKING[s] for one the lifecycle has a step for.
 func activeLua() string {
 	var b strings.Builder
-	b.WriteString("local ACTIVE = {")
-	for _, s := range approvals.AllStatuses {
-		if s.Active() {
-			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(s)))
+	for _, t := range []struct {
+		name string
+		in   func(approvals.Status) bool
+	}{{"ACTIVE", approvals.Status.Active}, {"WORKING", approvals.Status.Working}} {
+		fmt.Fprintf(&b, "local %s = {", t.name)
+		for _, s := range approvals.AllStatuses {
+			if t.in(s) {
+				fmt.Fprintf(&b, "[%s] = true, ", luaString(string(s)))
+			}
 		}
+		b.WriteString("}\n")
 	}
-	b.WriteString("}\n")
 	return b.String()
 }
 
@@ -411,7 +459,8 @@ func luaString(s string) string {
 // scripts are the Lua scripts of one Store.
 type scripts struct {
 	create, vote, transition, extend, setMessage *redis.Script
-	announce, takeNotices, ackNotices            *redis.Script
+	announce, takeNotices, ackNotices, record    *redis.Script
+	review                                       *redis.Script
 	acquireLease, releaseLease                   *redis.Script
 }
 
@@ -426,6 +475,8 @@ func newScripts() scripts {
 		announce:     redis.NewScript(head + luaAnnounce),
 		takeNotices:  redis.NewScript(head + luaTakeNotices),
 		ackNotices:   redis.NewScript(head + luaAckNotices),
+		record:       redis.NewScript(head + luaRecord),
+		review:       redis.NewScript(head + luaReview),
 		acquireLease: redis.NewScript(luaAcquireLease),
 		releaseLease: redis.NewScript(luaReleaseLease),
 	}

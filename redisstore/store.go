@@ -278,7 +278,7 @@ func (s *Store) transition(ctx context.Context, t approvals.TransitionInput, sam
 	if err != nil {
 		return nil, fmt.Errorf("transition %s: %w", t.RequestID, err)
 	}
-	args := append([]any{t.RequestID, string(t.To), t.By, t.Note, ms(at), clone, t.Failure, noop, len(notices)}, notices...)
+	args := append([]any{t.RequestID, string(t.To), t.By, t.Note, ms(at), clone, t.Failure, noop, ms(t.ReviewDueAt), len(notices)}, notices...)
 	for _, f := range t.From {
 		args = append(args, string(f))
 	}

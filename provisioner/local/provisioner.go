@@ -392,6 +392,40 @@ func (p *Provisioner) Extend(ctx context.Context, requestID string, expiresAt ti
 	return nil
 }
 
+// Revoke ends the clone's access at once, ahead of its destroy: its role may no longer log in
+// and every session it has is ended. It returns how many sessions it ended. A clone that is
+// gone already is no error.
+func (p *Provisioner) Revoke(ctx context.Context, requestID string) (int, error) {
+	name := cloneName(requestID)
+	conn, err := p.lock(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	roleExists, err := p.ownRole(ctx, conn, name, requestID)
+	if err != nil || !roleExists {
+		return 0, err
+	}
+	return p.lockOut(ctx, conn, name)
+}
+
+// lockOut takes role name's login away and ends its sessions, wherever they are.
+func (p *Provisioner) lockOut(ctx context.Context, conn *pgx.Conn, name string) (int, error) {
+	// step 1: no new sessions.
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+pgx.Identifier{name}.Sanitize()+" NOLOGIN"); err != nil {
+		return 0, fmt.Errorf("lock role %s: %w", name, err)
+	}
+	if err := p.after("nologin"); err != nil {
+		return 0, err
+	}
+	// step 2: end the sessions it has.
+	var ended int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1", name).Scan(&ended); err != nil {
+		return 0, fmt.Errorf("end sessions of role %s: %w", name, err)
+	}
+	return ended, p.after("sessions")
+}
+
 // Destroy locks the role out, ends its sessions, drops the database and the role and deletes
 // the secret. Whatever is already gone is skipped; destroying a destroyed clone is success.
 // Errors: ErrNameTaken when the name belongs to something clonebot did not make.
@@ -417,21 +451,11 @@ func (p *Provisioner) Destroy(ctx context.Context, requestID string) error {
 	}
 
 	if roleExists {
-		// step 1: no new sessions.
-		if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" NOLOGIN"); err != nil {
-			return fmt.Errorf("lock role %s: %w", name, err)
-		}
-		if err := p.after("nologin"); err != nil {
+		// steps 1 and 2: no new sessions, and none left.
+		if _, err := p.lockOut(ctx, conn, name); err != nil {
 			return err
-		}
-		// step 2: end the sessions it has, wherever they are.
-		if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name); err != nil {
-			return fmt.Errorf("end sessions of role %s: %w", name, err)
 		}
 		log.Info("clone role locked out")
-		if err := p.after("sessions"); err != nil {
-			return err
-		}
 	}
 	// step 3: the database, with any session still on it.
 	if owner != "" {
