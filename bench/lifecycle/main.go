@@ -4,10 +4,11 @@
 //     VALID UNTIL), each with one session opened by its user before expiry, all expiring within
 //     the same minute; for each clone it measures expiry → new logins refused and its open
 //     session ended, with the lifecycle running as `serve` runs it (real clock, its own loop);
+//
 //  2. the expiry pass's cost: the time of one reconcile pass with 10,000 ready clones waiting
 //     for their expiry against 100, same run.
 //
-//	BENCH_CLONES=200 BENCH_ACTIVE=10000 go run ./bench/lifecycle
+//     BENCH_CLONES=200 BENCH_ACTIVE=10000 go run ./bench/lifecycle
 //
 // Redis is CLONEBOT_REDIS_URL (default redis://127.0.0.1:6379/0, keys under a prefix of their
 // own, deleted at the end). The last line is: bench-lifecycle revocation_p50_ms=A
@@ -132,7 +133,7 @@ func revocation(ctx context.Context, redisURL string, n int) (p50, p99 time.Dura
 	store := db.Store()
 	m, err := lifecycle.New(lifecycle.DefaultConfig("bench"), lifecycle.Deps{Store: store, Policy: &approvals.Policy{},
 		Backends: provisioner.Backends{"prod": {Provisioner: prov, Strategy: provisioner.StrategyRestore}},
-		Queue: db.Queue(), Events: db.Events(), Logger: log})
+		Queue:    db.Queue(), Events: db.Events(), Logger: log})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -301,13 +302,15 @@ func passCost(ctx context.Context, redisURL string, n int) (time.Duration, error
 	clock := fakes.NewClock(now)
 	store := db.Store(redisstore.WithClock(clock.Now))
 	prov := &fakes.Provisioner{
-		CreateFunc:  func(context.Context, provisioner.Spec, provisioner.ProgressFunc) (provisioner.Clone, error) { return provisioner.Clone{}, nil },
+		CreateFunc: func(context.Context, provisioner.Spec, provisioner.ProgressFunc) (provisioner.Clone, error) {
+			return provisioner.Clone{}, nil
+		},
 		DestroyFunc: func(context.Context, string) error { return nil },
 		ExtendFunc:  func(context.Context, string, time.Time) error { return nil },
 	}
 	m, err := lifecycle.New(lifecycle.DefaultConfig("bench"), lifecycle.Deps{Store: store, Policy: &approvals.Policy{},
 		Backends: provisioner.Backends{"prod": {Provisioner: prov, Strategy: provisioner.StrategyRestore}},
-		Queue: db.Queue(), Events: db.Events(), Logger: zap.NewNop(), Now: clock.Now})
+		Queue:    db.Queue(), Events: db.Events(), Logger: zap.NewNop(), Now: clock.Now})
 	if err != nil {
 		return 0, err
 	}
