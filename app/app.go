@@ -167,7 +167,7 @@ func (a *App) buildServe() error {
 	a.Slack = cfg.Slack.WebClient()
 	dir := bot.NewDirectory(a.Slack, cfg.Bot, a.Clock)
 	deps := handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
-		Lifecycle: a.Lifecycle, Directory: dir, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
+		Lifecycle: a.Lifecycle, Directory: dir, Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
 	if cfg.Audit.URL != "" {
 		a.audit = &auditLog{url: cfg.Audit.URL, outbox: a.Store.AuditOutbox(), sink: anchorSink{a.Store}, clock: a.Clock,
 			log: a.Log.Named("audit"), actorOf: func(ctx context.Context, id string) string {
@@ -194,7 +194,7 @@ func (a *App) buildServe() error {
 	}
 	if a.Notifier, err = bot.NewNotifier(cfg.Bot, bot.DefaultNotifierConfig(a.Owner), bot.NotifierDeps{
 		Slack: a.Slack, Directory: dir, Policy: a.Policy, Mailbox: a.Store, Home: a.Service.Home,
-		Logger: a.Log.Named("notifier"), Clock: a.Clock,
+		Logger: a.Log.Named("notifier"), Clock: a.Clock, Metrics: a.Metrics,
 	}); err != nil {
 		return err
 	}

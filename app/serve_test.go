@@ -420,6 +420,14 @@ func TestServeKeepsTheAuditLog(t *testing.T) {
 	if !strings.Contains(body, "ok") || !strings.Contains(body, "audit: ") {
 		t.Fatalf("/readyz: %q, want ok and the audit log's state", body)
 	}
+	metrics := get(t, "http://"+a.Config.MetricsAddr+"/metrics")
+	for _, want := range []string{`clonebot_requests_total{result="auto_approved",tier="dev"} 1`, `clonebot_clones_total{outcome="ready",tier="dev"} 1`,
+		`clonebot_time_to_ready_seconds_count{tier="dev"} 1`, `clonebot_active_clones{status="ready",tier="dev"} 1`,
+		"clonebot_audit_backlog_events", "clonebot_audit_anchor_age_seconds"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	rep, err := a.Service.Report(w.ctx, handlers.Actor{User: w.users[0]}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
@@ -81,6 +82,7 @@ type Notifier struct {
 	clock    Clock
 	interval time.Duration
 	retries  int
+	apiErrs  *prometheus.CounterVec // by method and kind (rate_limited, error)
 
 	mu      sync.Mutex
 	next    map[string]time.Time // channel → earliest time of its next write
@@ -103,6 +105,7 @@ type NotifierDeps struct {
 	Home      HomeFunc
 	Logger    *zap.Logger
 	Clock     Clock
+	Metrics   prometheus.Registerer // optional: Slack API errors and rate limits by method
 }
 
 // NewNotifier returns a Notifier.
@@ -114,9 +117,18 @@ func NewNotifier(cfg Config, ncfg NotifierConfig, d NotifierDeps) (*Notifier, er
 	case ncfg.Owner == "" || ncfg.Poll <= 0 || ncfg.Lease <= 0 || ncfg.Batch <= 0 || ncfg.Workers <= 0 || ncfg.MaxRetry <= 0:
 		return nil, fmt.Errorf("bot: notifier config %+v: an owner and positive settings are required", ncfg)
 	}
-	return &Notifier{cfg: ncfg, api: d.Slack, dir: d.Directory, policy: d.Policy, box: d.Mailbox, home: d.Home,
+	n := &Notifier{cfg: ncfg, api: d.Slack, dir: d.Directory, policy: d.Policy, box: d.Mailbox, home: d.Home,
 		log: d.Logger, clock: d.Clock, interval: cfg.ChannelInterval, retries: cfg.RateLimitRetries,
-		next: map[string]time.Time{}, busy: map[string]bool{}, backoff: map[string]retry{}, wake: make(chan struct{}, 1)}, nil
+		next: map[string]time.Time{}, busy: map[string]bool{}, backoff: map[string]retry{}, wake: make(chan struct{}, 1),
+		apiErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clonebot_slack_api_errors_total",
+			Help: "Slack Web API calls of the notifier that failed, by method and kind (rate_limited: a 429, retried after Retry-After; error: anything else)."},
+			[]string{"method", "kind"})}
+	if d.Metrics != nil {
+		if err := d.Metrics.Register(n.apiErrs); err != nil {
+			return nil, fmt.Errorf("bot: register metrics: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // Wake makes Run look for notices now rather than at its next poll (the use cases of this
@@ -552,7 +564,7 @@ func (n *Notifier) PublishHome(ctx context.Context, user string) error {
 		return err
 	}
 	view := render.Home(h, n.clock.Now())
-	return n.write(ctx, "home:"+user, func() error {
+	return n.write(ctx, "home:"+user, "views.publish", func() error {
 		_, err := n.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err
 	})
@@ -587,14 +599,19 @@ func (n *Notifier) backOff(channel string, d time.Duration) {
 	}
 }
 
-// write runs a Web API write to channel in its slot, retrying rate-limited answers.
-func (n *Notifier) write(ctx context.Context, channel string, call func() error) error {
+// write runs a Web API write (method) to channel in its slot, retrying rate-limited answers.
+func (n *Notifier) write(ctx context.Context, channel, method string, call func() error) error {
 	for attempt := 0; ; attempt++ {
 		if err := n.slot(ctx, channel); err != nil {
 			return err
 		}
 		err := call()
 		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			n.apiErrs.WithLabelValues(method, "rate_limited").Inc()
+		} else if err != nil {
+			n.apiErrs.WithLabelValues(method, "error").Inc()
+		}
 		if !errors.As(err, &rl) || attempt >= n.retries {
 			return err
 		}
@@ -605,7 +622,7 @@ func (n *Notifier) write(ctx context.Context, channel string, call func() error)
 
 func (n *Notifier) post(ctx context.Context, channel string, m render.Message, opts ...slack.MsgOption) (string, string, error) {
 	var ch, ts string
-	err := n.write(ctx, channel, func() error {
+	err := n.write(ctx, channel, "chat.postMessage", func() error {
 		var err error
 		ch, ts, err = n.api.PostMessageContext(ctx, channel, append(m.Options(), opts...)...)
 		return err
@@ -617,7 +634,7 @@ func (n *Notifier) post(ctx context.Context, channel string, m render.Message, o
 }
 
 func (n *Notifier) update(ctx context.Context, channel, ts string, m render.Message) error {
-	err := n.write(ctx, channel, func() error {
+	err := n.write(ctx, channel, "chat.update", func() error {
 		_, _, _, err := n.api.UpdateMessageContext(ctx, channel, ts, m.Options()...)
 		return err
 	})

@@ -111,6 +111,9 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error)
 		return Reply{}, err
 	}
 	r, err = s.store.Cancel(ctx, r.ID, u.ID, s.now(), approvals.Note(u.ID, "cancelled the request"))
+	if err == nil {
+		s.requests.WithLabelValues(r.Tier, "cancelled").Inc()
+	}
 	if errors.Is(err, approvals.ErrNotPending) {
 		cur, gerr := s.store.Get(ctx, id)
 		if gerr != nil {

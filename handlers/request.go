@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,10 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	// step 1: who is asking, what the policy says, and the backup the clone is made from.
 	p, err := s.plan(ctx, a, in, breakGlass)
 	if err != nil {
+		var refusal *Error
+		if errors.As(err, &refusal) {
+			s.requests.WithLabelValues(cmp.Or(in.Tier, "default"), "refused").Inc()
+		}
 		return Reply{}, err
 	}
 	u, out, b := p.user, p.out, p.backup
@@ -96,6 +101,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 
 	// step 3: start the clone if it is approved.
 	if r.Status == approvals.StatusApproved {
+		s.requests.WithLabelValues(r.Tier, "auto_approved").Inc()
 		// The lifecycle's reconcile loop picks up approved requests, so a failed wake-up is
 		// logged and the loop finds it on its next pass.
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
@@ -104,6 +110,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
 			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL))}, nil
 	}
+	s.requests.WithLabelValues(r.Tier, "pending").Inc()
 	return Reply{
 		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
 			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)),

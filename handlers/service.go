@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Service runs the use cases. It is safe for concurrent use.
@@ -19,6 +20,7 @@ type Service struct {
 	lifecycle Lifecycle
 	dir       Directory
 	reports   Reports // nil without an audit log
+	requests  *prometheus.CounterVec
 	log       *zap.Logger
 	now       func() time.Time
 }
@@ -30,7 +32,8 @@ type Deps struct {
 	Catalogue Catalogue
 	Lifecycle Lifecycle
 	Directory Directory
-	Reports   Reports // optional: the report from the audit log
+	Reports   Reports               // optional: the report from the audit log
+	Metrics   prometheus.Registerer // optional: requests by tier and result
 	Logger    *zap.Logger
 	Now       func() time.Time
 }
@@ -53,8 +56,17 @@ func New(d Deps) (*Service, error) {
 	case d.Now == nil:
 		return nil, errors.New("handlers: Now is required")
 	}
-	return &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
-		dir: d.Directory, reports: d.Reports, log: d.Logger, now: d.Now}, nil
+	s := &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
+		dir: d.Directory, reports: d.Reports, log: d.Logger, now: d.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clonebot_requests_total",
+			Help: "Clone requests by tier and result: auto_approved, pending, refused (bad input or the policy), approved and denied (by votes), cancelled."},
+			[]string{"tier", "result"})}
+	if d.Metrics != nil {
+		if err := d.Metrics.Register(s.requests); err != nil {
+			return nil, fmt.Errorf("handlers: register metrics: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Policy returns the policy the service applies (bot renders the request form from it).

@@ -37,8 +37,10 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 	// started once approved.
 	switch res.Result {
 	case approvals.VoteDenied:
+		s.requests.WithLabelValues(r.Tier, "denied").Inc()
 		return said("You denied %s.", r.ID), nil
 	case approvals.VoteApproved:
+		s.requests.WithLabelValues(r.Tier, "approved").Inc()
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}

@@ -73,6 +73,8 @@ type Store interface {
 	// the status it is in is a no-op. An *IllegalTransitionError when the move is not legal
 	// from its current status.
 	Transition(ctx context.Context, t approvals.TransitionInput) (*approvals.Request, error)
+	// ListActive returns every active request (for the active-clones metric, read at scrapes).
+	ListActive(ctx context.Context) ([]*approvals.Request, error)
 	// ListWorking returns the requests with a step to take whatever the time (being made or
 	// torn down, or ready with an expiry the backend was not told); Told takes a ready one out.
 	ListWorking(ctx context.Context) ([]*approvals.Request, error)

@@ -102,6 +102,9 @@ func (m *Manager) handleEvent(ctx context.Context, rec jobs.Received) bool {
 			log.Warn("progress event not shown", zap.Error(err))
 			return false
 		case r.Status == approvals.StatusRestoring:
+			if e.Phase == jobs.PhaseData && e.Rate > 0 {
+				m.metrics.rate.Observe(e.Rate)
+			}
 			m.progress(ctx, r, describe(e))
 		}
 		return true
@@ -145,6 +148,8 @@ func (m *Manager) restored(ctx context.Context, id string, e jobs.Event) error {
 		if err != nil {
 			return err
 		}
+		m.metrics.outcomes.WithLabelValues(next.Tier, "ready").Inc()
+		m.metrics.toReady.WithLabelValues(next.Tier).Observe(next.ReadyAt.Sub(next.CreatedAt).Seconds())
 		// step 2: the credentials expire with the clone; if the backend cannot be told now,
 		// the next pass tells it.
 		if err := m.syncExpiry(ctx, next); err != nil {

@@ -20,6 +20,7 @@ func (m *Manager) ready(ctx context.Context, r *approvals.Request) error {
 	// step 1: expired: revoke, then leave the slower destroy to its own step, so that revoking
 	// every clone that expired at once is not queued behind their destroys.
 	if !now.Before(r.ExpiresAt) {
+		m.metrics.expiries.WithLabelValues(r.Tier).Inc()
 		revoked, err := m.revoke(ctx, r)
 		if err != nil {
 			return err
@@ -126,8 +127,8 @@ func (m *Manager) revoke(ctx context.Context, r *approvals.Request) (bool, error
 
 // observeRevocation records how long r's credentials outlived its expiry, once.
 func (m *Manager) observeRevocation(r *approvals.Request, now time.Time) {
-	if m.revocation != nil && !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
-		m.revocation.Observe(now.Sub(r.ExpiresAt).Seconds())
+	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+		m.metrics.revocation.Observe(now.Sub(r.ExpiresAt).Seconds())
 	}
 }
 
@@ -140,6 +141,7 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 		return fmt.Errorf("destroy %s: %w", r.ID, err)
 	}
 	if err := be.Provisioner.Destroy(ctx, r.ID); err != nil {
+		m.metrics.destroyErr.Inc()
 		return err
 	}
 	now := m.now()
@@ -200,6 +202,7 @@ func (m *Manager) pending(ctx context.Context, r *approvals.Request) error {
 		if err != nil {
 			return err
 		}
+		m.metrics.outcomes.WithLabelValues(r.Tier, "expired").Inc()
 		return m.store.Forget(ctx, r.ID)
 	}
 	remind := time.Duration(m.policy.PendingReminder)

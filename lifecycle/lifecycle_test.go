@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -111,17 +112,28 @@ func TestHappyPath(t *testing.T) {
 		"note " + id + " [] destroyed the clone at expiry; credentials revoked",
 	})
 
-	// the revocation latency: one observation of 3 s.
+	// the metrics: revocation 3 s late, time-to-ready 5 min, one ready clone, one expiry.
 	mfs, err := f.metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 1 || mfs[0].GetName() != "clonebot_revocation_latency_seconds" {
-		t.Fatalf("metrics: %v", mfs)
+	got := map[string]string{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			if h := mt.GetHistogram(); h != nil {
+				got[mf.GetName()] = fmt.Sprintf("%d/%g", h.GetSampleCount(), h.GetSampleSum())
+			} else if c := mt.GetCounter(); c != nil && c.GetValue() > 0 {
+				got[mf.GetName()] = fmt.Sprintf("%g", c.GetValue())
+			}
+		}
 	}
-	h := mfs[0].GetMetric()[0].GetHistogram()
-	if h.GetSampleCount() != 1 || h.GetSampleSum() != 3 {
-		t.Fatalf("revocation latency: %d samples, sum %v; want 1, 3", h.GetSampleCount(), h.GetSampleSum())
+	for name, want := range map[string]string{
+		"clonebot_revocation_latency_seconds": "1/3", "clonebot_time_to_ready_seconds": "1/300", "clonebot_approval_wait_seconds": "1/0",
+		"clonebot_clones_total": "1", "clonebot_expiries_total": "1", "clonebot_restore_bytes_per_second": "1/1.048576e+06",
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %q, want %q", name, got[name], want)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
@@ -27,7 +26,7 @@ type Manager struct {
 	log      *zap.Logger
 	now      func() time.Time
 
-	revocation prometheus.Histogram // nil without Deps.Metrics
+	metrics metrics
 
 	wake     chan struct{}
 	sem      chan struct{} // bounds the steps running at once
@@ -48,18 +47,14 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		cfg: cfg, store: d.Store, policy: d.Policy, backends: d.Backends, queue: d.Queue, events: d.Events,
 		log: d.Logger.With(zap.String("owner", cfg.Owner)), now: d.Now,
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers), inflight: map[string]bool{},
+		metrics: newMetrics(),
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
 	if d.Metrics != nil {
-		m.revocation = prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "clonebot_revocation_latency_seconds",
-			Help:    "Time from a clone's expiry to its credentials being revoked (destroy finished).",
-			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800},
-		})
-		if err := d.Metrics.Register(m.revocation); err != nil {
-			return nil, fmt.Errorf("lifecycle: register revocation latency: %w", err)
+		if err := m.register(d.Metrics); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil

@@ -25,6 +25,9 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 		if err != nil {
 			return err
 		}
+		if wait, ok := approvedAfter(r); ok {
+			m.metrics.wait.WithLabelValues(r.Tier).Observe(wait.Seconds())
+		}
 		r = next
 	}
 	mk, err := m.marks(ctx, r.ID)
@@ -185,6 +188,7 @@ func (m *Manager) fail(ctx context.Context, r *approvals.Request, reason string)
 	if err := m.store.AddTeardown(ctx, r.ID); err != nil {
 		return nil, fmt.Errorf("fail %s: %w", r.ID, err)
 	}
+	m.metrics.outcomes.WithLabelValues(r.Tier, "failed").Inc()
 	next, err := m.move(ctx, r, approvals.TransitionInput{To: approvals.StatusFailed, Failure: reason,
 		Say: []approvals.Notice{approvals.Note("", "could not make the clone: "+reason+". Anything made for it is being destroyed.")}})
 	if err != nil {
