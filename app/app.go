@@ -24,6 +24,7 @@ import (
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/transport"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/clock"
 	"github.com/clonebot/clonebot/lifecycle"
 	"github.com/clonebot/clonebot/provisioner"
 	awsprov "github.com/clonebot/clonebot/provisioner/aws"
@@ -53,7 +54,7 @@ type Options struct {
 	Agent bool // a restore agent (`clonebot agent`)
 
 	Logger   *zap.Logger             // default: JSON at the config's log_level
-	Clock    bot.Clock               // default: the system clock
+	Clock    clock.Clock             // default: the system clock
 	Owner    string                  // this process's name among the replicas and agents; default hostname-pid
 	DB       *redisstore.DB          // default: the config's Redis
 	Policy   *approvals.Policy       // default: the config's policy file
@@ -68,7 +69,7 @@ type Options struct {
 type App struct {
 	Config  *Config
 	Log     *zap.Logger
-	Clock   bot.Clock
+	Clock   clock.Clock
 	Owner   string
 	DB      *redisstore.DB
 	Store   *redisstore.Store
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
 		}
 	}
 	if a.Clock == nil {
-		a.Clock = bot.SystemClock{}
+		a.Clock = clock.System{}
 	}
 	if a.Owner == "" {
 		a.Owner = DefaultOwner()

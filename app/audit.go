@@ -11,8 +11,8 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/audit"
 	"github.com/clonebot/clonebot/audit/pgstore"
-	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/clock"
 	"github.com/clonebot/clonebot/redisstore"
 )
 
@@ -23,7 +23,7 @@ type auditLog struct {
 	url      string
 	outbox   redisstore.AuditOutbox
 	sink     audit.AnchorSink
-	clock    bot.Clock
+	clock    clock.Clock
 	log      *zap.Logger
 	actorOf  func(ctx context.Context, userID string) string
 	anchorAt time.Duration // after midnight UTC

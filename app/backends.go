@@ -31,14 +31,9 @@ func NewLogger(level string) (*zap.Logger, error) {
 // ReadPolicy reads the policy file the config names and checks that the backends serve its
 // sources.
 func (c *Config) ReadPolicy() (*approvals.Policy, error) {
-	path := c.path(c.Policy)
-	data, err := os.ReadFile(path)
+	p, err := ReadPolicyFile(c.path(c.Policy))
 	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	p, err := approvals.ParsePolicy(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if err := c.checkSources(p); err != nil {
 		return nil, err
@@ -106,4 +101,17 @@ func (r secretRouter) Resolve(ctx context.Context, ref string) (provisioner.Cred
 		return r.aws.Resolve(ctx, ref)
 	}
 	return provisioner.Credentials{}, fmt.Errorf("credential reference %q: no secret store configured for it", ref)
+}
+
+// ReadPolicyFile reads and checks the policy file at path; an error names the file.
+func ReadPolicyFile(path string) (*approvals.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	p, err := approvals.ParsePolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -98,7 +97,7 @@ func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 	cfg.Redis.Prefix = w.prefix
 	cfg.Slack.APIURL, cfg.Slack.BotToken = w.fake.APIURL(), "xoxb-test"
 	cfg.Slack.Mode, cfg.Slack.SigningSecret = "http", "test-signing-secret"
-	cfg.Slack.ListenAddr, cfg.MetricsAddr = freeAddr(w.t), freeAddr(w.t)
+	cfg.Slack.ListenAddr, cfg.MetricsAddr = testenv.FreeAddr(w.t), testenv.FreeAddr(w.t)
 	cfg.Lifecycle.Interval = 50 * time.Millisecond
 	for _, e := range edit {
 		e(cfg)
@@ -362,16 +361,6 @@ func TestOneCardPerRequestWithTwoReplicas(t *testing.T) {
 			t.Errorf("%s: Create called %d times", id, n)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestServeKeepsTheAuditLog: a serve replica with audit.url moves every change of a request

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/internal/clock"
 )
 
 // AnchorSink publishes the chain head where whoever can rewrite the database cannot reach it
@@ -63,21 +65,21 @@ func DailySlot(now time.Time, at time.Duration) time.Time {
 type Anchorer struct {
 	log   AnchorLog
 	sink  AnchorSink
-	clock Clock
+	clock clock.Clock
 	at    time.Duration // daily, this long after midnight UTC
 	lease time.Duration // a claim not published within this is taken over
 	zl    *zap.Logger
 }
 
 // NewAnchorer returns an Anchorer publishing daily at `at` after midnight UTC (0 ≤ at < 24h).
-func NewAnchorer(log AnchorLog, sink AnchorSink, clock Clock, at time.Duration, zl *zap.Logger) (*Anchorer, error) {
+func NewAnchorer(log AnchorLog, sink AnchorSink, c clock.Clock, at time.Duration, zl *zap.Logger) (*Anchorer, error) {
 	if at < 0 || at >= 24*time.Hour {
 		return nil, fmt.Errorf("daily anchor time %s: must be within one day after midnight UTC", at)
 	}
-	if clock == nil {
-		clock = SystemClock()
+	if c == nil {
+		c = clock.System{}
 	}
-	return &Anchorer{log: log, sink: sink, clock: clock, at: at, lease: 10 * time.Minute, zl: zl}, nil
+	return &Anchorer{log: log, sink: sink, clock: c, at: at, lease: 10 * time.Minute, zl: zl}, nil
 }
 
 // Publish publishes the head now (`clonebot audit anchor`). ErrEmptyChain when there is none.

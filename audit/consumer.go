@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/clonebot/clonebot/internal/clock"
 )
 
 // Outbox is the engine's stream of events, oldest first (on Redis: the request store's outbox).
@@ -46,20 +48,6 @@ type Appended struct {
 	Head   Head   // the chain's head after the commit
 }
 
-// Clock is the time source of the loops: real in production, stepped by hand in tests.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// SystemClock is the real clock.
-func SystemClock() Clock { return systemClock{} }
-
 // ConsumerConfig tunes the consumer; zero values take the defaults.
 type ConsumerConfig struct {
 	Cursor      string        // the log's cursor name for this outbox (default "outbox")
@@ -69,7 +57,7 @@ type ConsumerConfig struct {
 	MinBackoff  time.Duration // wait after a failed pass, doubled after each failure in a row (default 1s)
 	MaxBackoff  time.Duration // the longest wait (default 1m)
 	PassTimeout time.Duration // bound of one pass, so a hung server cannot stall the loop (default 30s)
-	Clock       Clock         // default SystemClock
+	Clock       clock.Clock   // default SystemClock
 	// ActorName, when set, gives the display name of a Slack user ID ("" if unknown). It is called
 	// once per actor per pass, for events that carry no name.
 	ActorName func(ctx context.Context, userID string) string
@@ -90,7 +78,7 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	c.MaxBackoff = max(orDefault(c.MaxBackoff, time.Minute), c.MinBackoff)
 	c.PassTimeout = orDefault(c.PassTimeout, 30*time.Second)
 	if c.Clock == nil {
-		c.Clock = SystemClock()
+		c.Clock = clock.System{}
 	}
 	return c
 }

@@ -4,7 +4,7 @@
 // (CSV, JSON), and the auditor's answers and report computed from the log.
 //
 // It does no I/O of its own: it declares the ports it needs (Outbox, Log, ChainReader,
-// HistoryReader, Exporter, AnchorLog, AnchorSink, Clock) and package audit/pgstore implements the
+// HistoryReader, Exporter, AnchorLog, AnchorSink, clock.Clock) and package audit/pgstore implements the
 // log's on PostgreSQL.
 //
 // # The chain

@@ -21,6 +21,7 @@ import (
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/bot/transport"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/clock"
 )
 
 var _ transport.Dispatcher = (*Bot)(nil)
@@ -33,7 +34,7 @@ type Bot struct {
 	notify *Notifier
 	policy *approvals.Policy
 	log    *zap.Logger
-	clock  Clock
+	clock  clock.Clock
 	client *http.Client // posts answers to response_url
 }
 
@@ -44,14 +45,14 @@ type Deps struct {
 	Notifier   *Notifier
 	Policy     *approvals.Policy
 	Logger     *zap.Logger
-	Clock      Clock
+	Clock      clock.Clock
 	HTTPClient *http.Client
 }
 
 // New returns the Bot.
 func New(d Deps) (*Bot, error) {
 	if d.Slack == nil || d.Service == nil || d.Notifier == nil || d.Policy == nil || d.Clock == nil || d.Logger == nil {
-		return nil, errors.New("bot: Slack, Service, Notifier, Policy, Clock and Logger are required")
+		return nil, errors.New("bot: Slack, Service, Notifier, Policy, clock.Clock and Logger are required")
 	}
 	if d.HTTPClient == nil {
 		d.HTTPClient = &http.Client{Timeout: 5 * time.Second}

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/clock"
 )
 
 var _ handlers.Directory = (*Directory)(nil)
@@ -24,7 +25,7 @@ var _ handlers.Directory = (*Directory)(nil)
 // Config.RateLimitRetries times. Safe for concurrent use.
 type Directory struct {
 	api        *slack.Client
-	clock      Clock
+	clock      clock.Clock
 	refresh    time.Duration
 	teamPrefix string
 	retries    int
@@ -44,7 +45,7 @@ type cached[T any] struct {
 }
 
 // NewDirectory returns a Directory on api.
-func NewDirectory(api *slack.Client, cfg Config, clock Clock) *Directory {
+func NewDirectory(api *slack.Client, cfg Config, clock clock.Clock) *Directory {
 	cfg.applyDefaults()
 	return &Directory{api: api, clock: clock, refresh: cfg.DirectoryRefresh, teamPrefix: cfg.TeamGroupPrefix,
 		retries: cfg.RateLimitRetries, users: map[string]cached[slack.User]{}, channels: map[string]cached[string]{}}

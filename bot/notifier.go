@@ -15,6 +15,7 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/clock"
 )
 
 // Mailbox is where the notices of every request wait to be sent, and what the Notifier needs
@@ -79,7 +80,7 @@ type Notifier struct {
 	box      Mailbox
 	home     HomeFunc
 	log      *zap.Logger
-	clock    Clock
+	clock    clock.Clock
 	interval time.Duration
 	retries  int
 	apiErrs  *prometheus.CounterVec // by method and kind (rate_limited, error)
@@ -104,7 +105,7 @@ type NotifierDeps struct {
 	Mailbox   Mailbox
 	Home      HomeFunc
 	Logger    *zap.Logger
-	Clock     Clock
+	Clock     clock.Clock
 	Metrics   prometheus.Registerer // optional: Slack API errors and rate limits by method
 }
 
@@ -113,7 +114,7 @@ func NewNotifier(cfg Config, ncfg NotifierConfig, d NotifierDeps) (*Notifier, er
 	cfg.applyDefaults()
 	switch {
 	case d.Slack == nil || d.Directory == nil || d.Policy == nil || d.Mailbox == nil || d.Home == nil || d.Logger == nil || d.Clock == nil:
-		return nil, errors.New("bot: the Notifier needs Slack, Directory, Policy, Mailbox, Home, Logger and Clock")
+		return nil, errors.New("bot: the Notifier needs Slack, Directory, Policy, Mailbox, Home, Logger and clock.Clock")
 	case ncfg.Owner == "" || ncfg.Poll <= 0 || ncfg.Lease <= 0 || ncfg.Batch <= 0 || ncfg.Workers <= 0 || ncfg.MaxRetry <= 0:
 		return nil, fmt.Errorf("bot: notifier config %+v: an owner and positive settings are required", ncfg)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/clonebot/clonebot/approvals"
 )
 
@@ -59,27 +57,11 @@ func (s *Store) ListReviews(ctx context.Context) ([]*approvals.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list reviews: %w", err)
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.k.request(id))
-		}
-		return nil
-	}); err != nil {
+	reqs, err := s.requests(ctx, ids)
+	if err != nil {
 		return nil, fmt.Errorf("list reviews: %w", err)
 	}
-	out := make([]*approvals.Request, 0, len(ids))
-	for _, c := range cmds {
-		if len(c.Val()) == 0 {
-			continue
-		}
-		r, err := fromHash(c.Val())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return reqs, nil
 }
 
 // SetReviewMessage records where the review task of request id is in the security channel.

@@ -424,12 +424,36 @@ func (s *Store) ListActive(ctx context.Context) ([]*approvals.Request, error) {
 	return reqs, nil
 }
 
-// list reads the requests of an index set in one pipeline, keeps those still active (one may
-// have left between the two reads) and sorts them newest first.
+// list reads the requests of an index set, keeps those still active (one may have left
+// between the two reads) and sorts them newest first.
 func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, error) {
 	ids, err := s.c.SMembers(ctx, set).Result()
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	reqs, err := s.requests(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := reqs[:0]
+	for _, r := range reqs {
+		if r.Status.Active() {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *approvals.Request) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// requests reads the requests ids in one pipeline, in their order, leaving out those gone.
+func (s *Store) requests(ctx context.Context, ids []string) ([]*approvals.Request, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -449,16 +473,8 @@ func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, err
 		if err != nil {
 			return nil, err
 		}
-		if r.Status.Active() {
-			out = append(out, r)
-		}
+		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *approvals.Request) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ID, a.ID)
-	})
 	return out, nil
 }
 

@@ -63,13 +63,5 @@ func ReviewDue(r *approvals.Request) Message {
 
 // ReviewModal asks the reviewer for their notes before the review is recorded.
 func ReviewModal(requestID, privateMetadata string) slack.ModalViewRequest {
-	el := slack.NewPlainTextInputBlockElement(plain("What was accessed and why; follow-ups"), InputNotes)
-	el.Multiline = true
-	in := slack.NewInputBlock(InputNotes, plain("Notes"), nil, el)
-	in.Optional = true
-	return slack.ModalViewRequest{
-		Type: slack.VTModal, CallbackID: CallbackReview, PrivateMetadata: privateMetadata,
-		Title: plain("Review " + requestID), Submit: plain("Reviewed"), Close: plain("Back"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{in}},
-	}
+	return textModal(CallbackReview, "Review "+requestID, "Reviewed", InputNotes, "Notes", "What was accessed and why; follow-ups", true, privateMetadata)
 }

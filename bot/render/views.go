@@ -104,11 +104,18 @@ func RequestModal(p *approvals.Policy, privateMetadata string) slack.ModalViewRe
 
 // DenyModal asks an approver why they deny. privateMetadata carries the request and channel.
 func DenyModal(requestID, privateMetadata string) slack.ModalViewRequest {
-	el := slack.NewPlainTextInputBlockElement(plain("Why? The requester sees this."), InputReason)
+	return textModal(CallbackDeny, "Deny "+requestID, "Deny", InputReason, "Reason", "Why? The requester sees this.", false, privateMetadata)
+}
+
+// textModal is a modal with one multi-line text input.
+func textModal(callback, title, submit, input, label, placeholder string, optional bool, privateMetadata string) slack.ModalViewRequest {
+	el := slack.NewPlainTextInputBlockElement(plain(placeholder), input)
 	el.Multiline = true
+	block := slack.NewInputBlock(input, plain(label), nil, el)
+	block.Optional = optional
 	return slack.ModalViewRequest{
-		Type: slack.VTModal, CallbackID: CallbackDeny, PrivateMetadata: privateMetadata,
-		Title: plain("Deny " + requestID), Submit: plain("Deny"), Close: plain("Back"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock(InputReason, plain("Reason"), nil, el)}},
+		Type: slack.VTModal, CallbackID: callback, PrivateMetadata: privateMetadata,
+		Title: plain(title), Submit: plain(submit), Close: plain("Back"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{block}},
 	}
 }

@@ -80,7 +80,7 @@ func (a *auditCommand) open(ctx context.Context) error {
 		return fmt.Errorf("no audit database: set audit.url in the config (-config) or %s", envAuditURL)
 	}
 	if a.policyPath != "" {
-		p, err := readPolicy(a.policyPath)
+		p, err := app.ReadPolicyFile(a.policyPath)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,7 +46,7 @@ func TestServe(t *testing.T) {
 	os.MkdirAll(filepath.Dir(backup), 0o755)
 	os.WriteFile(backup, []byte("PGDMP not really"), 0o600)
 	_, prefix := testenv.Redis(t)
-	slackAddr, opsAddr := freeAddr(t), freeAddr(t)
+	slackAddr, opsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 
 	// step 2: the config file and the secrets in the environment.
 	policy, _ := os.ReadFile("../../deploy/policy.example.yaml")
@@ -132,16 +131,6 @@ local:
 	if err := <-done; err != nil {
 		t.Fatalf("serve returned %v after the signal", err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitHTTP waits until url answers 200, failing if serve stops first.

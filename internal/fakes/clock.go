@@ -8,7 +8,7 @@ import (
 // Clock is a test's time: it moves only when the test sets or advances it, or when a waiter
 // calls After, which moves it by the wait and fires at once, so throttles and TTLs cost no
 // real time. It has Now for the packages that take a func() time.Time and Now and After for
-// those that take a clock (bot.Clock). Safe for concurrent use.
+// those that take a clock (clock.Clock). Safe for concurrent use.
 type Clock struct {
 	mu    sync.Mutex
 	now   time.Time

@@ -74,6 +74,16 @@ func UniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
+// FreeAddr returns a loopback address with a free TCP port, for a server the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p)
+}
+
 // freePort asks the kernel for a free loopback TCP port.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
