@@ -385,17 +385,6 @@ func (a *Archive) Entry(dumpID int) (Entry, bool) {
 	return a.Entries[i], true
 }
 
-// CheckSupported reports, wrapping ErrUnsupported, whether the archive holds anything this
-// package cannot restore: today, large objects. Call it before restoring anything.
-func (a *Archive) CheckSupported() error {
-	for _, e := range a.Entries {
-		if e.Desc == "BLOBS" && e.HasData {
-			return unsupportedf("the archive holds large objects (entry %d %s); restoring large objects is not supported", e.DumpID, e.Desc)
-		}
-	}
-	return nil
-}
-
 // QualifiedName returns "schema.table" (unquoted) from the entry's namespace and tag, or
 // the tag alone when the entry has no namespace.
 func (e Entry) QualifiedName() string {
