@@ -64,6 +64,7 @@ type Archive struct {
 // Archive format constants (pg_backup_archiver.h).
 const (
 	archCustom      = 1
+	archTar         = 3
 	archDirectory   = 5
 	offsetNotSet    = 1
 	offsetSet       = 2
@@ -125,8 +126,8 @@ func (a *Archive) readHead(p *posReader) error {
 	switch fixed[10] {
 	case archCustom:
 		return nil
-	case archDirectory:
-		return unsupportedf("this is the toc.dat of a directory-format archive; dump with -Fc instead")
+	case archDirectory, archTar:
+		return unsupportedf("this is the toc.dat of a directory-format or tar archive; dump with -Fc instead")
 	default:
 		return unsupportedf("archive format code %d is not custom (1)", fixed[10])
 	}
@@ -392,6 +393,20 @@ func (e Entry) QualifiedName() string {
 		return e.Tag
 	}
 	return e.Namespace + "." + e.Tag
+}
+
+// CopyTable returns the table the entry's COPY statement loads, unquoted: the entry's own
+// table, or with pg_dump --load-via-partition-root the root of its partitions. ok is false
+// for an entry without a COPY statement.
+func (e Entry) CopyTable() (schema, name string, ok bool) {
+	c, err := parseCopyStmt(e.CopyStmt)
+	if err != nil {
+		return "", "", false
+	}
+	if c.schema == "" {
+		c.schema = e.Namespace
+	}
+	return c.schema, c.table, true
 }
 
 // Columns returns the column names of the entry's COPY statement, unquoted, or nil when it

@@ -313,7 +313,7 @@ func TestOpenCustomRejects(t *testing.T) {
 		{"old version", with(6, 11), ErrUnsupported, "1.11"},
 		{"future version", with(6, 17), ErrUnsupported, "1.17"},
 		{"directory toc", with(10, 5), ErrUnsupported, "directory"},
-		{"tar format", with(10, 3), ErrUnsupported, "format code 3"},
+		{"tar format", with(10, 3), ErrUnsupported, "tar archive"},
 		{"int size 0", with(8, 0), ErrCorrupt, "offset 8"},
 		{"offset size 9", with(9, 9), ErrCorrupt, "offset 9"},
 		{"header only", base[:11], ErrCorrupt, "offset 11"},
@@ -350,6 +350,21 @@ func TestColumns(t *testing.T) {
 	}
 }
 
+func TestCopyTable(t *testing.T) {
+	tests := []struct{ stmt, ns, schema, name string }{
+		{"COPY public.cards (id) FROM stdin;\n", "public", "public", "cards"},
+		{`COPY "My Schema"."Parent" ("Email") FROM stdin;`, "My Schema", "My Schema", "Parent"},
+		{"COPY t FROM stdin;", "s", "s", "t"},
+		{"", "public", "", ""},
+	}
+	for _, tt := range tests {
+		schema, name, ok := (Entry{CopyStmt: tt.stmt, Namespace: tt.ns}).CopyTable()
+		if schema != tt.schema || name != tt.name || ok != (tt.name != "") {
+			t.Errorf("CopyTable(%q) = %q, %q, %v", tt.stmt, schema, name, ok)
+		}
+	}
+}
+
 func TestQualifiedName(t *testing.T) {
 	tests := []struct {
 		ns, tag, want string
@@ -379,7 +394,7 @@ func TestDetect(t *testing.T) {
 		{"meta command", "\\connect db\n", FormatPlain},
 		{"tar's first bytes", "toc.dat\x00\x00\x00\x00", FormatUnknown},
 		{"tar", "toc.dat" + strings.Repeat("\x00", 250) + "ustar\x0000", FormatTar},
-		{"directory toc.dat", "PGDMP\x01\x0e\x00\x04\x08\x05", FormatDirectory},
+		{"directory toc.dat", "PGDMP\x01\x0e\x00\x04\x08\x03", FormatDirectory},
 		{"binary", "\x00\x01\x02\x03", FormatUnknown},
 		{"number first", "12345", FormatUnknown},
 		{"empty", "", FormatEmpty},

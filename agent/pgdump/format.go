@@ -28,7 +28,7 @@ const (
 	FormatPlain            // SQL script (pg_dump -Fp)
 	FormatPlainGzip        // gzip-compressed data, presumably a SQL script
 	FormatTar              // a tar file, as pg_dump -Ft writes
-	FormatDirectory        // the toc.dat of a pg_dump -Fd directory archive
+	FormatDirectory        // the toc.dat of a pg_dump -Fd directory archive (or of a tar archive)
 	FormatEmpty            // no bytes at all
 )
 
@@ -74,8 +74,9 @@ func Detect(head []byte) Format {
 	switch {
 	case len(head) == 0:
 		return FormatEmpty
-	case bytes.HasPrefix(head, customMagic) && len(head) > formatCodeOffset && head[formatCodeOffset] == archDirectory:
-		return FormatDirectory
+	case bytes.HasPrefix(head, customMagic) && len(head) > formatCodeOffset &&
+		(head[formatCodeOffset] == archDirectory || head[formatCodeOffset] == archTar):
+		return FormatDirectory // pg_dump -Fd writes its toc.dat with the tar format code
 	case bytes.HasPrefix(head, customMagic):
 		return FormatCustom
 	case len(head) >= tarMagicOffset+len(tarMagic) && bytes.Equal(head[tarMagicOffset:tarMagicOffset+len(tarMagic)], tarMagic):
