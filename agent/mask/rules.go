@@ -506,6 +506,12 @@ func qualify(name string) (string, bool) {
 	return schema + "." + table, true
 }
 
+// EmptyRules returns rules that define level with no rule at all: at a masked level every
+// column is then unclassified, which is where clonebot masking check starts without a file.
+func EmptyRules(level string) *Rules {
+	return &Rules{levels: map[string]*Profile{level: newProfile(level)}}
+}
+
 // Levels returns the level names the rules define, sorted.
 func (r *Rules) Levels() []string {
 	return slices.Sorted(maps.Keys(r.levels))

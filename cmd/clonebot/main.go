@@ -3,6 +3,8 @@
 //	clonebot serve   -config clonebot.yaml   the Slack bot (Socket Mode or HTTP)
 //	clonebot agent   -config clonebot.yaml   a restore agent reading the job stream
 //	clonebot policy  validate policy.yaml    check a policy file
+//	clonebot masking check <backup>          every column's masking, suggested rules
+//	clonebot restore <backup> -target url    one masked restore, without Redis or Slack
 //	clonebot demo                            the whole flow on this machine
 package main
 
@@ -36,6 +38,10 @@ usage:
   clonebot serve -config clonebot.yaml     the Slack bot and the lifecycle loop
   clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
+  clonebot masking check <backup> [-rules f] [-level l]
+                                           every column's rule or "unclassified", suggested rules
+  clonebot restore <backup> -target <postgres-url> [-rules f] [-level l] [-j n]
+                                           the agent's masked restore, once, without Redis or Slack
   clonebot demo                            the whole flow on this machine (see README)
 `
 
@@ -53,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAgent(ctx, args[1:])
 	case "demo":
 		return runDemo(ctx, args[1:], stdout)
+	case "masking":
+		return runMasking(ctx, args[1:], stdout)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
