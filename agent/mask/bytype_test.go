@@ -303,3 +303,34 @@ func TestTypedGolden(t *testing.T) {
 	}
 	golden(t, "typed.golden", b.String())
 }
+
+// FuzzMaskDocument feeds arbitrary documents and array literals to the json-path and
+// by-type maskers: they must return an error or a valid document (an array literal that
+// parses again), never panic or hang, and never carry the input in an error.
+func FuzzMaskDocument(f *testing.F) {
+	for _, s := range []string{
+		`{"profile": {"email": "a@b.c", "age": 3}, "contacts": [{"phone": "+1 415"}, {"phone": 415}], "x": [true, null]}`,
+		`[{"a": "\u00e9\"\\"}, 1e300, -0.5]`, `"just a string"`, `{"a": 1, "a": 2}`, `{`, `{"contacts": [[{"phone": "1"}]]}`,
+		`{a,"b c",NULL,"x\"y"}`, `{{1,2},{3,NULL}}`, `[1:2]={a,b}`, `{"\\\\"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	paths := `{json: {profile.email: {strategy: fake-email}, "contacts[*].phone": {strategy: fake-phone}, "*.x": {strategy: null}}}`
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		for _, m := range []*TableMasker{typedMasker(t, "jsonb", paths, testKey), typedMasker(t, "json", "", testKey)} {
+			out, _, err := m.MaskValue("c", doc, false)
+			switch {
+			case err != nil && len(doc) > 3 && strings.Contains(err.Error(), string(doc)):
+				t.Fatalf("the error quotes the value: %v", err)
+			case err == nil && json.Valid(doc) && !json.Valid(out):
+				t.Fatalf("masked %q into invalid JSON %q", doc, out)
+			}
+		}
+		out, _, err := typedMasker(t, "text[]", "", testKey).MaskValue("c", doc, false)
+		if err == nil {
+			if _, err := maskArray(nil, out, func(e []byte) ([]byte, bool, error) { return e, false, nil }); err != nil {
+				t.Fatalf("masked array %q does not parse: %v", out, err)
+			}
+		}
+	})
+}
