@@ -40,27 +40,16 @@ func CheckBackup(ctx context.Context, path string, rules *mask.Rules, level stri
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	f, size, format, err := openLocal(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, permanent(nil, "%s is a folder: %s", path, reasonDirectory)
-	}
-	format, err := detectFormat(f)
-	if err != nil {
-		return nil, err
-	}
 	// step 1: the schema, and a sample of each table's rows.
 	rows := newRowSamples(sample)
 	var schema *pgdump.Schema
 	if format == pgdump.FormatCustom {
-		arch, err := pgdump.OpenCustom(f, st.Size())
+		arch, err := pgdump.OpenCustom(f, size)
 		if err != nil {
 			return nil, backupFailure(err)
 		}
@@ -71,7 +60,7 @@ func CheckBackup(ctx context.Context, path string, rules *mask.Rules, level stri
 			return nil, backupFailure(err)
 		}
 	} else {
-		schema, err = pgdump.ReadScriptSchema(io.NewSectionReader(f, 0, st.Size()), func(c *pgdump.CopyBlock) error {
+		schema, err = pgdump.ReadScriptSchema(io.NewSectionReader(f, 0, size), func(c *pgdump.CopyBlock) error {
 			return rows.read(c.Table, c.Columns, c.Rows)
 		})
 		if err != nil {
@@ -230,4 +219,42 @@ func columnValues(rows [][]byte, pos int) [][]byte {
 		}
 	}
 	return out
+}
+
+// BackupTables reads the tables of the backup at path (its schema only: a custom archive's
+// table of contents, or a script read to its end), for a dry run such as /clone explain:
+// rules.Summarize(level, tables) then counts the masked, kept and unclassified columns.
+func BackupTables(path string) ([]mask.Table, error) {
+	f, size, format, err := openLocal(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := openBackup(f, size, format)
+	if err != nil {
+		return nil, backupFailure(err)
+	}
+	return maskTables(src.schema), nil
+}
+
+// openLocal opens a local backup file and tells its format, refusing what the agent does not
+// read as a restore would.
+func openLocal(path string) (*os.File, int64, pgdump.Format, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = permanent(nil, "%s is a folder: %s", path, reasonDirectory)
+	}
+	var format pgdump.Format
+	if err == nil {
+		format, err = detectFormat(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, 0, err
+	}
+	return f, st.Size(), format, nil
 }

@@ -21,9 +21,18 @@ func TestCheckBackup(t *testing.T) {
 	}
 	for _, format := range []string{"-Fc", "-Fp"} {
 		t.Run(format, func(t *testing.T) {
-			c, err := CheckBackup(context.Background(), dump(t, src, "prod"+format, format), rules, "full", 50)
+			file := dump(t, src, "prod"+format, format)
+			c, err := CheckBackup(context.Background(), file, rules, "full", 50)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// What /clone explain reports: the schema alone, counted.
+			tables, err := BackupTables(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, err := rules.Summarize("full", tables); err != nil || s.Unclassified != 1 || s.Columns != c.Report.Summary.Columns || s.Tables != 6 {
+				t.Errorf("Summarize = %+v, %v", s, err)
 			}
 			got := map[string]mask.ColumnReport{}
 			for _, col := range c.Report.Columns {

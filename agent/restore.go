@@ -65,10 +65,11 @@ func (a *Agent) runJob(ctx context.Context, job Job, log *zap.Logger) error {
 	return x.run(ctx, creds)
 }
 
-// run restores the backup into the target, or masks the target in place, and verifies it. A
-// failure leaves the target empty: nothing is restored before the backup's schema has been
-// read and the rules checked against it, and whatever a failed restore created is dropped
-// (unless ctx ended: then another agent has the job, or the agent is stopping).
+// run restores the backup into the target, or masks the target in place, and verifies it.
+// Nothing is restored before the backup's schema has been read and the rules checked against
+// it, so a refusal leaves the target as it was; whatever a restore that fails later created
+// is dropped, leaving the target empty (unless ctx ended: then another agent has the job, or
+// the agent is stopping).
 func (x attempt) run(ctx context.Context, creds provisioner.Credentials) error {
 	// step 1: the masking profile and the target.
 	profile, err := x.rules.Profile(x.level)
