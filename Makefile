@@ -19,6 +19,13 @@ build: ## build bin/clonebot, stamped with VERSION (default: git describe)
 test: ## run every test with the race detector (real Redis, PostgreSQL and moto; see README)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
+.PHONY: fuzz-masking
+fuzz-masking: ## masking property test, random seed (MASKING_CASES, default 40), then the masking fuzz targets (FUZZTIME, default 30s each)
+	$(GO) test -count=1 -timeout 60m -run TestMaskingProperty ./agent -args -masking.seed=0 -masking.cases=$(or $(MASKING_CASES),40)
+	$(GO) test -run '^$$' -fuzz FuzzMaskDocument -fuzztime $(or $(FUZZTIME),30s) ./agent/mask
+	$(GO) test -run '^$$' -fuzz FuzzMaskLine -fuzztime $(or $(FUZZTIME),30s) ./agent/mask
+	$(GO) test -run '^$$' -fuzz FuzzScriptReader -fuzztime $(or $(FUZZTIME),30s) ./agent/pgdump
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

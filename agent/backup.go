@@ -58,6 +58,10 @@ func fetchBackup(ctx context.Context, s3c ObjectGetter, workDir string, ref jobs
 		f.Close()
 		return nil, fmt.Errorf("stat backup: %w", err)
 	}
+	if st.IsDir() {
+		f.Close()
+		return nil, permanent(nil, "the backup %s is a folder: %s", path, reasonDirectory)
+	}
 	b := &localBackup{File: f, size: st.Size()}
 	if err := checkBackup(ref, b.size, func() (string, error) { return hashFile(f) }); err != nil {
 		f.Close()

@@ -93,17 +93,46 @@ func execSQL(ctx context.Context, conn *pgx.Conn, sql string) error {
 	return err
 }
 
-// cleanTarget drops every user schema and recreates an empty public schema, so that every
-// attempt restores into an empty database and never on top of half a restore.
+// cleanTarget empties the target, so that every attempt restores into an empty database and
+// never on top of half a restore, and a failed attempt leaves nothing behind. Every user
+// schema is dropped, and so are large objects. The public schema stays as the target had it
+// (its owner, comment and privileges, as pg_restore leaves them): it is only dropped and made
+// again, with those, when something is in it.
 const cleanTarget = `DO $clean$
-DECLARE s name;
+DECLARE
+  s name;
+  owner text;
+  acl aclitem[];
+  note text;
+  g record;
 BEGIN
   FOR s IN SELECT nspname FROM pg_catalog.pg_namespace
-           WHERE nspname NOT IN ('information_schema') AND nspname NOT LIKE 'pg\_%'
+           WHERE nspname NOT IN ('information_schema', 'public') AND nspname NOT LIKE 'pg\_%'
   LOOP
     EXECUTE format('DROP SCHEMA %I CASCADE', s);
   END LOOP;
-  CREATE SCHEMA public;
+  PERFORM pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'public') THEN
+    CREATE SCHEMA public;
+  ELSIF EXISTS (SELECT FROM pg_catalog.pg_depend
+                WHERE refclassid = 'pg_catalog.pg_namespace'::regclass AND refobjid = 'public'::regnamespace) THEN
+    SELECT n.nspowner::regrole::text, n.nspacl, pg_catalog.obj_description(n.oid, 'pg_namespace')
+      INTO owner, acl, note FROM pg_catalog.pg_namespace n WHERE n.nspname = 'public';
+    DROP SCHEMA public CASCADE;
+    CREATE SCHEMA public;
+    EXECUTE format('ALTER SCHEMA public OWNER TO %s', owner);
+    EXECUTE format('COMMENT ON SCHEMA public IS %L', note);
+    IF acl IS NOT NULL THEN
+      EXECUTE format('REVOKE ALL ON SCHEMA public FROM %s', owner);
+      FOR g IN SELECT a.privilege_type, a.is_grantable,
+                      CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee
+               FROM pg_catalog.aclexplode(acl) a
+      LOOP
+        EXECUTE format('GRANT %s ON SCHEMA public TO %s%s', g.privilege_type, g.grantee,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+      END LOOP;
+    END IF;
+  END IF;
 END
 $clean$`
 

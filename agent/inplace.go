@@ -6,18 +6,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/jobs"
 )
 
-// maskInPlace masks a fast-clone or snapshot target: for each ruled table one set-based pass
-// (COPY the ruled columns out with their ctid, mask them in Go, COPY the masked values into a
-// temporary table, one UPDATE joining on ctid), then the gate, all in one transaction so a
-// crashed attempt leaves the target as it was and a retry never masks twice.
+// maskInPlace masks a fast-clone or snapshot target: for each table with masked columns one
+// set-based pass (COPY the masked columns out with their ctid, mask them in Go, COPY the
+// masked values into a temporary table, one UPDATE joining on ctid), then the gate, all in one
+// transaction so a crashed attempt leaves the target as it was and a retry never masks twice.
 func (r *run) maskInPlace(ctx context.Context) error {
 	r.progress.start(jobs.PhaseMask)
 	conn, err := r.target.connect(ctx)
@@ -26,9 +30,23 @@ func (r *run) maskInPlace(ctx context.Context) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	// step 1: the rules must name only tables and columns the target has.
-	if _, err := r.checkCatalog(ctx, conn); err != nil {
+	// step 1: the plan, from the target's catalog: every column accounted for.
+	tables, err := catalogTables(ctx, conn)
+	if err != nil {
 		return err
+	}
+	if r.plan, err = r.profile.Resolve(tables); err != nil {
+		return permanent(err, "the masking rules do not match the target")
+	}
+	if err := r.plan.Refusal(); err != nil {
+		return permanent(nil, "%v", err)
+	}
+	masked, scanned := inPlaceWork(r.plan)
+	for _, t := range slices.Sorted(maps.Keys(masked)) {
+		if r.plan.LoadVia(t) != t {
+			return permanent(nil, "%s: a masked column is in the partition key of its partitioned table, which masking in place cannot move rows across; "+
+				"restore the clone from a backup instead", t)
+		}
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -36,9 +54,9 @@ func (r *run) maskInPlace(ctx context.Context) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
-	// step 2: foreign keys touching the ruled tables are dropped for the passes and added
+	// step 2: foreign keys touching the masked tables are dropped for the passes and added
 	// back after them, which also proves the masked keys still join.
-	fks, err := foreignKeys(ctx, tx, r.profile.Tables())
+	fks, err := foreignKeys(ctx, tx, slices.Sorted(maps.Keys(masked)))
 	if err != nil {
 		return err
 	}
@@ -49,8 +67,8 @@ func (r *run) maskInPlace(ctx context.Context) error {
 	}
 
 	// step 3: one pass per table.
-	for i, table := range r.profile.Tables() {
-		if err := r.maskTable(ctx, conn, table, fmt.Sprintf("clonebot_mask_%d", i)); err != nil {
+	for i, table := range slices.Sorted(maps.Keys(masked)) {
+		if err := r.maskTable(ctx, conn, table, masked[table], fmt.Sprintf("clonebot_mask_%d", i)); err != nil {
 			return fmt.Errorf("mask %s in place: %w", table, err)
 		}
 	}
@@ -60,8 +78,14 @@ func (r *run) maskInPlace(ctx context.Context) error {
 		}
 	}
 
-	// step 4: the gate, before the masked data is committed.
+	// step 4: the gate, before the masked data is committed: the detectors on a sample of the
+	// columns they read, then the sampled originals of the masked columns.
 	r.progress.start(jobs.PhaseVerify)
+	for _, table := range slices.Sorted(maps.Keys(scanned)) {
+		if err := r.scanInPlace(ctx, conn, table, scanned[table]); err != nil {
+			return err
+		}
+	}
 	for _, table := range r.samples.gateTables() {
 		if err := r.samples.gate(ctx, tx, table); err != nil {
 			return err
@@ -71,6 +95,141 @@ func (r *run) maskInPlace(ctx context.Context) error {
 		return fmt.Errorf("commit masking: %w", err)
 	}
 	return nil
+}
+
+// inPlaceWork lists, per table that holds rows (not partitioned), its masked columns and the
+// columns the detectors read.
+func inPlaceWork(plan *mask.Plan) (masked, scanned map[string][]string) {
+	masked, scanned = map[string][]string{}, map[string][]string{}
+	for _, c := range plan.Coverage() {
+		if plan.IsPartitioned(c.Table) {
+			continue
+		}
+		switch c.Treatment {
+		case mask.Masked, mask.MaskedByType:
+			masked[c.Table] = append(masked[c.Table], c.Column)
+		}
+		scanned[c.Table] = append(scanned[c.Table], c.Column) // ForTable keeps those it reads
+	}
+	return masked, scanned
+}
+
+// catalogTables reads the tables of the target's user schemas as masking plans see them:
+// columns with their types (domains resolved to their base type), parents, partition keys.
+func catalogTables(ctx context.Context, conn *pgx.Conn) ([]mask.Table, error) {
+	domains := map[string]string{}
+	rows, err := conn.Query(ctx, `SELECT t.oid::regtype::text, pg_catalog.format_type(t.typbasetype, t.typtypmod)
+		FROM pg_catalog.pg_type t WHERE t.typtype = 'd'`)
+	if err != nil {
+		return nil, fmt.Errorf("list target domains: %w", err)
+	}
+	var name, base string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &base}, func() error { domains[name] = base; return nil }); err != nil {
+		return nil, fmt.Errorf("list target domains: %w", err)
+	}
+	rows, err = conn.Query(ctx, `SELECT n.nspname || '.' || c.relname, c.relkind = 'p', coalesce(pg_catalog.pg_get_partkeydef(c.oid), ''),
+		  array(SELECT pn.nspname || '.' || pc.relname FROM pg_catalog.pg_inherits i
+		        JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+		        WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
+		  array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+		        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum),
+		  array(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+		        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+		ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list target tables: %w", err)
+	}
+	var out []mask.Table
+	var t mask.Table
+	var key string
+	var names, types []string
+	_, err = pgx.ForEachRow(rows, []any{&t.Name, &t.Partitioned, &key, &t.Parents, &names, &types}, func() error {
+		tt := mask.Table{Name: t.Name, Partitioned: t.Partitioned, Parents: slices.Clone(t.Parents), PartitionKey: keyNames(key)}
+		for i, n := range names {
+			tt.Columns = append(tt.Columns, mask.Column{Name: n, Type: baseType(domains, types[i])})
+		}
+		out = append(out, tt)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target tables: %w", err)
+	}
+	return out, nil
+}
+
+// baseType resolves a domain, or an array of one, to its base type.
+func baseType(domains map[string]string, typ string) string {
+	for range 16 {
+		elem := strings.TrimRight(typ, "[]")
+		base, ok := domains[elem]
+		if !ok {
+			return typ
+		}
+		typ = base + typ[len(elem):]
+	}
+	return typ
+}
+
+// keyIdent matches an identifier of a partition key definition.
+var keyIdent = regexp.MustCompile(`"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*`)
+
+// keyNames returns the names a partition key definition ("RANGE (id)", "HASH (lower(email))")
+// mentions inside its parentheses.
+func keyNames(def string) []string {
+	_, list, ok := strings.Cut(def, "(")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, w := range keyIdent.FindAllString(list, -1) {
+		if strings.HasPrefix(w, `"`) {
+			w = strings.ReplaceAll(w[1:len(w)-1], `""`, `"`)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// scanInPlace reads a sample of a table's rows (pages sampled for about ten times the gate's
+// sample, then cut to it) with the gate's detectors.
+func (r *run) scanInPlace(ctx context.Context, conn *pgx.Conn, table string, columns []string) error {
+	all, ok, err := r.masker(table, columns)
+	if err != nil || !ok || len(all.ScanColumns()) == 0 {
+		return err
+	}
+	var names, quoted []string
+	for _, c := range all.ScanColumns() {
+		names = append(names, c.Name)
+		quoted = append(quoted, pgx.Identifier{c.Name}.Sanitize())
+	}
+	m, _, err := r.masker(table, names)
+	if err != nil {
+		return err
+	}
+	s := newSampler(r.cfg.GateSample, -1, m)
+	s.gate = nil // masked in this transaction already: only the detectors read this sample
+	schema, name, _ := strings.Cut(table, ".")
+	ident := pgx.Identifier{schema, name}.Sanitize()
+	var tuples float64
+	if err := conn.QueryRow(ctx, "SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::regclass", ident).Scan(&tuples); err != nil {
+		return fmt.Errorf("sample %s: %w", table, err)
+	}
+	want := float64(10 * r.cfg.GateSample)
+	pct := 100.0
+	if tuples > want {
+		pct = 100 * want / tuples
+	}
+	lw := &lineWriter{fn: s.offer}
+	sql := fmt.Sprintf("COPY (SELECT %s FROM ONLY %s TABLESAMPLE SYSTEM (%g) LIMIT %d) TO STDOUT", strings.Join(quoted, ", "), ident, pct, int(want))
+	if _, err := conn.PgConn().CopyTo(ctx, lw, sql); err != nil {
+		return fmt.Errorf("sample %s: %w", table, err)
+	}
+	if err := lw.flush(); err != nil {
+		return err
+	}
+	return detectorsFail(table, s.scan, s.rows)
 }
 
 // foreignKey is a foreign key constraint: its table, quoted name and definition.
@@ -97,10 +256,9 @@ func foreignKeys(ctx context.Context, tx pgx.Tx, tables []string) ([]foreignKey,
 	})
 }
 
-func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) error {
+func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table string, cols []string, tmp string) error {
 	schema, name, _ := strings.Cut(table, ".")
 	ident := pgx.Identifier{schema, name}.Sanitize()
-	cols := r.profile.Columns(table)
 	quoted := make([]string, len(cols))
 	sets := make([]string, len(cols))
 	for i, c := range cols {
@@ -112,7 +270,7 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 	if err != nil {
 		return err
 	}
-	s := newSampler(r.cfg.GateSample, -1, positions(append([]string{"ctid"}, cols...), masker.MaskedColumns()))
+	s := newSampler(r.cfg.GateSample, -1, masker)
 
 	// The masked rows (ctid and masked values only) go through a temporary file, because one
 	// session cannot stream COPY out and COPY in at once.
@@ -138,7 +296,7 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 		_, err = bw.Write(out)
 		return err
 	}}
-	if _, err := conn.PgConn().CopyTo(ctx, lw, fmt.Sprintf("COPY (SELECT ctid, %s FROM %s) TO STDOUT", list, ident)); err != nil {
+	if _, err := conn.PgConn().CopyTo(ctx, lw, fmt.Sprintf("COPY (SELECT ctid, %s FROM ONLY %s) TO STDOUT", list, ident)); err != nil {
 		return err
 	}
 	if err := lw.flush(); err != nil {
@@ -147,9 +305,9 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	r.samples.add(table, "", masker.MaskedColumns(), s)
+	r.samples.add(table, "", false, s)
 
-	stmts := fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ctid AS ctid_, %s FROM %s WITH NO DATA", tmp, list, ident)
+	stmts := fmt.Sprintf("CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ctid AS ctid_, %s FROM ONLY %s WITH NO DATA", tmp, list, ident)
 	if err := execSQL(ctx, conn, stmts); err != nil {
 		return err
 	}
@@ -159,7 +317,7 @@ func (r *run) maskTable(ctx context.Context, conn *pgx.Conn, table, tmp string) 
 	if _, err := conn.PgConn().CopyFrom(ctx, bufio.NewReaderSize(f, copyBuffer), fmt.Sprintf("COPY %s FROM STDIN", tmp)); err != nil {
 		return err
 	}
-	update := fmt.Sprintf("UPDATE %s AS t SET %s FROM %s AS m WHERE t.ctid = m.ctid_", ident, strings.Join(sets, ", "), tmp)
+	update := fmt.Sprintf("UPDATE ONLY %s AS t SET %s FROM %s AS m WHERE t.ctid = m.ctid_", ident, strings.Join(sets, ", "), tmp)
 	if err := execSQL(ctx, conn, update); err != nil {
 		return err
 	}

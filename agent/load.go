@@ -23,13 +23,16 @@ const copyBuffer = 1 << 20
 
 // tableLoad is one table's data to load.
 type tableLoad struct {
-	table   string // schema.table, as masking rules name it
-	schema  string
-	name    string
+	table   string // schema.table whose data it is, as the backup names it
+	schema  string // the table the rows are copied into: table itself, or a partitioned table
+	name    string // above it (pg_dump --load-via-partition-root, or a masked partition key)
 	columns []string
 	size    int64 // estimate, to load the largest tables first
 	open    func() (io.ReadCloser, error)
 }
+
+// into returns the qualified name of the table the rows are copied into.
+func (t tableLoad) into() string { return t.schema + "." + t.name }
 
 // copySQL is the COPY statement of the load; FREEZE is allowed because each load truncates the
 // table in its own transaction first.
@@ -157,23 +160,32 @@ func compareDesc(a, b int64) int {
 	return 0
 }
 
-// loadTable runs TRUNCATE and COPY ... FREEZE in one transaction on conn.
+// loadTable runs TRUNCATE and COPY ... FREEZE in one transaction on conn. Rows copied into a
+// partitioned table go to its partitions, which other loads fill too: neither TRUNCATE nor
+// FREEZE then.
 func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error {
 	src, err := t.open()
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	masker, ok, err := r.masker(t.table, t.columns)
+	masker, ok, err := r.masker(t.into(), t.columns)
 	if err != nil {
 		return err
 	}
-	if err := execSQL(ctx, conn, "BEGIN; TRUNCATE TABLE ONLY "+t.ident()); err != nil {
+	partitioned := r.plan.IsPartitioned(t.into())
+	begin := "BEGIN; TRUNCATE TABLE ONLY " + t.ident()
+	if partitioned {
+		begin = "BEGIN"
+	}
+	if err := execSQL(ctx, conn, begin); err != nil {
 		return err
 	}
-	if err := r.pauseAutovacuum(ctx, conn, t); err != nil {
-		_ = execSQL(context.WithoutCancel(ctx), conn, "ROLLBACK")
-		return err
+	if !partitioned {
+		if err := r.pauseAutovacuum(ctx, conn, t); err != nil {
+			_ = execSQL(context.WithoutCancel(ctx), conn, "ROLLBACK")
+			return err
+		}
 	}
 	counted := &countingReader{r: src, progressCounter: progressCounter{every: 4 << 20,
 		report: func(n int64) { r.progress.data(t.table, n) }}}
@@ -187,19 +199,19 @@ func (r *run) loadTable(ctx context.Context, conn *pgx.Conn, t tableLoad) error 
 		if slices.Contains(masker.MaskedColumns(), key) {
 			key, keyPos = "", -1
 		}
-		s := newSampler(r.cfg.GateSample, keyPos, positions(t.columns, masker.MaskedColumns()))
+		s := newSampler(r.cfg.GateSample, keyPos, masker)
 		go func() {
 			err := feedMasked(pw, counted, masker, s)
 			pw.CloseWithError(err)
 			if err == nil {
-				r.samples.add(t.table, key, masker.MaskedColumns(), s)
+				r.samples.add(t.into(), key, partitioned, s)
 			}
 			feedErr <- err
 		}()
 		body = pr
 		defer pr.Close()
 	}
-	tag, err := conn.PgConn().CopyFrom(ctx, body, t.copySQL(true))
+	tag, err := conn.PgConn().CopyFrom(ctx, body, t.copySQL(!partitioned))
 	if feedErr != nil {
 		if ferr := <-feedErr; ferr != nil && !errors.Is(ferr, io.ErrClosedPipe) {
 			err = errors.Join(ferr, err)
@@ -262,6 +274,8 @@ func badData(err error, table string) error {
 	switch {
 	case errors.Is(err, mask.ErrFieldCount) || errors.Is(err, mask.ErrBadEscape):
 		return permanent(err, "the backup is corrupt or truncated: the rows of %s are not valid", table)
+	case errors.Is(err, mask.ErrNotJSON) || errors.Is(err, mask.ErrNotArray) || errors.Is(err, mask.ErrNotNumber) || errors.Is(err, mask.ErrNotDate):
+		return permanent(err, "masking rules for %s cannot be applied to its values", table)
 	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22"):
 		return permanent(fmt.Errorf("%s rejected a row (SQLSTATE %s)", table, pgErr.Code),
 			"the backup is corrupt or truncated: the rows of %s are not valid", table)
@@ -269,22 +283,14 @@ func badData(err error, table string) error {
 	return err
 }
 
-// masker returns the table's masker, ok=false when the table has no rules.
+// masker returns the masker of the rows copied into table, ok=false when they are copied
+// unchanged.
 func (r *run) masker(table string, columns []string) (*mask.TableMasker, bool, error) {
-	m, ok, err := r.profile.ForTable(table, columns, r.maskOpts)
+	m, ok, err := r.plan.ForTable(table, columns, r.maskOpts)
 	if err != nil {
 		return nil, false, permanent(err, "masking rules for %s cannot be applied", table)
 	}
 	return m, ok, nil
-}
-
-// positions returns the index in columns of each of names.
-func positions(columns, names []string) []int {
-	pos := make([]int, len(names))
-	for i, n := range names {
-		pos[i] = slices.Index(columns, n)
-	}
-	return pos
 }
 
 // feedMasked copies the COPY rows of src to w with m's rules applied, until the end of src or

@@ -37,7 +37,7 @@ func TestFeedMasked(t *testing.T) {
 			}
 			// Whole reads, and reads of one byte that cut every row.
 			for _, src := range []io.Reader{strings.NewReader(tt.give), iotest.OneByteReader(strings.NewReader(tt.give))} {
-				s := newSampler(10, 0, []int{2})
+				s := newSampler(10, 0, m)
 				var out bytes.Buffer
 				if err := feedMasked(&out, src, m, s); err != nil {
 					t.Fatal(err)
@@ -73,7 +73,7 @@ func TestFeedMaskedKeepsOrderAcrossChunks(t *testing.T) {
 		want.Write(append(line, '\n'))
 	}
 	var out bytes.Buffer
-	if err := feedMasked(&out, &in, m, newSampler(10, 0, []int{1})); err != nil {
+	if err := feedMasked(&out, &in, m, newSampler(10, 0, m)); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(out.Bytes(), want.Bytes()) {
@@ -85,14 +85,17 @@ func TestFeedMaskedRejectsDamagedRows(t *testing.T) {
 	rules, _ := mask.ParseRules([]byte("levels:\n  full:\n    public.t:\n      secret: {strategy: null}\n"))
 	p, _ := rules.Profile("full")
 	m, _, _ := p.ForTable("public.t", []string{"id", "secret"}, mask.Options{})
-	err := feedMasked(&bytes.Buffer{}, strings.NewReader("1\ta\n2\n"), m, newSampler(10, 0, []int{1}))
+	err := feedMasked(&bytes.Buffer{}, strings.NewReader("1\ta\n2\n"), m, newSampler(10, 0, m))
 	if err == nil || badData(err, "public.t") == err {
 		t.Fatalf("err = %v, want a permanent failure for a short row", err)
 	}
 }
 
 func TestSamplerKeepsAUniformBoundedSample(t *testing.T) {
-	s := newSampler(100, 0, []int{1})
+	rules, _ := mask.ParseRules([]byte("levels:\n  full:\n    public.t:\n      v: {strategy: fixed, value: x}\n"))
+	p, _ := rules.Profile("full")
+	m, _, _ := p.ForTable("public.t", []string{"id", "v"}, mask.Options{})
+	s := newSampler(100, 0, m)
 	for i := range 10_000 {
 		if err := s.offer([]byte(strings.Repeat("9", i%5+1) + "\tv\\t" + string(rune('a'+i%26)))); err != nil {
 			t.Fatal(err)
@@ -102,8 +105,8 @@ func TestSamplerKeepsAUniformBoundedSample(t *testing.T) {
 		t.Fatalf("kept %d of %d rows, want 100 of 10000", len(s.rows), s.n)
 	}
 	for _, r := range s.rows {
-		if len(r.vals[0]) != 3 || r.vals[0][1] != '\t' {
-			t.Fatalf("value not decoded: %q", r.vals[0])
+		if len(r.orig[0]) != 1 || len(r.orig[0][0]) != 3 || r.orig[0][0][1] != '\t' || len(r.key) == 0 {
+			t.Fatalf("value not decoded: %q (key %q)", r.orig[0], r.key)
 		}
 	}
 }

@@ -18,7 +18,7 @@ const progressEvery = time.Second
 type reporter struct {
 	mu         sync.Mutex
 	ctx        context.Context
-	q          Queue
+	publish    func(context.Context, jobs.Event) error // the queue's Publish, or RestoreOnce's Progress
 	log        *zap.Logger
 	now        func() time.Time
 	job        jobs.Job
@@ -30,9 +30,9 @@ type reporter struct {
 	rows       int64
 }
 
-func (p *reporter) publish(e jobs.Event) {
+func (p *reporter) send(e jobs.Event) {
 	e.RequestID, e.State, e.Attempt, e.At = p.job.RequestID, jobs.StateRunning, p.job.Attempt, p.now()
-	if err := p.q.Publish(p.ctx, e); err != nil {
+	if err := p.publish(p.ctx, e); err != nil {
 		p.log.Warn("progress not published", zap.Error(err))
 	}
 }
@@ -46,7 +46,7 @@ func (p *reporter) start(ph jobs.Phase) {
 	}
 	p.phase, p.phaseStart, p.last = ph, p.now(), p.now()
 	p.bytes, p.rows, p.live = 0, 0, map[string]int64{}
-	p.publish(jobs.Event{Phase: ph})
+	p.send(jobs.Event{Phase: ph})
 }
 
 // done ends the last phase.
@@ -86,5 +86,5 @@ func (p *reporter) maybe(table string) {
 	for _, n := range p.live {
 		total += n
 	}
-	p.publish(jobs.Event{Phase: p.phase, Table: table, Bytes: total, Rows: p.rows, Rate: rate(total, p.phaseStart, now)})
+	p.send(jobs.Event{Phase: p.phase, Table: table, Bytes: total, Rows: p.rows, Rate: rate(total, p.phaseStart, now)})
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -18,13 +19,13 @@ import (
 	"github.com/clonebot/clonebot/provisioner"
 )
 
-// run is the state of one job attempt.
+// run is the state of one attempt.
 type run struct {
 	cfg      Config
-	job      jobs.Job
 	log      *zap.Logger
 	target   *target
 	profile  *mask.Profile
+	plan     *mask.Plan // the level applied to the backup's (or the target's) tables
 	maskOpts mask.Options
 	progress *reporter
 	samples  samples
@@ -36,69 +37,126 @@ type run struct {
 	paused   []string // tables whose autovacuum the load turned off (pauseAutovacuum)
 }
 
+// attempt is one restore (or in-place masking) into a target, started by the agent for a job
+// or by RestoreOnce.
+type attempt struct {
+	cfg         Config
+	rules       *mask.Rules
+	key         []byte
+	s3          ObjectGetter
+	log         *zap.Logger
+	progress    *reporter
+	backup      jobs.BackupRef
+	strategy    provisioner.Strategy
+	level       string
+	parallelism int
+}
+
 // runJob runs one attempt of job to its end: restored (or masked in place) and verified.
 func (a *Agent) runJob(ctx context.Context, job jobs.Job, log *zap.Logger) error {
-	// step 1: the masking profile and the target's credentials.
-	profile, err := a.deps.Rules.Profile(job.MaskLevel)
-	if err != nil {
-		return permanent(err, "masking level %q is not defined in the rules", job.MaskLevel)
-	}
 	creds, err := a.deps.Secrets.Resolve(ctx, job.TargetRef)
 	if err != nil {
 		return fmt.Errorf("resolve target credentials: %w", err)
 	}
-	tgt, err := newTarget(creds, a.cfg.SSLMode, a.cfg.SortMemory)
+	x := attempt{
+		cfg: a.cfg, rules: a.deps.Rules, key: []byte(a.deps.MaskKey.Reveal()), s3: a.deps.S3, log: log,
+		progress: &reporter{ctx: ctx, publish: a.deps.Queue.Publish, log: log, now: a.now, job: job},
+		backup:   job.Backup, strategy: job.Strategy, level: job.MaskLevel, parallelism: job.Parallelism,
+	}
+	return x.run(ctx, creds)
+}
+
+// run restores the backup into the target, or masks the target in place, and verifies it.
+// Nothing is restored before the backup's schema has been read and the rules checked against
+// it, so a refusal leaves the target as it was; whatever a restore that fails later created
+// is dropped, leaving the target empty (unless ctx ended: then another agent has the job, or
+// the agent is stopping).
+func (x attempt) run(ctx context.Context, creds provisioner.Credentials) error {
+	// step 1: the masking profile and the target.
+	profile, err := x.rules.Profile(x.level)
+	if err != nil {
+		return permanent(err, "masking level %q is not defined in the rules", x.level)
+	}
+	tgt, err := newTarget(creds, x.cfg.SSLMode, x.cfg.SortMemory)
 	if err != nil {
 		return permanent(err, "the target's connection settings are not valid")
 	}
 	r := &run{
-		cfg: a.cfg, job: job, log: log, target: tgt, profile: profile,
-		maskOpts: mask.Options{Key: []byte(a.deps.MaskKey.Reveal())},
-		progress: &reporter{ctx: ctx, q: a.deps.Queue, log: log, now: a.now, job: job},
-		pool:     &pool{t: tgt},
+		cfg: x.cfg, log: x.log, target: tgt, profile: profile,
+		maskOpts: mask.Options{Key: x.key}, progress: x.progress, pool: &pool{t: tgt},
 	}
 	defer r.pool.close(ctx)
-	n := job.Parallelism
+	n := x.parallelism
 	if n == 0 {
-		n = a.cfg.Parallelism
+		n = x.cfg.Parallelism
 	}
-	if job.Strategy != provisioner.StrategyRestore {
+	if x.strategy != provisioner.StrategyRestore {
 		// step 2 (fast-clone, snapshot): mask the target in place, gate included.
 		return r.maskInPlace(ctx)
 	}
 
 	// step 2: fetch the backup.
 	r.progress.start(jobs.PhaseDownload)
-	b, err := fetchBackup(ctx, a.deps.S3, a.cfg.WorkDir, job.Backup, func(n int64) { r.progress.data("", n) })
+	b, err := fetchBackup(ctx, x.s3, x.cfg.WorkDir, x.backup, func(n int64) { r.progress.data("", n) })
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 
-	// step 3: restore it by format.
-	head := make([]byte, 4096)
-	m, err := b.ReadAt(head, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read backup: %w", err)
+	// step 3: its format, and its schema, read whole before anything moves: the plan.
+	format, err := detectFormat(b)
+	if err != nil {
+		return err
 	}
-	var tables []string
-	switch pgdump.Detect(head[:m]) {
-	case pgdump.FormatCustom:
-		tables, err = r.restoreCustom(ctx, b, n)
-	case pgdump.FormatPlain, pgdump.FormatPlainGzip:
-		tables, err = r.restoreScript(ctx, io.NewSectionReader(b, 0, b.size), n)
-	default:
-		return permanent(nil, "the backup is neither a pg_dump custom archive nor a SQL script (plain or gzip)")
-	}
+	src, err := openBackup(b, b.size, format)
 	if err != nil {
 		return backupFailure(err)
 	}
-	if err := r.resumeAutovacuum(ctx); err != nil {
+	if r.plan, err = planFor(profile, src.schema); err != nil {
 		return err
 	}
 
-	// step 4: the verification gate, and statistics for the planner.
-	return r.verify(ctx, tables, n)
+	// step 4: restore it; any failure drops what was created.
+	tables, err := r.restore(ctx, src, n)
+	if err == nil {
+		err = r.resumeAutovacuum(ctx)
+	}
+	// step 5: the verification gate, and statistics for the planner.
+	if err == nil {
+		err = r.verify(ctx, tables, n)
+	}
+	if err != nil {
+		err = backupFailure(err)
+		if ctx.Err() == nil {
+			r.dropAll(ctx, err)
+		}
+	}
+	return err
+}
+
+// restore restores an opened backup by its format and returns the tables it loaded.
+func (r *run) restore(ctx context.Context, src *backupSource, n int) ([]string, error) {
+	if src.archive != nil {
+		return r.restoreCustom(ctx, src, n)
+	}
+	return r.restoreScript(ctx, src, n)
+}
+
+// dropAll empties the target after a failed attempt, so that no half restore (and no clone
+// the gate refused) stays behind. Its own failure is logged; the attempt's error stands.
+func (r *run) dropAll(ctx context.Context, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	conn, err := r.target.connect(ctx)
+	if err == nil {
+		err = execSQL(ctx, conn, cleanTarget)
+		conn.Close(ctx)
+	}
+	if err != nil {
+		r.log.Error("the failed restore could not be dropped from the target", zap.NamedError("cause", cause), zap.Error(err))
+		return
+	}
+	r.log.Info("the failed restore was dropped from the target", zap.NamedError("cause", cause))
 }
 
 // backupFailure turns the reader's errors about the file into Failures the requester can read.
@@ -124,36 +182,44 @@ var skippedDesc = map[string]bool{
 }
 
 // restoreCustom restores a custom-format archive and returns the tables it loaded.
-func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]string, error) {
-	arch, err := pgdump.OpenCustom(b, b.size)
-	if err != nil {
-		return nil, err
-	}
+func (r *run) restoreCustom(ctx context.Context, src *backupSource, n int) ([]string, error) {
+	arch := src.archive
+	lo := r.plan.LargeObjects()
 	var pre, seqs []string
 	var post []postItem
 	var loads []tableLoad
-	schema := map[string][]string{}
-	sizes := dataSizes(arch.Entries, b.size)
+	var blobs []pgdump.Entry
+	sizes := dataSizes(arch.Entries, src.size)
 	tableOf := map[int]tableLoad{} // TABLE entry → its data
 	ownOf := map[int]string{}      // index or key constraint entry → its one table
 	for _, e := range arch.Entries {
-		if e.Desc == "TABLE DATA" {
-			t := tableLoad{
-				table: e.QualifiedName(), schema: e.Namespace, name: e.Tag, columns: e.Columns(),
-				size: sizes[e.DumpID],
-				open: func() (io.ReadCloser, error) { return arch.Data(e) },
+		if e.Desc != "TABLE DATA" {
+			continue
+		}
+		schema, name, ok := e.CopyTable()
+		if !ok {
+			return nil, fmt.Errorf("%w: archive entry %d TABLE DATA %s holds INSERT statements (pg_dump --inserts); dump without --inserts",
+				pgdump.ErrUnsupported, e.DumpID, e.QualifiedName())
+		}
+		t := tableLoad{table: e.QualifiedName(), schema: schema, name: name, columns: e.Columns(), size: sizes[e.DumpID],
+			open: func() (io.ReadCloser, error) { return arch.Data(e) }}
+		if t.into() == t.table {
+			if via, ok := src.schema.Table(r.plan.LoadVia(t.table)); ok {
+				t.schema, t.name = via.Schema, via.Name
 			}
-			loads = append(loads, t)
-			schema[t.table] = t.columns
-			for _, d := range e.Dependencies {
-				tableOf[d] = t
-			}
+		}
+		loads = append(loads, t)
+		for _, d := range e.Dependencies {
+			tableOf[d] = t
 		}
 	}
 	for _, e := range arch.Entries {
 		switch {
 		case e.Desc == "ENCODING" || e.Desc == "STDSTRINGS":
 			r.target.extra = append(r.target.extra, e.Defn)
+		case largeObjectEntry(e.Desc, e.Tag) && lo == mask.PolicyDrop:
+		case e.Desc == "BLOBS":
+			blobs = append(blobs, e)
 		case skippedDesc[e.Desc] || e.Desc == "TABLE DATA" || strings.TrimSpace(e.Defn) == "" && !e.HasData:
 		case e.Desc == "SEQUENCE SET":
 			seqs = append(seqs, e.Defn)
@@ -182,18 +248,14 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 			pre = append(pre, e.Defn)
 		}
 	}
-	// step 1: the rules must name only tables and columns the backup has.
-	if err := r.profile.Check(schema); err != nil {
-		return nil, permanent(err, "the masking rules do not match the backup")
-	}
-	// step 2: a clean target, then the schema.
+	// step 1: a clean target, then the schema.
 	if err := r.preData(ctx, pre); err != nil {
 		return nil, err
 	}
 	if err := r.loadWeights(ctx); err != nil {
 		return nil, err
 	}
-	// step 3: the data, masked on the way in; each table's own indexes and keys are built as
+	// step 2: the data, masked on the way in; each table's own indexes and keys are built as
 	// soon as its data is in, then it is analyzed, and each foreign key is added as soon as
 	// the tables it joins are ready, while other tables still load.
 	r.progress.start(jobs.PhaseData)
@@ -213,8 +275,56 @@ func (r *run) restoreCustom(ctx context.Context, b *localBackup, n int) ([]strin
 	if err != nil {
 		return nil, err
 	}
+	// step 3: the large objects the level keeps.
+	if err := r.loadLargeObjects(ctx, arch, blobs); err != nil {
+		return nil, err
+	}
 	// step 4: the other post-data items, sequences, and any foreign key left.
 	return nil, r.postData(ctx, append(rest, left...), seqs, n)
+}
+
+// loWrite is how much of a large object one lowrite call sends.
+const loWrite = 1 << 20
+
+// loadLargeObjects writes the contents of the large objects of BLOBS entries (created by the
+// pre-data BLOB entries), each in a transaction of its own, as pg_restore does.
+func (r *run) loadLargeObjects(ctx context.Context, arch *pgdump.Archive, blobs []pgdump.Entry) error {
+	if len(blobs) == 0 {
+		return nil
+	}
+	return r.pool.do(ctx, func(conn *pgx.Conn) error {
+		buf := make([]byte, loWrite)
+		for _, e := range blobs {
+			err := arch.LargeObjects(e, func(oid uint32, data io.Reader) error {
+				return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+					var fd int32
+					if err := tx.QueryRow(ctx, "SELECT pg_catalog.lo_open($1, 131072)", oid).Scan(&fd); err != nil { // INV_WRITE
+						return fmt.Errorf("open large object %d: %w", oid, err)
+					}
+					for {
+						k, err := io.ReadFull(data, buf)
+						if k > 0 {
+							if _, err := tx.Exec(ctx, "SELECT pg_catalog.lowrite($1, $2)", fd, buf[:k]); err != nil {
+								return fmt.Errorf("write large object %d: %w", oid, err)
+							}
+						}
+						if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+							break
+						}
+						if err != nil {
+							return err
+						}
+					}
+					_, err := tx.Exec(ctx, "SELECT pg_catalog.lo_close($1)", fd)
+					return err
+				})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // dataSizes estimates each data entry's compressed size from the gap to the next data block.
@@ -404,40 +514,4 @@ func firstLine(s string) string {
 		s = s[:80]
 	}
 	return s
-}
-
-// checkCatalog checks the rules against the tables and columns of the target's catalog.
-// It returns the catalog's tables and columns.
-func (r *run) checkCatalog(ctx context.Context, conn *pgx.Conn) (map[string][]string, error) {
-	schema, err := catalogColumns(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.profile.Check(schema); err != nil {
-		return nil, permanent(err, "the masking rules do not match the backup")
-	}
-	return schema, nil
-}
-
-// catalogColumns lists schema.table → columns of the ordinary tables of user schemas.
-func catalogColumns(ctx context.Context, conn *pgx.Conn) (map[string][]string, error) {
-	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname, a.attname
-		FROM pg_catalog.pg_attribute a
-		JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-		  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
-		ORDER BY 1, a.attnum`)
-	if err != nil {
-		return nil, fmt.Errorf("list target columns: %w", err)
-	}
-	out := map[string][]string{}
-	for rows.Next() {
-		var t, c string
-		if err := rows.Scan(&t, &c); err != nil {
-			return nil, err
-		}
-		out[t] = append(out[t], c)
-	}
-	return out, rows.Err()
 }

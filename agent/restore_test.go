@@ -169,17 +169,34 @@ func TestRuleOnMissingColumnFailsBeforeData(t *testing.T) {
 
 func TestGateBlocksRelease(t *testing.T) {
 	src := newSource(t, 300)
+	// A column no rule names, full of emails: declared keep, it is released as is; kept only
+	// by the level's policy, the gate's detectors block the clone.
+	execURL(t, src, "ALTER TABLE public.payments ADD COLUMN receipt_to text; UPDATE public.payments SET receipt_to = 'billing' || id || '@corp.example'")
 	file := dump(t, src, "prod.dump", "-Fc")
 	rdb, prefix := testenv.Redis(t)
-	// A fixed value equal to one original phone: the gate must find it.
-	rules := strings.Replace(fullRules, "phone: {strategy: fake-phone}", `phone: {strategy: fixed, value: "+1 415-555-0042"}`, 1)
-	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{rules: rules})
-	e := runToEnd(t, a, q, restoreJob("g1", file, testenv.Postgres(t)))
-	if e.State != jobs.StateFailed || !strings.Contains(e.Reason, "public.users.phone still hold original values") {
-		t.Fatalf("final = %+v", e)
-	}
-	if strings.Contains(e.Reason, "0042") {
-		t.Fatalf("reason leaks a value: %q", e.Reason)
+	for i, tt := range []struct{ rules, want string }{
+		{strings.Replace(fullRules, "  full:\n", "  full:\n    unclassified: keep\n", 1), "public.payments.receipt_to holds emails"},
+		{strings.Replace(fullRules, `"public.slow.payload"]`, `"public.slow.payload", "public.payments.receipt_to"]`, 1), ""},
+	} {
+		rules := tt.rules
+		a, q := newTestAgent(t, rdb, prefix, "a"+string(rune('a'+i)), agentOpts{rules: rules})
+		target := testenv.Postgres(t)
+		e := runToEnd(t, a, q, restoreJob("g"+string(rune('a'+i)), file, target))
+		if tt.want == "" {
+			if e.State != jobs.StateReady {
+				t.Fatalf("declared keep: final = %+v", e)
+			}
+			continue
+		}
+		if e.State != jobs.StateFailed || !strings.Contains(e.Reason, tt.want) {
+			t.Fatalf("final = %+v, want failed with %q", e, tt.want)
+		}
+		if strings.Contains(e.Reason, "@corp.example") {
+			t.Fatalf("reason leaks a value: %q", e.Reason)
+		}
+		if n := userTables(t, target); n != "0" {
+			t.Fatalf("the refused clone left %s tables", n)
+		}
 	}
 }
 
@@ -208,12 +225,13 @@ func TestMaskInPlaceEqualsMaskedRestore(t *testing.T) {
 
 func TestMaskInPlaceGateRollsBack(t *testing.T) {
 	src := newSource(t, 100)
+	execURL(t, src, "ALTER TABLE public.payments ADD COLUMN receipt_to text; UPDATE public.payments SET receipt_to = 'billing' || id || '@corp.example'")
 	rdb, prefix := testenv.Redis(t)
-	rules := strings.Replace(fullRules, "phone: {strategy: fake-phone}", `phone: {strategy: fixed, value: "+1 415-555-0042"}`, 1)
+	rules := strings.Replace(fullRules, "  full:\n", "  full:\n    unclassified: keep\n", 1)
 	a, q := newTestAgent(t, rdb, prefix, "a1", agentOpts{rules: rules})
 	before := digest(t, src, "public.users", []string{"email", "phone"})
 	job := jobs.Job{RequestID: "s1", Strategy: provisioner.StrategySnapshot, TargetRef: src, MaskLevel: "full"}
-	if e := runToEnd(t, a, q, job); e.State != jobs.StateFailed || !strings.Contains(e.Reason, "verification failed") {
+	if e := runToEnd(t, a, q, job); e.State != jobs.StateFailed || !strings.Contains(e.Reason, "public.payments.receipt_to holds emails") {
 		t.Fatalf("final = %+v", e)
 	}
 	if after := digest(t, src, "public.users", []string{"email", "phone"}); after != before {

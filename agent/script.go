@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 
+	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/agent/pgdump"
 	"github.com/clonebot/clonebot/jobs"
 )
@@ -15,11 +17,15 @@ import (
 // (pg_restore --no-owner --no-acl).
 var ownerOrACL = regexp.MustCompile(`(?is)^\s*(ALTER\s+.*\s+OWNER\s+TO\s|GRANT\s|REVOKE\s|ALTER\s+DEFAULT\s+PRIVILEGES\s|SET\s+SESSION\s+AUTHORIZATION\s)`)
 
-// restoreScript restores a plain SQL script (gzip or not) as it streams: statements in order
-// on one connection, COPY blocks masked on the way in, post-data collected and run like an
-// archive's. It returns the tables it loaded.
-func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string, error) {
-	sr, err := pgdump.OpenScript(src)
+// largeObjectComment matches the statements a script gives large objects besides their
+// creation and data.
+var largeObjectComment = regexp.MustCompile(`(?is)^\s*(COMMENT|SECURITY\s+LABEL(\s+FOR\s+\S+)?)\s+ON\s+LARGE\s+OBJECT\s`)
+
+// restoreScript restores a plain SQL script (gzip or not), whose schema the plan was made
+// from, as it streams: statements in order on one connection, COPY blocks masked on the way
+// in, post-data collected and run like an archive's. It returns the tables it loaded.
+func (r *run) restoreScript(ctx context.Context, src *backupSource, n int) ([]string, error) {
+	sr, err := pgdump.OpenScript(src.script())
 	if err != nil {
 		return nil, err
 	}
@@ -31,9 +37,10 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	dropLOs := r.plan.LargeObjects() == mask.PolicyDrop
 	var post []postItem
 	var tables []string
-	var schema map[string][]string
+	data := false
 	for {
 		it, err := sr.Next()
 		if errors.Is(err, io.EOF) {
@@ -44,20 +51,19 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string
 		}
 		switch {
 		case it.Meta != "" || ownerOrACL.MatchString(it.SQL):
+		case dropLOs && (largeObjectEntry(it.Desc, "") || largeObjectComment.MatchString(it.SQL)):
 		case it.Copy != nil:
-			if schema == nil {
-				// step 1: the rules against the schema the script created, before any row.
-				if schema, err = r.checkCatalog(ctx, conn); err != nil {
-					return nil, err
-				}
+			if !data {
 				r.progress.start(jobs.PhaseData)
+				data = true
 			}
-			t := tableLoad{table: it.Copy.Table, schema: it.Copy.Schema, name: it.Copy.Name, columns: it.Copy.Columns,
-				open: func() (io.ReadCloser, error) { return io.NopCloser(it.Copy.Rows), nil }}
-			if t.columns == nil {
-				t.columns = schema[t.table]
+			t, err := r.scriptLoad(src.schema, it.Copy)
+			if err != nil {
+				return nil, err
 			}
-			tables = append(tables, t.table)
+			if !slices.Contains(tables, t.table) {
+				tables = append(tables, t.table)
+			}
 			if err := r.loadTable(ctx, conn, t); err != nil {
 				return nil, fmt.Errorf("load %s: %w", t.table, err)
 			}
@@ -75,10 +81,29 @@ func (r *run) restoreScript(ctx context.Context, src io.Reader, n int) ([]string
 			}
 		}
 	}
-	if schema == nil {
-		if _, err := r.checkCatalog(ctx, conn); err != nil {
-			return nil, err
+	return tables, r.postData(ctx, post, nil, n)
+}
+
+// scriptLoad returns the load of one COPY block: into the table it names, or the partitioned
+// table above it when the plan routes its rows from there.
+func (r *run) scriptLoad(schema *pgdump.Schema, c *pgdump.CopyBlock) (tableLoad, error) {
+	t := tableLoad{table: c.Table, schema: c.Schema, name: c.Name, columns: c.Columns,
+		open: func() (io.ReadCloser, error) { return io.NopCloser(c.Rows), nil }}
+	if c.Schema == "" {
+		t.table = "public." + c.Name // an unqualified COPY, as pg_dump never writes it
+	}
+	def, ok := schema.Table(t.table)
+	if !ok {
+		return t, permanent(nil, "the script copies rows into %s, which it does not define", t.table)
+	}
+	t.schema, t.name = def.Schema, def.Name
+	if t.columns == nil {
+		for _, col := range def.Columns {
+			t.columns = append(t.columns, col.Name)
 		}
 	}
-	return tables, r.postData(ctx, post, nil, n)
+	if via, ok := schema.Table(r.plan.LoadVia(t.table)); ok {
+		t.schema, t.name = via.Schema, via.Name
+	}
+	return t, nil
 }

@@ -78,7 +78,7 @@ type agentSection struct {
 // Environment variables that override the file.
 const (
 	envRedisURL   = "CLONEBOT_REDIS_URL"
-	envMaskingKey = "CLONEBOT_MASKING_KEY" // the default masking.key_env
+	EnvMaskingKey = "CLONEBOT_MASKING_KEY" // the default masking.key_env
 )
 
 // LoadConfig reads the config file, applies the environment and defaults, and validates it.
@@ -128,7 +128,7 @@ func (c *Config) applyDefaults() {
 		c.Redis.Prefix = "clonebot:"
 	}
 	if c.Masking.KeyEnv == "" {
-		c.Masking.KeyEnv = envMaskingKey
+		c.Masking.KeyEnv = EnvMaskingKey
 	}
 	if c.MetricsAddr == "" {
 		c.MetricsAddr = ":9090"

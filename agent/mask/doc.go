@@ -1,6 +1,7 @@
-// Package mask owns clonebot's masking: the rules file, the per-level profiles, the
-// per-column strategies, and the COPY text codec the restore agent masks rows with while
-// loading (and the in-place masker and the verification gate call value by value).
+// Package mask owns clonebot's masking: the rules file, the per-level profiles, the plan
+// that accounts for every column of a backup, the per-column strategies, the detectors of
+// personal data, and the COPY text codec the restore agent masks rows with while loading
+// (and the in-place masker and the verification gate call value by value).
 //
 // # Rules file
 //
@@ -8,9 +9,15 @@
 //
 //	levels:
 //	  full:
+//	    unclassified: refuse          # or mask-by-type, or keep
+//	    large_objects: refuse         # or drop, or keep
+//	    keep: ["*.*.id", "*.*.*_id"]  # schema.table.column globs declared safe
+//	    public.countries: keep        # every column of a table declared safe
 //	    public.users:
 //	      email: {strategy: fake-email, unique: true}
 //	      ssn:   {strategy: fake-ssn}
+//	      nick:  keep
+//	      profile: {json: {email: {strategy: fake-email}, "contacts[*].phone": {strategy: fake-phone}}}
 //	  partial:
 //	    public.users:
 //	      email: {strategy: partial, unique: true}
@@ -18,9 +25,28 @@
 //	  none: {}
 //
 // Rule fields: strategy (required), unique, value (fixed), format and length (token),
-// keep_first and keep_last (partial). Errors name the field as a dotted path and its line.
-// The level "none" is an empty profile when the file leaves it out; other levels must be
-// defined. Profile.Check compares the rules with the dump's schema before any data moves.
+// keep_first and keep_last (partial), percent (noise), days (shift); or json alone, a mapping
+// of paths inside a json or jsonb document (member names, * for any member, [n] and [*] for
+// array elements) to rules, which mask every scalar under the path and keep the rest of the
+// document byte for byte. The words unclassified, large_objects and keep are a level's
+// settings, so a table of that name is written public.keep. Errors name the field as a dotted
+// path and its line. The level "none" is an empty profile when the file leaves it out; other
+// levels must be defined.
+//
+// # Every column accounted for
+//
+// Profile.Resolve applies a level to a backup's tables (Table, from the backup's schema or a
+// database's catalog) and returns a Plan: each column is masked by its own rule or a
+// parent's (a rule or keep on a partitioned or inheritance parent covers its partitions and
+// children), declared safe (keep), or unclassified. What is unclassified follows the level's
+// unclassified policy: refuse (the default of every level but none; Plan.Refusal names every
+// such column), mask-by-type (text becomes a token, numbers move by keyed noise within their
+// type, dates and timestamps shift, json strings and numbers are masked, uuids and bytea are
+// replaced; a type without a default stays unclassified), or keep (copied, and read by the
+// gate's detectors). Plan.ForTable builds the masker of the rows copied into a table;
+// Plan.LoadVia routes rows through the partitioned table when a masked column is in a
+// partition key. Plan.Summary counts the columns, as /clone explain reports them
+// (Rules.Summarize).
 //
 // # Strategies
 //
@@ -50,6 +76,13 @@
 //     replaced, the last digit a valid Luhn check digit. Under 12 digits: as fake-phone.
 //   - fake-name: "First Last" (or "First" for a one-word input) from built-in lists.
 //   - null: always NULL. fixed: always value, NULL included.
+//   - noise: a number moved by a keyed amount of at most percent (default 10) of its size,
+//     at least one unit of its last digit, never to itself, within its type (range, scale,
+//     precision). NaN and infinities stay.
+//   - shift: a date, or a timestamp's date, moved by a keyed 1 to days (default 365) days,
+//     earlier or later; time and zone stay.
+//
+// On an array column, strategies other than null and fixed mask each element.
 //
 // A fake never equals its input: a fake that happens to equal it is derived again with a
 // counter in the PRF input. Partial redaction is not a fake: a value with no letters or
@@ -59,6 +92,15 @@
 // 9xx SSNs, names from a list), so a fake can equal another row's original value. A gate
 // that looks for sampled originals anywhere in a column finds such coincidences (for phones
 // of 10 free digits, 2·10^6 rows and 1,000 samples: 0.2 expected); compare row by row.
+//
+// # Detectors
+//
+// DetectValues and DetectName recognise emails, card numbers (a valid Luhn digit), IBANs
+// (mod 97), national ids (US SSNs as issued, UK NINOs), IP addresses, phone numbers, names
+// and dates of birth, by a column's sampled values (each detector needs a share of them) or
+// its name. The verification gate blocks a clone whose unmasked, undeclared text looks like
+// any of them; Plan.Report (clonebot masking check) suggests rules from them. Detectors read
+// whole values: a free-text column that mentions an email now and then is beyond them.
 //
 // # Uniqueness
 //

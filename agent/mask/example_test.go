@@ -13,18 +13,26 @@ levels:
     public.users:
       email: {strategy: fake-email, unique: true}
       ssn: {strategy: partial, keep_first: 0, keep_last: 4}
+      id: keep
+      name: keep
 `))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	profile, _ := rules.Profile("full")
-	columns := []string{"id", "email", "ssn", "name"}
-	if err := profile.Check(map[string][]string{"public.users": columns}); err != nil {
+	users := mask.Table{Name: "public.users", Columns: []mask.Column{{Name: "id", Type: "integer"},
+		{Name: "email", Type: "text"}, {Name: "ssn", Type: "text"}, {Name: "name", Type: "text"}}}
+	plan, err := profile.Resolve([]mask.Table{users})
+	if err == nil {
+		err = plan.Refusal() // every column is ruled or kept
+	}
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	m, ok, err := profile.ForTable("public.users", columns, mask.Options{Key: []byte("example key, 16+ bytes")})
+	columns := []string{"id", "email", "ssn", "name"}
+	m, ok, err := plan.ForTable("public.users", columns, mask.Options{Key: []byte("example key, 16+ bytes")})
 	if err != nil || !ok {
 		fmt.Println(ok, err)
 		return

@@ -48,6 +48,7 @@ type column struct {
 	name  string
 	index int // position in the COPY column list
 	rule  *rule
+	typ   colType // from the backup's schema; kindOther when unknown
 }
 
 // TableMasker masks the rows of one table. It keeps scratch buffers between calls, so a
@@ -61,12 +62,16 @@ type TableMasker struct {
 	key    []byte
 	k0, k1 uint64 // SipHash key of the fakes and tags, derived from key
 
-	mac  hash.Hash // token's HMAC-SHA256
-	in   []byte    // PRF input scratch
-	sum  []byte    // last PRF output
-	dec  []byte    // decoded field scratch
-	out  []byte    // masked value scratch
-	digs []byte    // digit scratch of the digit-layout fakes
+	mac  hash.Hash    // token's HMAC-SHA256
+	in   []byte       // PRF input scratch
+	sum  []byte       // last PRF output
+	dec  []byte       // decoded field scratch
+	out  []byte       // masked value scratch
+	digs []byte       // digit scratch of the digit-layout fakes
+	jout []byte       // masked JSON document scratch
+	jin  []byte       // unquoted JSON string scratch
+	aout []byte       // masked array scratch
+	scan []scanColumn // the columns the gate's detectors read (see Plan.ForTable)
 
 	// digit stream state (startDigits / digit)
 	dTag   string
@@ -78,9 +83,10 @@ type TableMasker struct {
 	dCur   uint64
 }
 
-// ForTable returns the masker of one table given its COPY column list in COPY order. The
-// table may be unqualified (public). ok is false, with a nil masker, when the profile has no
-// rule for the table: copy it unchanged. A ruled column missing from columns returns
+// ForTable returns the masker of one table given its COPY column list in COPY order, from
+// the table's own rules only (no parents, no types: Plan.ForTable knows both). The table may
+// be unqualified (public). ok is false, with a nil masker, when the profile has no rule for
+// the table: copy it unchanged. A ruled column missing from columns returns
 // ErrUnknownColumn; a rule needing the key without one returns ErrNoKey.
 func (p *Profile) ForTable(table string, columns []string, opt Options) (m *TableMasker, ok bool, err error) {
 	t, valid := qualify(table)
@@ -91,34 +97,50 @@ func (p *Profile) ForTable(table string, columns []string, opt Options) (m *Tabl
 	if len(rules) == 0 {
 		return nil, false, nil
 	}
+	var cols []column
+	for _, name := range p.Columns(t) {
+		cols = append(cols, column{name: name, rule: rules[name]})
+	}
+	m, err = newTableMasker(t, columns, cols, nil, opt)
+	return m, err == nil, err
+}
+
+// newTableMasker builds the masker of table for its COPY column list: cols are the masked
+// columns, scan the columns the gate's detectors read (the index of each is set here).
+func newTableMasker(table string, columns []string, cols []column, scan []scanColumn, opt Options) (*TableMasker, error) {
 	index := make(map[string]int, len(columns))
 	for i, c := range columns {
 		if _, dup := index[c]; dup {
-			return nil, false, fmt.Errorf("mask table %s: column %s listed twice", t, c)
+			return nil, fmt.Errorf("mask table %s: column %s listed twice", table, c)
 		}
 		index[c] = i
 	}
-	m = &TableMasker{table: t, ncols: len(columns), byName: map[string]int{}}
+	m := &TableMasker{table: table, ncols: len(columns), byName: map[string]int{}}
 	needKey := false
-	for _, name := range p.Columns(t) {
-		i, found := index[name]
+	for _, c := range cols {
+		i, found := index[c.name]
 		if !found {
-			return nil, false, fmt.Errorf("mask table %s: %w: %s (line %d)", t, ErrUnknownColumn, name, rules[name].line)
+			return nil, fmt.Errorf("mask table %s: %w: %s (line %d)", table, ErrUnknownColumn, c.name, c.rule.line)
 		}
-		m.cols = append(m.cols, column{name: name, index: i, rule: rules[name]})
-		needKey = needKey || rules[name].needsKey()
+		c.index = i
+		m.cols = append(m.cols, c)
+		needKey = needKey || c.rule.needsKey()
 	}
 	slices.SortFunc(m.cols, func(a, b column) int { return a.index - b.index })
 	for i, c := range m.cols {
 		m.byName[c.name] = i
 	}
+	for _, sc := range scan {
+		sc.index = index[sc.name]
+		m.scan = append(m.scan, sc)
+	}
 	if needKey && len(opt.Key) < MinKeyLen {
-		return nil, false, fmt.Errorf("mask table %s: %w (need at least %d bytes)", t, ErrNoKey, MinKeyLen)
+		return nil, fmt.Errorf("mask table %s: %w (need at least %d bytes)", table, ErrNoKey, MinKeyLen)
 	}
 	m.key = bytes.Clone(opt.Key)
 	m.k0, m.k1 = fakeKey(m.key)
 	m.init()
-	return m, true, nil
+	return m, nil
 }
 
 // fakeKey derives the 128-bit SipHash key of the fakes and tags from the masking key, so one
@@ -137,12 +159,13 @@ func (m *TableMasker) init() {
 	m.dec = make([]byte, 0, 256)
 	m.out = make([]byte, 0, 256)
 	m.digs = make([]byte, 0, 32)
+	m.jout, m.jin, m.aout = nil, nil, nil
 }
 
 // Clone returns a masker with the same rules and key and its own scratch buffers, for
 // another goroutine.
 func (m *TableMasker) Clone() *TableMasker {
-	c := &TableMasker{table: m.table, ncols: m.ncols, cols: m.cols, byName: m.byName, key: m.key, k0: m.k0, k1: m.k1}
+	c := &TableMasker{table: m.table, ncols: m.ncols, cols: m.cols, byName: m.byName, key: m.key, k0: m.k0, k1: m.k1, scan: m.scan}
 	c.init()
 	return c
 }
@@ -199,7 +222,7 @@ func (m *TableMasker) rewrite(dst []byte, c *column, raw []byte) ([]byte, error)
 			return dst, fmt.Errorf("mask %s.%s: %w", m.table, c.name, err)
 		}
 	}
-	out, outNull, err := m.apply(c.rule, m.dec, isNull)
+	out, outNull, err := m.applyColumn(c, m.dec, isNull)
 	if err != nil {
 		return dst, fmt.Errorf("mask %s.%s: %w", m.table, c.name, err)
 	}
@@ -217,16 +240,39 @@ func (m *TableMasker) MaskValue(column string, v []byte, null bool) (out []byte,
 	if !ok {
 		return nil, false, fmt.Errorf("mask %s: %w: %s has no rule", m.table, ErrUnknownColumn, column)
 	}
-	out, outNull, err = m.apply(m.cols[i].rule, v, null)
+	out, outNull, err = m.applyColumn(&m.cols[i], v, null)
 	if err != nil {
 		return nil, false, fmt.Errorf("mask %s.%s: %w", m.table, column, err)
 	}
 	return out, outNull, nil
 }
 
-// apply runs one rule. NULL stays NULL and the empty string stays empty, except for null
-// (always NULL) and fixed (always its value).
-func (m *TableMasker) apply(rl *rule, v []byte, isNull bool) ([]byte, bool, error) {
+// applyColumn masks one value of a column: a document by its json paths, an array element
+// by element (but for null and fixed, which replace the whole value), anything else whole.
+func (m *TableMasker) applyColumn(c *column, v []byte, isNull bool) ([]byte, bool, error) {
+	rl := c.rule
+	whole := rl.strategy == null || rl.strategy == fixed
+	switch {
+	case isNull && !whole:
+		return nil, true, nil
+	case rl.strategy == jsonPaths:
+		out, err := m.maskJSON(m.jout[:0], v, rl.paths)
+		m.jout = out
+		return out, false, err
+	case c.typ.dims > 0 && !whole:
+		elem := c.typ
+		elem.dims = 0
+		out, err := maskArray(m.aout[:0], v, func(e []byte) ([]byte, bool, error) { return m.apply(rl, elem, e, false) })
+		m.aout = out
+		return out, false, err
+	}
+	return m.apply(rl, c.typ, v, isNull)
+}
+
+// apply runs one rule on one value of type t (an array element's type for arrays). NULL
+// stays NULL and the empty string stays empty, except for null (always NULL) and fixed
+// (always its value).
+func (m *TableMasker) apply(rl *rule, t colType, v []byte, isNull bool) ([]byte, bool, error) {
 	switch {
 	case rl.strategy == null:
 		return nil, true, nil
@@ -242,6 +288,22 @@ func (m *TableMasker) apply(rl *rule, v []byte, isNull bool) ([]byte, bool, erro
 	case rl.strategy == token:
 		m.out = m.token(m.out[:0], rl, v)
 		return m.out, false, nil
+	case rl.strategy == byType && rl.typ.kind == kindJSON:
+		out, err := m.maskJSON(m.jout[:0], v, nil)
+		m.jout = out
+		return out, false, err
+	case rl.strategy == byType:
+		out, err := m.byTypeValue(m.out[:0], rl, v)
+		m.out = out
+		return out, false, err
+	case rl.strategy == noise:
+		out, err := m.noise(m.out[:0], rl, t, v)
+		m.out = out
+		return out, false, err
+	case rl.strategy == shift:
+		out, err := m.shift(m.out[:0], rl, v)
+		m.out = out
+		return out, false, err
 	}
 	for c := range maxRerolls {
 		m.out = m.fake(m.out[:0], rl, byte(c), v)

@@ -563,9 +563,15 @@ func TestGolden(t *testing.T) {
 			fmt.Fprintf(&b, "%s\t%s\t%s\n", rule, in, got)
 		}
 	}
-	path := filepath.Join("testdata", "strategies.golden")
+	golden(t, "strategies.golden", b.String())
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -573,8 +579,8 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
-	if b.String() != string(want) {
-		t.Errorf("outputs differ from %s (run go test -update if the change is intended):\n%s", path, b.String())
+	if got != string(want) {
+		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", path, got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	pathpkg "path"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ var (
 	ErrUnknownTable = errors.New("masking rule names an unknown table")
 	// ErrUnknownColumn is returned when a rule names a column the table does not have.
 	ErrUnknownColumn = errors.New("masking rule names an unknown column")
+	// ErrUnclassified is wrapped by Plan.Refusal when columns are neither ruled nor kept and
+	// the level's policy refuses them (or masks them by a type that has no default).
+	ErrUnclassified = errors.New("unclassified columns")
 )
 
 // Strategy names as written in the rules file.
@@ -35,6 +39,26 @@ const (
 	StrategyFakeName  = "fake-name"
 	StrategyNull      = "null"
 	StrategyFixed     = "fixed"
+	StrategyNoise     = "noise"
+	StrategyShift     = "shift"
+	// Keep declares a column (or, as a table's value, every column of the table) safe to
+	// copy unchanged. It is written alone, as `email: keep`.
+	Keep = "keep"
+)
+
+// Policies of a level for what its rules leave out, as written in the rules file.
+const (
+	// PolicyRefuse (unclassified) fails the restore before data moves, naming every column
+	// neither ruled nor kept. The default of every level but none.
+	PolicyRefuse = "refuse"
+	// PolicyMaskByType (unclassified) masks such columns by their type.
+	PolicyMaskByType = "mask-by-type"
+	// PolicyKeep (unclassified, large_objects) copies them unchanged; for unclassified, the
+	// verification gate's detectors still look at their values. The default of level none
+	// for unclassified columns.
+	PolicyKeep = "keep"
+	// PolicyDrop (large_objects) restores no large object.
+	PolicyDrop = "drop"
 )
 
 // LevelNone is the level that masks nothing; Profile returns an empty profile for it when
@@ -53,12 +77,17 @@ const (
 	fakeName
 	null
 	fixed
+	noise
+	shift
+	jsonPaths // a json: mapping of paths to rules, no strategy of its own
+	byType    // mask-by-type: how depends on the column's type
 )
 
 var strategyNames = map[string]strategy{
 	StrategyPartial: partial, StrategyToken: token, StrategyFakeEmail: fakeEmail,
 	StrategyFakePhone: fakePhone, StrategyFakeSSN: fakeSSN, StrategyFakeCard: fakeCard,
 	StrategyFakeName: fakeName, StrategyNull: null, StrategyFixed: fixed,
+	StrategyNoise: noise, StrategyShift: shift,
 }
 
 // Token encodings and their lengths at full strength (256 bits).
@@ -80,7 +109,18 @@ type rule struct {
 	length    int    // token: output length in characters
 	keepFirst int    // partial; -1 means the default
 	keepLast  int    // partial; -1 means the default
+	percent   int    // noise: the largest change, in percent of the value
+	days      int    // shift: the largest shift, in days
+	paths     []pathRule
+	typ       colType // byType: the (element) type
 	line      int
+}
+
+// pathRule is one rule of a json: mapping, for the values at a path inside a document.
+type pathRule struct {
+	text string
+	path jsonPath
+	rule *rule
 }
 
 // needsKey reports whether the rule derives output from the masking key.
@@ -90,6 +130,13 @@ func (r *rule) needsKey() bool {
 		return false
 	case partial:
 		return r.unique
+	case jsonPaths:
+		for _, p := range r.paths {
+			if p.rule.needsKey() {
+				return true
+			}
+		}
+		return false
 	}
 	return true
 }
@@ -99,11 +146,28 @@ type Rules struct {
 	levels map[string]*Profile
 }
 
-// Profile holds the rules of one masking level: qualified table → column → rule.
+// Profile holds the rules of one masking level: qualified table → column → rule, the
+// columns and tables declared safe (keep), and the level's policies.
 type Profile struct {
-	level  string
-	tables map[string]map[string]*rule
-	lines  map[string]int // table → line of its key in the rules file
+	level        string
+	tables       map[string]map[string]*rule
+	keepCols     map[string]map[string]int // table → column → line
+	keepTables   map[string]int            // table → line
+	keepPatterns []keepPattern
+	unclassified string         // a Policy*; "" means the default
+	largeObjects string         // PolicyRefuse (default), PolicyDrop or PolicyKeep
+	lines        map[string]int // table → line of its key in the rules file
+}
+
+// keepPattern is a schema.table.column glob of a level's keep list.
+type keepPattern struct {
+	schema, table, column string
+	text                  string
+}
+
+func newProfile(level string) *Profile {
+	return &Profile{level: level, tables: map[string]map[string]*rule{}, keepCols: map[string]map[string]int{},
+		keepTables: map[string]int{}, lines: map[string]int{}}
 }
 
 // LoadRules reads and parses a rules file.
@@ -150,22 +214,45 @@ func ParseRules(data []byte) (*Rules, error) {
 	return r, nil
 }
 
+// isKeep reports whether n is the scalar keep.
+func isKeep(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Value == Keep }
+
 func parseLevel(level string, n *yaml.Node, path string) (*Profile, error) {
-	p := &Profile{level: level, tables: map[string]map[string]*rule{}, lines: map[string]int{}}
+	p := newProfile(level)
 	err := eachPair(n, path, func(tk, tv *yaml.Node, tpath string) error {
+		switch tk.Value {
+		case "unclassified":
+			return p.parsePolicy(&p.unclassified, tv, tpath, PolicyRefuse, PolicyMaskByType, PolicyKeep)
+		case "large_objects":
+			return p.parsePolicy(&p.largeObjects, tv, tpath, PolicyRefuse, PolicyDrop, PolicyKeep)
+		case "keep":
+			return p.parseKeepList(tv, tpath)
+		}
 		table, ok := qualify(tk.Value)
 		if !ok {
 			return fieldErr(tk, tpath, "table must be schema.table or table")
 		}
-		if _, dup := p.tables[table]; dup {
+		_, dup := p.tables[table]
+		if _, kept := p.keepTables[table]; dup || kept {
 			return fieldErr(tk, tpath, "table "+table+" listed twice")
+		}
+		p.lines[table] = tk.Line
+		if isKeep(tv) {
+			p.keepTables[table] = tk.Line
+			return nil
 		}
 		cols := map[string]*rule{}
 		p.tables[table] = cols
-		p.lines[table] = tk.Line
 		return eachPair(tv, tpath, func(ck, cv *yaml.Node, cpath string) error {
 			if ck.Value == "" {
 				return fieldErr(ck, cpath, "empty column name")
+			}
+			if isKeep(cv) {
+				if p.keepCols[table] == nil {
+					p.keepCols[table] = map[string]int{}
+				}
+				p.keepCols[table][ck.Value] = ck.Line
+				return nil
 			}
 			rl, err := parseRule(cv, cpath)
 			if err != nil {
@@ -179,14 +266,60 @@ func parseLevel(level string, n *yaml.Node, path string) (*Profile, error) {
 	return p, err
 }
 
+// parsePolicy sets *dst to the scalar n, one of allowed.
+func (p *Profile) parsePolicy(dst *string, n *yaml.Node, path string, allowed ...string) error {
+	if n.Kind != yaml.ScalarNode || !slices.Contains(allowed, n.Value) {
+		return fieldErr(n, path, "want "+strings.Join(allowed, ", "))
+	}
+	*dst = n.Value
+	return nil
+}
+
+// parseKeepList reads a level's keep: list of schema.table.column globs.
+func (p *Profile) parseKeepList(n *yaml.Node, path string) error {
+	if n.Kind != yaml.SequenceNode {
+		return fieldErr(n, path, "want a list of schema.table.column patterns")
+	}
+	for i, item := range n.Content {
+		ipath := fmt.Sprintf("%s[%d]", path, i)
+		if item.Kind != yaml.ScalarNode {
+			return fieldErr(item, ipath, "want a schema.table.column pattern")
+		}
+		parts := strings.Split(item.Value, ".")
+		if len(parts) != 3 || slices.Contains(parts, "") {
+			return fieldErr(item, ipath, "want schema.table.column, each part a name or a glob such as * or *_id")
+		}
+		for _, part := range parts {
+			if _, err := pathpkg.Match(part, ""); err != nil {
+				return fieldErr(item, ipath, "bad glob "+part)
+			}
+		}
+		p.keepPatterns = append(p.keepPatterns, keepPattern{schema: parts[0], table: parts[1], column: parts[2], text: item.Value})
+	}
+	return nil
+}
+
+// matches reports whether the pattern matches the column of table (schema.table).
+func (k keepPattern) matches(table, column string) bool {
+	schema, name, _ := strings.Cut(table, ".")
+	ok1, _ := pathpkg.Match(k.schema, schema)
+	ok2, _ := pathpkg.Match(k.table, name)
+	ok3, _ := pathpkg.Match(k.column, column)
+	return ok1 && ok2 && ok3
+}
+
 func parseRule(n *yaml.Node, path string) (*rule, error) {
 	rl := &rule{keepFirst: -1, keepLast: -1}
 	seen := map[string]*yaml.Node{}
 	err := eachPair(n, path, func(k, v *yaml.Node, fpath string) error {
+		seen[k.Value] = k
+		if k.Value == "json" {
+			rl.strategy, rl.name = jsonPaths, "json paths"
+			return parsePaths(rl, v, fpath)
+		}
 		if v.Kind != yaml.ScalarNode {
 			return fieldErr(v, fpath, "want a scalar value")
 		}
-		seen[k.Value] = k
 		var err error
 		switch k.Value {
 		case "strategy":
@@ -213,8 +346,12 @@ func parseRule(n *yaml.Node, path string) (*rule, error) {
 			rl.keepFirst, err = nonNegative(v.Value)
 		case "keep_last":
 			rl.keepLast, err = nonNegative(v.Value)
+		case "percent":
+			rl.percent, err = inRange(v.Value, 1, 100)
+		case "days":
+			rl.days, err = inRange(v.Value, 1, 36500)
 		default:
-			return fieldErr(k, fpath, "unknown field, want strategy, unique, value, format, length, keep_first or keep_last")
+			return fieldErr(k, fpath, "unknown field, want strategy, unique, value, format, length, keep_first, keep_last, percent, days or json")
 		}
 		if err != nil {
 			return fieldErr(v, fpath, err.Error())
@@ -224,19 +361,56 @@ func parseRule(n *yaml.Node, path string) (*rule, error) {
 	if err != nil {
 		return nil, err
 	}
+	if seen["json"] != nil {
+		if len(seen) > 1 {
+			return nil, fieldErr(seen["json"], path+".json", "a column with json paths takes no other field")
+		}
+		return rl, nil
+	}
 	if seen["strategy"] == nil {
 		return nil, fieldErr(n, path+".strategy", "missing")
 	}
 	return rl, rl.validate(seen, path)
 }
 
+// parsePaths reads a json: mapping of document paths to rules.
+func parsePaths(rl *rule, n *yaml.Node, path string) error {
+	err := eachPair(n, path, func(k, v *yaml.Node, ppath string) error {
+		jp, err := parseJSONPath(k.Value)
+		if err != nil {
+			return fieldErr(k, ppath, err.Error())
+		}
+		sub, err := parseRule(v, ppath)
+		if err != nil {
+			return err
+		}
+		if sub.strategy == jsonPaths {
+			return fieldErr(k, ppath, "json paths do not nest")
+		}
+		sub.line = k.Line
+		rl.paths = append(rl.paths, pathRule{text: k.Value, path: jp, rule: sub})
+		return nil
+	})
+	if err == nil && len(rl.paths) == 0 {
+		return fieldErr(n, path, "no path")
+	}
+	return err
+}
+
 // validate checks the options that only some strategies take.
 func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
-	only := map[string]strategy{"value": fixed, "format": token, "length": token, "keep_first": partial, "keep_last": partial}
-	for _, f := range []string{"value", "format", "length", "keep_first", "keep_last"} {
+	only := map[string]strategy{"value": fixed, "format": token, "length": token, "keep_first": partial, "keep_last": partial,
+		"percent": noise, "days": shift}
+	for _, f := range []string{"value", "format", "length", "keep_first", "keep_last", "percent", "days"} {
 		if k := seen[f]; k != nil && only[f] != rl.strategy {
 			return fieldErr(k, path+"."+f, "not an option of strategy "+rl.name)
 		}
+	}
+	if rl.strategy == noise && rl.percent == 0 {
+		rl.percent = defaultNoisePercent
+	}
+	if rl.strategy == shift && rl.days == 0 {
+		rl.days = defaultShiftDays
 	}
 	if rl.strategy == fixed && rl.value == nil {
 		return fieldErr(seen["strategy"], path+".value", "strategy fixed needs a value")
@@ -269,6 +443,14 @@ func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
 		}
 	}
 	return nil
+}
+
+func inRange(s string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want an integer from %d to %d, got %q", lo, hi, s)
+	}
+	return n, nil
 }
 
 func nonNegative(s string) (int, error) {
@@ -324,6 +506,12 @@ func qualify(name string) (string, bool) {
 	return schema + "." + table, true
 }
 
+// EmptyRules returns rules that define level with no rule at all: at a masked level every
+// column is then unclassified, which is where clonebot masking check starts without a file.
+func EmptyRules(level string) *Rules {
+	return &Rules{levels: map[string]*Profile{level: newProfile(level)}}
+}
+
 // Levels returns the level names the rules define, sorted.
 func (r *Rules) Levels() []string {
 	return slices.Sorted(maps.Keys(r.levels))
@@ -337,13 +525,38 @@ func (r *Rules) Profile(level string) (*Profile, error) {
 		return p, nil
 	}
 	if level == LevelNone {
-		return &Profile{level: LevelNone, tables: map[string]map[string]*rule{}, lines: map[string]int{}}, nil
+		return newProfile(LevelNone), nil
 	}
 	return nil, fmt.Errorf("%w %q (defined: %s)", ErrUnknownLevel, level, strings.Join(r.Levels(), ", "))
 }
 
 // Level returns the profile's level name.
 func (p *Profile) Level() string { return p.level }
+
+// Masked reports whether the level promises masked data: every level but none. A masked
+// level refuses unclassified columns unless it says otherwise, and its clones pass the
+// verification gate's detectors.
+func (p *Profile) Masked() bool { return p.level != LevelNone }
+
+// Unclassified returns the level's policy for columns neither ruled nor kept.
+func (p *Profile) Unclassified() string {
+	switch {
+	case p.unclassified != "":
+		return p.unclassified
+	case p.Masked():
+		return PolicyRefuse
+	}
+	return PolicyKeep
+}
+
+// LargeObjects returns the level's policy for large objects: refuse (the default), drop
+// or keep.
+func (p *Profile) LargeObjects() string {
+	if p.largeObjects == "" {
+		return PolicyRefuse
+	}
+	return p.largeObjects
+}
 
 // Tables returns the qualified names of the tables that have rules, sorted.
 func (p *Profile) Tables() []string {
@@ -372,20 +585,14 @@ func (p *Profile) NeedsKey() bool {
 	return false
 }
 
-// Check verifies that every ruled table and column exists in schema (qualified table name →
-// its columns; an unqualified key means public). It reports every problem at once, each
-// naming the table or column, wrapping ErrUnknownTable or ErrUnknownColumn. Call it before
-// any data moves.
-func (p *Profile) Check(schema map[string][]string) error {
-	known := make(map[string][]string, len(schema))
-	for t, cols := range schema {
-		if q, ok := qualify(t); ok {
-			known[q] = cols
-		}
-	}
+// checkNames verifies that every ruled or kept table and column exists in schema (qualified
+// table name → its columns). It reports every problem at once, each naming the table or
+// column and its line, wrapping ErrUnknownTable or ErrUnknownColumn.
+func (p *Profile) checkNames(schema map[string][]string) error {
 	var errs []error
-	for _, t := range p.Tables() {
-		cols, ok := known[t]
+	tables := slices.Sorted(maps.Keys(p.lines))
+	for _, t := range tables {
+		cols, ok := schema[t]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%w: %s (level %s, line %d)", ErrUnknownTable, t, p.level, p.lines[t]))
 			continue
@@ -393,6 +600,11 @@ func (p *Profile) Check(schema map[string][]string) error {
 		for _, c := range p.Columns(t) {
 			if !slices.Contains(cols, c) {
 				errs = append(errs, fmt.Errorf("%w: %s.%s (level %s, line %d)", ErrUnknownColumn, t, c, p.level, p.tables[t][c].line))
+			}
+		}
+		for _, c := range slices.Sorted(maps.Keys(p.keepCols[t])) {
+			if !slices.Contains(cols, c) {
+				errs = append(errs, fmt.Errorf("%w: %s.%s (level %s, line %d)", ErrUnknownColumn, t, c, p.level, p.keepCols[t][c]))
 			}
 		}
 	}

@@ -7,11 +7,13 @@ import (
 	"testing"
 )
 
-// sampleSchema is the schema of the sample database used by tests, benchmarks and
-// deploy/masking.example.yaml.
-var sampleSchema = map[string][]string{
-	"public.users":    {"id", "email", "ssn", "phone", "name", "created_at"},
-	"public.payments": {"id", "user_id", "card_number", "amount", "created_at"},
+// sampleTables are the tables of the sample databases of the demo and the restore bench, which
+// deploy/masking.example.yaml covers.
+var sampleTables = []Table{
+	{Name: "public.users", Columns: []Column{{"id", "integer"}, {"email", "text"}, {"ssn", "text"}, {"phone", "text"},
+		{"name", "text"}, {"created_at", "timestamp with time zone"}}},
+	{Name: "public.payments", Columns: []Column{{"id", "bigint"}, {"user_id", "bigint"}, {"card_number", "text"},
+		{"amount", "numeric(12,2)"}, {"created_at", "timestamp with time zone"}, {"paid_at", "timestamp with time zone"}}},
 }
 
 func TestExampleRulesFile(t *testing.T) {
@@ -32,8 +34,12 @@ func TestExampleRulesFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Check(sampleSchema); err != nil {
-			t.Errorf("level %s: Check: %v", level, err)
+		plan, err := p.Resolve(sampleTables)
+		if err != nil {
+			t.Fatalf("level %s: Resolve: %v", level, err)
+		}
+		if err := plan.Refusal(); err != nil {
+			t.Errorf("level %s leaves columns unclassified: %v", level, err)
 		}
 		if len(p.Tables()) != len(tables) {
 			t.Errorf("level %s: Tables() = %v", level, p.Tables())
@@ -147,14 +153,16 @@ func TestParseRulesAccepts(t *testing.T) {
 	}
 }
 
-func TestCheck(t *testing.T) {
+func TestResolveNamesUnknownRules(t *testing.T) {
 	r, err := ParseRules([]byte(`levels:
   full:
     public.users:
       email: {strategy: fake-email}
       mail: {strategy: fake-email}
+      nick: keep
     public.orders:
       note: {strategy: null}
+    public.audit: keep
     payments:
       card_number: {strategy: fake-card}
 `))
@@ -162,20 +170,17 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := r.Profile("full")
-	err = p.Check(sampleSchema)
+	_, err = p.Resolve(sampleTables)
 	if !errors.Is(err, ErrUnknownTable) || !errors.Is(err, ErrUnknownColumn) {
-		t.Fatalf("Check err = %v, want ErrUnknownTable and ErrUnknownColumn", err)
+		t.Fatalf("Resolve err = %v, want ErrUnknownTable and ErrUnknownColumn", err)
 	}
-	for _, want := range []string{"public.orders (level full, line 6)", "public.users.mail (level full, line 5)"} {
+	for _, want := range []string{"public.orders (level full, line 7)", "public.users.mail (level full, line 5)",
+		"public.users.nick (level full, line 6)", "public.audit (level full, line 9)"} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Check err = %v, want it to name %q", err, want)
+			t.Errorf("Resolve err = %v, want it to name %q", err, want)
 		}
 	}
 	if strings.Contains(err.Error(), "payments") || strings.Contains(err.Error(), "users.email") {
-		t.Errorf("Check err = %v names a rule that matches the schema", err)
-	}
-	// unqualified schema keys mean public
-	if err := p.Check(map[string][]string{"users": {"email", "mail"}, "orders": {"note"}, "payments": {"card_number"}}); err != nil {
-		t.Errorf("Check with unqualified schema: %v", err)
+		t.Errorf("Resolve err = %v names a rule that matches the schema", err)
 	}
 }

@@ -64,7 +64,7 @@ func readAll(data []byte) error {
 	if err != nil {
 		return err
 	}
-	_ = a.CheckSupported()
+	_, _ = a.Schema()
 	for _, e := range a.Entries {
 		_ = e.Columns()
 		r, err := a.Data(e)

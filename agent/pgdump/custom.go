@@ -64,6 +64,7 @@ type Archive struct {
 // Archive format constants (pg_backup_archiver.h).
 const (
 	archCustom      = 1
+	archTar         = 3
 	archDirectory   = 5
 	offsetNotSet    = 1
 	offsetSet       = 2
@@ -125,8 +126,8 @@ func (a *Archive) readHead(p *posReader) error {
 	switch fixed[10] {
 	case archCustom:
 		return nil
-	case archDirectory:
-		return unsupportedf("this is the toc.dat of a directory-format archive; dump with -Fc instead")
+	case archDirectory, archTar:
+		return unsupportedf("this is the toc.dat of a directory-format or tar archive; dump with -Fc instead")
 	default:
 		return unsupportedf("archive format code %d is not custom (1)", fixed[10])
 	}
@@ -385,17 +386,6 @@ func (a *Archive) Entry(dumpID int) (Entry, bool) {
 	return a.Entries[i], true
 }
 
-// CheckSupported reports, wrapping ErrUnsupported, whether the archive holds anything this
-// package cannot restore: today, large objects. Call it before restoring anything.
-func (a *Archive) CheckSupported() error {
-	for _, e := range a.Entries {
-		if e.Desc == "BLOBS" && e.HasData {
-			return unsupportedf("the archive holds large objects (entry %d %s); restoring large objects is not supported", e.DumpID, e.Desc)
-		}
-	}
-	return nil
-}
-
 // QualifiedName returns "schema.table" (unquoted) from the entry's namespace and tag, or
 // the tag alone when the entry has no namespace.
 func (e Entry) QualifiedName() string {
@@ -403,6 +393,20 @@ func (e Entry) QualifiedName() string {
 		return e.Tag
 	}
 	return e.Namespace + "." + e.Tag
+}
+
+// CopyTable returns the table the entry's COPY statement loads, unquoted: the entry's own
+// table, or with pg_dump --load-via-partition-root the root of its partitions. ok is false
+// for an entry without a COPY statement.
+func (e Entry) CopyTable() (schema, name string, ok bool) {
+	c, err := parseCopyStmt(e.CopyStmt)
+	if err != nil {
+		return "", "", false
+	}
+	if c.schema == "" {
+		c.schema = e.Namespace
+	}
+	return c.schema, c.table, true
 }
 
 // Columns returns the column names of the entry's COPY statement, unquoted, or nil when it

@@ -35,9 +35,6 @@ func TestCustomArchiveMatchesPgRestore(t *testing.T) {
 			checkTOC(t, a, path)
 			checkSections(t, a, path)
 			checkData(t, a, path)
-			if err := a.CheckSupported(); err != nil {
-				t.Errorf("CheckSupported: %v", err)
-			}
 			for _, e := range a.Entries {
 				if e.HasData && !v.pipe && e.DataOffset == 0 {
 					t.Errorf("entry %d: no data offset in an archive written to a file", e.DumpID)
@@ -270,13 +267,10 @@ func TestDataErrors(t *testing.T) {
 	}
 }
 
-func TestLargeObjectsAreReportedUnsupported(t *testing.T) {
+func TestLargeObjectBlocksAreNoTableData(t *testing.T) {
 	f := newFixture(t, `CREATE TABLE t (id int, doc oid); INSERT INTO t VALUES (1, lo_from_bytea(0, 'hello large object'));`)
 	for _, pipe := range []bool{false, true} {
 		a := openFile(t, f.dump(t, fmt.Sprintf("lo_%v.dump", pipe), pipe, "-Fc"))
-		if err := a.CheckSupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "large objects") {
-			t.Errorf("pipe=%v: CheckSupported = %v, want ErrUnsupported naming large objects", pipe, err)
-		}
 		blobs := findEntry(t, a, "BLOBS", "BLOBS")
 		if _, err := a.Data(blobs); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("pipe=%v: Data(BLOBS) = %v, want ErrUnsupported", pipe, err)
@@ -319,7 +313,7 @@ func TestOpenCustomRejects(t *testing.T) {
 		{"old version", with(6, 11), ErrUnsupported, "1.11"},
 		{"future version", with(6, 17), ErrUnsupported, "1.17"},
 		{"directory toc", with(10, 5), ErrUnsupported, "directory"},
-		{"tar format", with(10, 3), ErrUnsupported, "format code 3"},
+		{"tar format", with(10, 3), ErrUnsupported, "tar archive"},
 		{"int size 0", with(8, 0), ErrCorrupt, "offset 8"},
 		{"offset size 9", with(9, 9), ErrCorrupt, "offset 9"},
 		{"header only", base[:11], ErrCorrupt, "offset 11"},
@@ -356,6 +350,21 @@ func TestColumns(t *testing.T) {
 	}
 }
 
+func TestCopyTable(t *testing.T) {
+	tests := []struct{ stmt, ns, schema, name string }{
+		{"COPY public.cards (id) FROM stdin;\n", "public", "public", "cards"},
+		{`COPY "My Schema"."Parent" ("Email") FROM stdin;`, "My Schema", "My Schema", "Parent"},
+		{"COPY t FROM stdin;", "s", "s", "t"},
+		{"", "public", "", ""},
+	}
+	for _, tt := range tests {
+		schema, name, ok := (Entry{CopyStmt: tt.stmt, Namespace: tt.ns}).CopyTable()
+		if schema != tt.schema || name != tt.name || ok != (tt.name != "") {
+			t.Errorf("CopyTable(%q) = %q, %q, %v", tt.stmt, schema, name, ok)
+		}
+	}
+}
+
 func TestQualifiedName(t *testing.T) {
 	tests := []struct {
 		ns, tag, want string
@@ -383,10 +392,13 @@ func TestDetect(t *testing.T) {
 		{"statement", "  CREATE TABLE t (id int);", FormatPlain},
 		{"bom and comment", "\xef\xbb\xbf/* hi */ SELECT 1;", FormatPlain},
 		{"meta command", "\\connect db\n", FormatPlain},
-		{"tar", "toc.dat\x00\x00\x00\x00", FormatUnknown},
+		{"tar's first bytes", "toc.dat\x00\x00\x00\x00", FormatUnknown},
+		{"tar", "toc.dat" + strings.Repeat("\x00", 250) + "ustar\x0000", FormatTar},
+		{"directory toc.dat", "PGDMP\x01\x0e\x00\x04\x08\x03", FormatDirectory},
 		{"binary", "\x00\x01\x02\x03", FormatUnknown},
 		{"number first", "12345", FormatUnknown},
-		{"empty", "", FormatUnknown},
+		{"empty", "", FormatEmpty},
+		{"white space", " \n", FormatUnknown},
 		{"latin1 comment", "-- caf\xe9 cr\xe8me\nSELECT 1;", FormatPlain},
 		{"cut utf-8", "-- caf\xc3", FormatPlain},
 	}

@@ -27,6 +27,9 @@ const (
 	FormatCustom           // pg_dump -Fc archive
 	FormatPlain            // SQL script (pg_dump -Fp)
 	FormatPlainGzip        // gzip-compressed data, presumably a SQL script
+	FormatTar              // a tar file, as pg_dump -Ft writes
+	FormatDirectory        // the toc.dat of a pg_dump -Fd directory archive (or of a tar archive)
+	FormatEmpty            // no bytes at all
 )
 
 func (f Format) String() string {
@@ -37,6 +40,12 @@ func (f Format) String() string {
 		return "plain"
 	case FormatPlainGzip:
 		return "plain+gzip"
+	case FormatTar:
+		return "tar"
+	case FormatDirectory:
+		return "directory"
+	case FormatEmpty:
+		return "empty"
 	default:
 		return "unknown"
 	}
@@ -44,18 +53,34 @@ func (f Format) String() string {
 
 var customMagic = []byte("PGDMP")
 
+// tarMagic is at offset 257 of every POSIX tar header, pg_dump's included.
+var tarMagic = []byte("ustar")
+
+const tarMagicOffset = 257
+
+// formatCodeOffset is where an archive header says its format (after PGDMP, three version
+// bytes and the integer and offset sizes).
+const formatCodeOffset = 10
+
 // maxStatement bounds one string of an archive's table of contents and one statement,
 // meta-command or comment of a script: beyond it the input is taken to be damaged (an
 // absurd length, an unterminated quote) rather than held in memory whole.
 const maxStatement = 64 << 20
 
-// Detect tells the format of a backup from its first bytes (a few hundred are plenty).
-// Text counts as a SQL script when it has no NUL or other binary control bytes and starts,
-// after white space, with a comment, a psql meta-command or a word.
+// Detect tells the format of a backup from its first bytes (512 are plenty; give all of a
+// shorter file). Text counts as a SQL script when it has no NUL or other binary control bytes
+// and starts, after white space, with a comment, a psql meta-command or a word.
 func Detect(head []byte) Format {
 	switch {
+	case len(head) == 0:
+		return FormatEmpty
+	case bytes.HasPrefix(head, customMagic) && len(head) > formatCodeOffset &&
+		(head[formatCodeOffset] == archDirectory || head[formatCodeOffset] == archTar):
+		return FormatDirectory // pg_dump -Fd writes its toc.dat with the tar format code
 	case bytes.HasPrefix(head, customMagic):
 		return FormatCustom
+	case len(head) >= tarMagicOffset+len(tarMagic) && bytes.Equal(head[tarMagicOffset:tarMagicOffset+len(tarMagic)], tarMagic):
+		return FormatTar
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		return FormatPlainGzip
 	case looksLikeSQL(head):

@@ -7,9 +7,12 @@
 //	BENCH_ROWS=200000 BENCH_REPEAT=5 go run ./bench/restore
 //
 // BENCH_REPEAT (default 3) alternates (a) and (b) that many times and reports their medians;
-// before each timed run the server is settled (autovacuum idle, CHECKPOINT).
+// before each timed run the server is settled (autovacuum idle, CHECKPOINT). BENCH_MASK_LEVEL
+// picks the level of (b): full (default), none, or scan (full, but users.name left to the
+// gate's detectors: unclassified: keep). The verification phase of (b) (the gate) is timed
+// from the agent's log, and clonebot masking check is timed on the same archive.
 // The last line is: bench-restore masked_vs_pg_restore=b/a update_vs_masked=c/b
-// agent_peak_rss_mb=M raw_pii_hits=H
+// agent_peak_rss_mb=M raw_pii_hits=H gate_share=V/b masking_check_s=T
 package main
 
 import (
@@ -163,7 +166,7 @@ func run() error {
 			return fmt.Errorf("BENCH_REPEAT=%q: want an integer >= 1", s)
 		}
 	}
-	var as, bs []time.Duration
+	var as, bs, vs []time.Duration
 	var rss int64
 	var dbB string
 	var lsn0, lsn1 uint64
@@ -201,10 +204,11 @@ func run() error {
 		}
 		var maxrss int64
 		var cpu time.Duration
+		var logs bytes.Buffer
 		b, err := timed(func() error {
 			cmd := exec.CommandContext(ctx, os.Args[0], dump, dbB)
 			cmd.Env = append(os.Environ(), agentModeEnv+"=1")
-			cmd.Stderr = os.Stderr
+			cmd.Stderr = &logs
 			err := cmd.Run()
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 				maxrss = ru.Maxrss // KiB on Linux
@@ -213,7 +217,11 @@ func run() error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("agent run: %w", err)
+			return fmt.Errorf("agent run: %w\n%s", err, logs.String())
+		}
+		verify, err := phaseTook(logs.Bytes(), "verify")
+		if err != nil {
+			return err
 		}
 		if err := execSQL(ctx, srv.URL, "CHECKPOINT"); err != nil {
 			return err
@@ -222,11 +230,23 @@ func run() error {
 			return err
 		}
 		rss = max(rss, maxrss)
-		as, bs = append(as, a), append(bs, b)
-		fmt.Printf("(a) pg_restore -j 2 unmasked: %.2fs   (b) agent masked, 2 workers: %.2fs, agent CPU %.2fs, peak RSS %.1f MB\n",
-			a.Seconds(), b.Seconds(), cpu.Seconds(), float64(maxrss)/1024)
+		as, bs, vs = append(as, a), append(bs, b), append(vs, verify)
+		fmt.Printf("(a) pg_restore -j 2 unmasked: %.2fs   (b) agent masked, 2 workers: %.2fs (gate %.3fs), agent CPU %.2fs, peak RSS %.1f MB\n",
+			a.Seconds(), b.Seconds(), verify.Seconds(), cpu.Seconds(), float64(maxrss)/1024)
 	}
-	a, b := median(as), median(bs)
+	a, b, v := median(as), median(bs), median(vs)
+
+	// clonebot masking check on the same archive (no database), as often.
+	var checks []time.Duration
+	for range repeat {
+		d, err := timed(func() error { return maskingCheck(ctx, dump) })
+		if err != nil {
+			return err
+		}
+		checks = append(checks, d)
+	}
+	check := median(checks)
+	fmt.Printf("masking check of the archive: %.2fs (median of %d)\n", check.Seconds(), repeat)
 
 	// step 5: grep the clone's files and the WAL of (b) for the sampled raw emails.
 	hits, scanned, err := grepRaw(ctx, srv, dbB, lsn0, lsn1, sample)
@@ -255,9 +275,58 @@ func run() error {
 		return err
 	}
 	fmt.Printf("(c) pg_restore -j 2 + UPDATE masking: %.2fs\n", c.Seconds())
-	fmt.Printf("bench-restore masked_vs_pg_restore=%.2f update_vs_masked=%.2f agent_peak_rss_mb=%.0f raw_pii_hits=%d\n",
-		b.Seconds()/a.Seconds(), c.Seconds()/b.Seconds(), float64(rss)/1024, hits)
+	fmt.Printf("bench-restore masked_vs_pg_restore=%.2f update_vs_masked=%.2f agent_peak_rss_mb=%.0f raw_pii_hits=%d gate_share=%.4f masking_check_s=%.2f\n",
+		b.Seconds()/a.Seconds(), c.Seconds()/b.Seconds(), float64(rss)/1024, hits, v.Seconds()/b.Seconds(), check.Seconds())
 	return nil
+}
+
+// benchRules are the example rules, plus the level scan: full, but users.name left to the
+// gate's detectors (unclassified: keep), to time a gate that reads unmasked values.
+func benchRules() (*mask.Rules, error) {
+	scan := `
+  scan:
+    unclassified: keep
+    keep: ["*.*.id", "*.*.*_id", "*.*.created_at"]
+    public.users:
+      email: {strategy: fake-email, unique: true}
+      ssn: {strategy: fake-ssn}
+      phone: {strategy: fake-phone}
+    public.payments:
+      card_number: {strategy: fake-card}
+      amount: keep
+`
+	return mask.ParseRules(append(slices.Clone(deploy.MaskingExample), scan...))
+}
+
+// maskingCheck runs what clonebot masking check does on the archive, at level full.
+func maskingCheck(ctx context.Context, dump string) error {
+	r, err := benchRules()
+	if err != nil {
+		return err
+	}
+	c, err := agent.CheckBackup(ctx, dump, r, "full", 1000)
+	if err != nil {
+		return err
+	}
+	if c.Refusal != nil {
+		return fmt.Errorf("masking check: %w", c.Refusal)
+	}
+	return nil
+}
+
+// phaseTook returns how long the agent's log says a phase took.
+func phaseTook(logs []byte, phase string) (time.Duration, error) {
+	for _, line := range bytes.Split(logs, []byte("\n")) {
+		var e struct {
+			Msg   string  `json:"msg"`
+			Phase string  `json:"phase"`
+			Took  float64 `json:"took"`
+		}
+		if json.Unmarshal(line, &e) == nil && e.Msg == "phase done" && e.Phase == phase {
+			return time.Duration(e.Took * float64(time.Second)), nil
+		}
+	}
+	return 0, fmt.Errorf("the agent's log has no %s phase", phase)
 }
 
 // runAgent is the agent process of (b): an in-process Redis carries the one job.
@@ -280,7 +349,7 @@ func runAgent(dump, target string) error {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	r, err := mask.ParseRules(deploy.MaskingExample) // its full level masks email, ssn, phone, name and card_number
+	r, err := benchRules() // level full masks email, ssn, phone, name and card_number
 	if err != nil {
 		return err
 	}
@@ -299,7 +368,7 @@ func runAgent(dump, target string) error {
 	job := jobs.Job{RequestID: "bench", Backup: jobs.BackupRef{Location: dump}, Strategy: provisioner.StrategyRestore,
 		TargetRef: target, MaskLevel: "full", Parallelism: 2}
 	if l := os.Getenv("BENCH_MASK_LEVEL"); l != "" {
-		job.MaskLevel = l // "none" measures the agent's loader without masking
+		job.MaskLevel = l // "none" measures the agent's loader without masking, "scan" a gate that reads names
 	}
 	if _, err := q.Enqueue(ctx, job); err != nil {
 		return err

@@ -5,6 +5,8 @@
 //	clonebot policy  validate policy.yaml    check a policy file
 //	clonebot audit   verify|export|…         the audit log: verify, anchor, export, the auditor's answers
 //	clonebot report  [30d]                   the governance report from the audit log
+//	clonebot masking check <backup>          every column's masking, suggested rules
+//	clonebot restore <backup> -target url    one masked restore, without Redis or Slack
 //	clonebot demo                            the whole flow on this machine
 //	clonebot version                         the release and platform of this binary
 package main
@@ -41,6 +43,10 @@ usage:
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
   clonebot audit <command>                 the audit log: verify, anchor, export, unmasked, breakglass, approvals, destroyed, alive
   clonebot report [30d]                    the governance report from the audit log
+  clonebot masking check <backup> [-rules f] [-level l]
+                                           every column's rule or "unclassified", suggested rules
+  clonebot restore <backup> -target <postgres-url> [-rules f] [-level l] [-j n]
+                                           the agent's masked restore, once, without Redis or Slack
   clonebot demo                            the whole flow on this machine (see README)
   clonebot version                         the release and platform of this binary
 `
@@ -65,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "report":
 		return runReport(ctx, args[1:], stdout, stderr)
+	case "masking":
+		return runMasking(ctx, args[1:], stdout)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
