@@ -18,7 +18,7 @@ var layers = []struct {
 	name     string
 	packages []string // path prefixes under the module
 }{
-	{"domain", []string{"approvals", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive"}},
+	{"domain", []string{"approvals", "apikey", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive"}},
 	{"use case", []string{"handlers", "lifecycle", "agent$", "audit$"}},
 	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
 	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
