@@ -416,6 +416,10 @@ func (p *Policy) ServiceIdentity(id string) (Service, bool) {
 	return s, ok
 }
 
+// ValidName reports whether s can name a source, tier or service: lowercase letters, digits,
+// - and _.
+func ValidName(s string) bool { return validName(s) }
+
 func validName(s string) bool {
 	if s == "" {
 		return false

@@ -20,7 +20,7 @@ var layers = []struct {
 }{
 	{"domain", []string{"approvals", "apikey", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive"}},
 	{"use case", []string{"handlers", "lifecycle", "agent$", "audit$"}},
-	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
+	{"adapter", []string{"redisstore", "api", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
 	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
 }
 
