@@ -129,34 +129,52 @@ func (a answer) write(w http.ResponseWriter) {
 }
 
 // request makes a clone request: 201 when it was approved at once, 202 when it waits for
-// approval in Slack. A preset id that exists already (an attempt taken over from an owner that
-// died after making it) is answered with that request, if it is this key's.
+// approval in Slack. A preset id that exists already (an attempt whose first owner is slow or
+// died after making it) is answered with that request.
 func (s *Server) request(ctx context.Context, c *call, in handlers.CloneInput) (answer, error) {
 	rep, err := s.svc.RequestClone(ctx, c.actor, in)
 	var e *handlers.Error
 	if in.ID != "" && errors.As(err, &e) && e.Code == handlers.EConflict {
-		st, serr := s.svc.Status(ctx, c.actor, in.ID)
-		if serr != nil {
-			return answer{}, serr
+		ans, found, err := s.made(ctx, c, in.ID)
+		if err == nil && !found {
+			err = fmt.Errorf("request %s exists and then did not", in.ID)
 		}
-		if st.Timeline.Via != c.key.Actor() {
-			return answer{}, fmt.Errorf("request %s exists but was not made by key %s", in.ID, c.key.ID)
-		}
-		rep, err = st, nil
-		rep.Request = st.Timeline
+		return ans, err
 	}
 	if err != nil {
 		return answer{}, err
 	}
+	return s.created(rep.Request)
+}
+
+// made answers with request id if this key made it; found is false if there is none.
+func (s *Server) made(ctx context.Context, c *call, id string) (ans answer, found bool, err error) {
+	st, err := s.svc.Status(ctx, c.actor, id)
+	var e *handlers.Error
+	if errors.As(err, &e) && e.Code == handlers.ENotFound {
+		return answer{}, false, nil
+	}
+	if err != nil {
+		return answer{}, false, err
+	}
+	if st.Timeline.Via != c.key.Actor() {
+		return answer{}, false, fmt.Errorf("request %s exists but was not made by key %s", id, c.key.ID)
+	}
+	ans, err = s.created(st.Timeline)
+	return ans, true, err
+}
+
+// created is the answer of a request made: 201, or 202 while it waits for approval.
+func (s *Server) created(r *approvals.Request) (answer, error) {
 	status := http.StatusCreated
-	if rep.Request.Status == approvals.StatusPending {
+	if r.Status == approvals.StatusPending {
 		status = http.StatusAccepted
 	}
-	body, err := jsonBytes(viewOf(rep.Request, s.clock.Now()))
+	body, err := jsonBytes(viewOf(r, s.clock.Now()))
 	if err != nil {
 		return answer{}, err
 	}
-	return answer{status: status, location: clonePath(rep.Request.ID), body: body}, nil
+	return answer{status: status, location: clonePath(r.ID), body: body}, nil
 }
 
 // get answers GET /clones/{id}, holding the answer with ?wait= (at most MaxWait) until the
@@ -233,7 +251,7 @@ func parseWait(v string, max time.Duration) (time.Duration, error) {
 		d = time.Duration(n) * time.Second
 	}
 	if d < 0 || d > max {
-		return 0, &inputError{prob: probMalformed, field: "wait", msg: fmt.Sprintf("wait is between 0s and %s", max)}
+		return 0, &inputError{prob: probMalformed, field: "wait", msg: fmt.Sprintf("wait is between 0s and %ds", int(max/time.Second))}
 	}
 	return d, nil
 }

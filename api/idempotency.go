@@ -58,7 +58,7 @@ func (s *Server) createIdempotent(w http.ResponseWriter, r *http.Request, c *cal
 			writeProblem(w, r, probIdempotencyReused.with("This Idempotency-Key was used with another request body; use a new key for a new request."))
 			return
 		case apikey.Claimed:
-			s.runAttempt(w, r, c, in, idem, a)
+			s.runAttempt(w, r, c, in, idem, a, a.RequestID != mine.RequestID)
 			return
 		}
 		// running: another attempt holds it; wait for its answer.
@@ -77,11 +77,21 @@ func (s *Server) createIdempotent(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 // runAttempt makes the request of an attempt the caller holds, with the attempt's request id,
-// and records the answer for the retries.
-func (s *Server) runAttempt(w http.ResponseWriter, r *http.Request, c *call, in handlers.CloneInput, idem string, a apikey.Attempt) {
+// and records the answer for the retries. An attempt taken over from an owner whose lease
+// ended may have been made already: then it is answered with what was made (before the policy
+// is asked again, which would count that request against the quota).
+func (s *Server) runAttempt(w http.ResponseWriter, r *http.Request, c *call, in handlers.CloneInput, idem string, a apikey.Attempt, takenOver bool) {
 	ctx := r.Context()
 	in.ID = a.RequestID
-	ans, err := s.request(ctx, c, in)
+	var ans answer
+	var err error
+	found := false
+	if takenOver {
+		ans, found, err = s.made(ctx, c, a.RequestID)
+	}
+	if err == nil && !found {
+		ans, err = s.request(ctx, c, in)
+	}
 	if err != nil {
 		if derr := s.attempts.Drop(ctx, c.key.ID, idem, a.Owner); derr != nil {
 			s.log.Warn("idempotent attempt not dropped; it ends with its lease", zap.String("key_id", c.key.ID), zap.Error(derr))
