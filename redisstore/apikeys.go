@@ -174,7 +174,7 @@ const (
 )
 
 // KEYS[1] the attempt; ARGV: owner, now (ms), lease (ms), ttl (ms), fingerprint, request id.
-// {claim, '', the attempt's fields}.
+// {claim, ”, the attempt's fields}.
 const luaAttemptClaim = `
 local owner, now, lease, ttl, fp, rid = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local h = redis.call('HMGET', KEYS[1], 'fingerprint', 'done', 'lease_until_ms')
