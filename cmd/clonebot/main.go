@@ -5,6 +5,7 @@
 //	clonebot policy  validate policy.yaml    check a policy file
 //	clonebot audit   verify|export|…         the audit log: verify, anchor, export, the auditor's answers
 //	clonebot report  [30d]                   the governance report from the audit log
+//	clonebot apikey  create|list|revoke      the REST API's keys
 //	clonebot demo                            the whole flow on this machine
 //	clonebot version                         the release and platform of this binary
 package main
@@ -41,6 +42,7 @@ usage:
   clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
   clonebot audit <command>                 the audit log: verify, anchor, export, unmasked, breakglass, approvals, destroyed, alive
   clonebot report [30d]                    the governance report from the audit log
+  clonebot apikey create|list|revoke       the REST API's keys (shown once, stored as a hash)
   clonebot demo                            the whole flow on this machine (see README)
   clonebot version                         the release and platform of this binary
 `
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "report":
 		return runReport(ctx, args[1:], stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
