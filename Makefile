@@ -34,7 +34,7 @@ demo: ## run the whole flow on this machine (clonebot demo)
 	$(GO) run ./cmd/clonebot demo
 
 .PHONY: bench
-bench: bench-engine bench-slack bench-restore bench-audit ## run every benchmark; figures go to docs/BENCHMARKS.md
+bench: bench-engine bench-slack bench-restore bench-audit bench-api ## run every benchmark; figures go to docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: ## approval votes/s vs bare Redis PING at 16 clients
@@ -51,3 +51,13 @@ bench-restore: ## masked restore vs pg_restore -j 2 (BENCH_ROWS, default 2000000
 .PHONY: bench-audit
 bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BENCH_AUDIT_ARGS, e.g. -batch 10)
 	$(GO) run ./bench/audit $(BENCH_AUDIT_ARGS)
+
+.PHONY: bench-api
+bench-api: ## REST API p99 of GET /clones/{id} and POST /clones?dry_run=true vs a bare net/http handler at 100 clients
+	$(GO) run ./bench/api
+
+FUZZTIME ?= 30s
+.PHONY: fuzz-api
+fuzz-api: ## fuzz the REST API's request decoding (FUZZTIME per target, default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCreate$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePatch$$' -fuzztime $(FUZZTIME) ./api
