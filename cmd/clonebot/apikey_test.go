@@ -51,7 +51,7 @@ func TestAPIKeyCreateListRevoke(t *testing.T) {
 	keys := redisstore.NewKeys(c, prefix)
 	k, err := keys.Get(ctx, id)
 	if err != nil || k.Check(token, time.Now()) != nil || k.Principal != "service:nightly-tests" || k.Owner != "service:nightly-tests" ||
-		k.ExpiresAt.Sub(time.Now()) < 89*24*time.Hour || k.CreatedBy == "" {
+		time.Until(k.ExpiresAt) < 89*24*time.Hour || k.CreatedBy == "" {
 		t.Fatalf("stored %+v, %v", k, err)
 	}
 
