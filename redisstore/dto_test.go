@@ -78,7 +78,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	f.create(r)
 	want := *r
 	want.History = append(append([]approvals.Event(nil), r.History...),
-		approvals.Event{Type: "requested", To: approvals.StatusPending, By: "U1", At: t0})
+		approvals.Event{Type: "requested", To: approvals.StatusPending, By: "api:k1", At: t0}) // made through the API: by its key
 	assertSame(t, f.get(r.ID), &want)
 }
 
