@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/clonebot/clonebot/apikey"
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/handlers"
@@ -17,7 +19,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *call) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.health(ctx); err != nil {
-		s.log.Warn("api health check failed")
+		s.log.Warn("api health check failed", zap.Error(err))
 		writeProblem(w, r, probUnavailable.with("clonebot cannot reach a service it needs; its operators see which in its logs."))
 		return
 	}

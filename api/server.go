@@ -195,10 +195,30 @@ func (s *Server) methods(rs []route) http.Handler {
 			return
 		}
 		c, ok := s.authenticate(w, r, rt.scope)
-		if ok {
-			rt.handle(w, r, c)
+		if !ok {
+			return
 		}
+		if r.Method == http.MethodGet {
+			rt.handle(w, r, c)
+			return
+		}
+		// A change is logged with the key that asked for it (never its token).
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rt.handle(sw, r, c)
+		s.log.Info("api change", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("key_id", c.key.ID),
+			zap.String("principal", c.key.Principal), zap.Int("status", sw.status))
 	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // authenticate checks the request's key, its rate and its scope, and answers the refusal
