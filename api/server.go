@@ -198,7 +198,7 @@ func (s *Server) methods(rs []route) http.Handler {
 		if !ok {
 			return
 		}
-		if r.Method == http.MethodGet {
+		if dry, _ := strconv.ParseBool(r.URL.Query().Get("dry_run")); r.Method == http.MethodGet || dry {
 			rt.handle(w, r, c)
 			return
 		}
