@@ -73,11 +73,15 @@ func (p Principal) Matches(user string, groups []string) bool {
 	return false
 }
 
-// valid reports whether p names a group or a user; withService also allows a service identity
-// (for requesters and admins: a service never approves, it has no hands to click with).
-func (p Principal) valid(withService bool) bool {
+func (p Principal) valid() bool {
 	kind, name, ok := strings.Cut(string(p), ":")
-	return ok && name != "" && (kind == "user" || kind == "group" || withService && kind == "service")
+	return ok && name != "" && (kind == "user" || kind == "group")
+}
+
+// validOrService reports whether p names a group, a user or a service identity (allowed for
+// requesters and admins: a service never approves, it has no hands to click with).
+func (p Principal) validOrService() bool {
+	return p.valid() || strings.HasPrefix(string(p), ServicePrefix) && len(p) > len(ServicePrefix)
 }
 
 // Service is a named service identity: what a pipeline's API key acts as when no person is
@@ -283,7 +287,7 @@ func (p *Policy) Validate() error {
 		}
 	}
 	for i, a := range p.Admins {
-		add(p.checkPrincipal(fmt.Sprintf("admins.%d", i), a, true))
+		add(p.checkPrincipal(fmt.Sprintf("admins.%d", i), a))
 	}
 	for _, name := range sortedKeys(p.Services) {
 		add(p.validateService(name, p.Services[name]))
@@ -332,7 +336,7 @@ func (p *Policy) validateTier(name string, t Tier) error {
 		return p.bad(f+".quota", "limits cannot be negative")
 	}
 	for i, r := range t.Requesters {
-		if err := p.checkPrincipal(fmt.Sprintf("%s.requesters.%d", f, i), r, true); err != nil {
+		if err := p.checkPrincipal(fmt.Sprintf("%s.requesters.%d", f, i), r); err != nil {
 			return err
 		}
 	}
@@ -359,8 +363,8 @@ func (p *Policy) validateTier(name string, t Tier) error {
 			return p.bad(sf+".approvers", "name at least one approver")
 		}
 		for j, a := range s.Approvers {
-			if err := p.checkPrincipal(fmt.Sprintf("%s.approvers.%d", sf, j), a, false); err != nil {
-				return err
+			if !a.valid() {
+				return p.bad(fmt.Sprintf("%s.approvers.%d", sf, j), "%q is not group:<handle> or user:<ID>", a)
 			}
 		}
 	}
@@ -370,14 +374,11 @@ func (p *Policy) validateTier(name string, t Tier) error {
 	return nil
 }
 
-// checkPrincipal refuses a principal that is malformed, or (withService) names a service
-// identity the policy does not define.
-func (p *Policy) checkPrincipal(field string, pr Principal, withService bool) error {
-	if !pr.valid(withService) {
-		if withService {
-			return p.bad(field, "%q is not group:<handle>, user:<ID> or service:<name>", pr)
-		}
-		return p.bad(field, "%q is not group:<handle> or user:<ID>", pr)
+// checkPrincipal refuses a requester or admin that is malformed, or names a service identity
+// the policy does not define.
+func (p *Policy) checkPrincipal(field string, pr Principal) error {
+	if !pr.validOrService() {
+		return p.bad(field, "%q is not group:<handle>, user:<ID> or service:<name>", pr)
 	}
 	if name, ok := strings.CutPrefix(string(pr), ServicePrefix); ok {
 		if _, defined := p.Services[name]; !defined {
