@@ -20,6 +20,7 @@ import (
 
 	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/api"
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/transport"
@@ -82,6 +83,7 @@ type App struct {
 	Notifier  *bot.Notifier
 	Bot       *bot.Bot
 	Slack     *slack.Client
+	API       *api.Server // served by RunServe on api.listen_addr, when set
 
 	// agent
 	Agent *agent.Agent
@@ -201,7 +203,10 @@ func (a *App) buildServe() error {
 	}
 	a.Bot, err = bot.New(bot.Deps{Slack: a.Slack, Service: a.Service, Notifier: a.Notifier, Policy: a.Policy,
 		Logger: a.Log.Named("bot"), Clock: a.Clock})
-	return err
+	if err != nil {
+		return err
+	}
+	return a.buildAPI()
 }
 
 // buildAgent wires a restore agent: its queue, the secret stores that resolve its targets,

@@ -41,6 +41,7 @@ type Config struct {
 	AWS         *awsprov.Config  `yaml:"aws"`   // sources with backend: aws
 	Local       *local.Config    `yaml:"local"` // sources with backend: local
 	Audit       AuditSection     `yaml:"audit"` // the audit log's database
+	API         APISection       `yaml:"api"`   // the REST API (api.go)
 
 	dir string // the config file's directory
 }
@@ -187,6 +188,9 @@ func (c *Config) Validate() error {
 		return errors.New("lifecycle: durations and parallelism must not be negative")
 	}
 	if err := c.Bot.Validate(); err != nil {
+		return err
+	}
+	if err := c.API.validate(); err != nil {
 		return err
 	}
 	if c.AWS != nil {

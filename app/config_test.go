@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clonebot/clonebot/provisioner"
 )
@@ -29,6 +30,9 @@ func TestExampleConfigLoadsWithPolicy(t *testing.T) {
 	if len(p.SourceNames()) == 0 {
 		t.Fatal("no sources")
 	}
+	if c.API.ListenAddr != "" || c.API.Rate != 10 || c.API.Burst != 20 || c.API.IdempotencyTTL != 24*time.Hour {
+		t.Fatalf("api section %+v", c.API)
+	}
 	a := c.AgentConfig("agent-1")
 	if err := a.Validate(); err != nil || c.Redis.Prefix != "clonebot:" {
 		t.Fatalf("agent config %+v: %v", a, err)
@@ -45,6 +49,7 @@ func TestConfigRefusesUnknownFieldsAndBadSources(t *testing.T) {
 	tests := []struct{ name, config, want string }{
 		{"unknown field", "policy: policy.yaml\nredis: {urll: x}\n", "urll"},
 		{"no policy", "redis: {url: redis://x:1}\n", "policy"},
+		{"negative api rate", "policy: policy.yaml\napi: {rate: -1}\n", "api: rate"},
 		{"no local section", "policy: policy.yaml\n", "no local section"},
 		{"source missing from backend", "policy: policy.yaml\nlocal: {admin_url: 'postgres://a@h/p', host: h, port: 5432, secrets_dir: /s, backups: '/b/{source}/{date}/', sources: {other: {strategy: restore}}}\n", "local.sources.prod"},
 		{"strategy disagrees", "policy: policy.yaml\nlocal: {admin_url: 'postgres://a@h/p', host: h, port: 5432, secrets_dir: /s, backups: '/b/{source}/{date}/', sources: {prod: {strategy: fast-clone, template: t}}}\n", "policy says"},

@@ -17,8 +17,8 @@ import (
 )
 
 // RunServe runs the serve role until ctx ends or a part of it fails: the Slack transport
-// (Socket Mode or signed HTTP), the lifecycle loop, the notifier, the ops server and, with an
-// AWS backend, the orphan sweep.
+// (Socket Mode or signed HTTP), the lifecycle loop, the notifier, the ops server, the REST API
+// when api.listen_addr is set and, with an AWS backend, the orphan sweep.
 func (a *App) RunServe(ctx context.Context) error {
 	if a.Bot == nil {
 		return errors.New("app: the serve role was not built")
@@ -66,6 +66,9 @@ func (a *App) RunServe(ctx context.Context) error {
 	}
 	if a.audit != nil {
 		loops = append(loops, a.audit.Run)
+	}
+	if cfg.API.ListenAddr != "" {
+		loops = append(loops, a.serveAPI)
 	}
 	if p := a.backends.awsProv; p != nil {
 		loops = append(loops, func(ctx context.Context) error {

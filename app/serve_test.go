@@ -28,7 +28,7 @@ import (
 	"github.com/clonebot/clonebot/redisstore"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m, checkAPILeaks) }
 
 // world is a Slack workspace of n developers (U000…) on the offline Slack, a Redis key
 // prefix, and backends whose clones are made at once: what several serve replicas share.
@@ -42,6 +42,8 @@ type world struct {
 
 	mu      sync.Mutex
 	creates map[string]int // Create calls per request
+
+	options func(*app.Options) // if set, edits the options of every replica
 }
 
 func newWorld(t *testing.T, developers int) *world {
@@ -117,9 +119,13 @@ func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 		DestroyFunc: func(context.Context, string) error { return nil },
 		ExtendFunc:  func(context.Context, string, time.Time) error { return nil },
 	}
-	a, err := app.New(w.ctx, cfg, app.Options{Serve: true, Logger: zaptest.NewLogger(w.t), Owner: owner, DB: w.db,
+	o := app.Options{Serve: true, Logger: zaptest.NewLogger(w.t), Owner: owner, DB: w.db,
 		Policy: fakes.Policy(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
-			Strategy: provisioner.StrategyRestore}}})
+			Strategy: provisioner.StrategyRestore}}}
+	if w.options != nil {
+		w.options(&o)
+	}
+	a, err := app.New(w.ctx, cfg, o)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -50,10 +50,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Principal names who may act: "group:<slack user group handle>" or "user:<Slack user ID>".
+// Principal names who may act: "group:<slack user group handle>", "user:<Slack user ID>" or
+// "service:<name>", a service identity of the policy (a pipeline acting through an API key).
 type Principal string
 
-// Matches reports whether user, a member of groups, is this principal.
+// ServicePrefix starts the id under which a service identity acts: "service:<name>" is both its
+// principal and its requester id.
+const ServicePrefix = "service:"
+
+// Matches reports whether user, a member of groups, is this principal. A service identity is
+// matched by its id, "service:<name>".
 func (p Principal) Matches(user string, groups []string) bool {
 	kind, name, _ := strings.Cut(string(p), ":")
 	switch kind {
@@ -61,6 +67,8 @@ func (p Principal) Matches(user string, groups []string) bool {
 		return name == user
 	case "group":
 		return slices.Contains(groups, name)
+	case "service":
+		return string(p) == user
 	}
 	return false
 }
@@ -68,6 +76,20 @@ func (p Principal) Matches(user string, groups []string) bool {
 func (p Principal) valid() bool {
 	kind, name, ok := strings.Cut(string(p), ":")
 	return ok && name != "" && (kind == "user" || kind == "group")
+}
+
+// validOrService reports whether p names a group, a user or a service identity (allowed for
+// requesters and admins: a service never approves, it has no hands to click with).
+func (p Principal) validOrService() bool {
+	return p.valid() || strings.HasPrefix(string(p), ServicePrefix) && len(p) > len(ServicePrefix)
+}
+
+// Service is a named service identity: what a pipeline's API key acts as when no person is
+// behind it. It counts as a member of Groups (policy groups, for requesters and admins; they
+// need not exist in Slack) and of Team (quotas and reports).
+type Service struct {
+	Groups []string `yaml:"groups"`
+	Team   string   `yaml:"team"`
 }
 
 // MatchesAny reports whether user (in groups) is any of ps.
@@ -139,6 +161,8 @@ type Policy struct {
 	BusinessHours *BusinessHours    `yaml:"business_hours"`
 	Sources       map[string]Source `yaml:"sources"`
 	Tiers         map[string]Tier   `yaml:"tiers"`
+	// Services are the service identities API keys may act as ("service:<name>").
+	Services map[string]Service `yaml:"services"`
 
 	lines map[string]int // field path → YAML line, for Validate
 }
@@ -266,9 +290,10 @@ func (p *Policy) Validate() error {
 		}
 	}
 	for i, a := range p.Admins {
-		if !a.valid() {
-			add(p.bad(fmt.Sprintf("admins.%d", i), "%q is not group:<handle> or user:<ID>", a))
-		}
+		add(p.checkPrincipal(fmt.Sprintf("admins.%d", i), a))
+	}
+	for _, name := range sortedKeys(p.Services) {
+		add(p.validateService(name, p.Services[name]))
 	}
 	for i, a := range p.Security {
 		if !a.valid() {
@@ -319,8 +344,8 @@ func (p *Policy) validateTier(name string, t Tier) error {
 		return p.bad(f+".quota", "limits cannot be negative")
 	}
 	for i, r := range t.Requesters {
-		if !r.valid() {
-			return p.bad(fmt.Sprintf("%s.requesters.%d", f, i), "%q is not group:<handle> or user:<ID>", r)
+		if err := p.checkPrincipal(fmt.Sprintf("%s.requesters.%d", f, i), r); err != nil {
+			return err
 		}
 	}
 	want := map[ApprovalMode]int{ModeAuto: 0, ModeBreakGlass: 0, ModeSingle: 1, ModeDual: 2}
@@ -356,6 +381,53 @@ func (p *Policy) validateTier(name string, t Tier) error {
 	}
 	return nil
 }
+
+// checkPrincipal refuses a requester or admin that is malformed, or names a service identity
+// the policy does not define.
+func (p *Policy) checkPrincipal(field string, pr Principal) error {
+	if !pr.validOrService() {
+		return p.bad(field, "%q is not group:<handle>, user:<ID> or service:<name>", pr)
+	}
+	if name, ok := strings.CutPrefix(string(pr), ServicePrefix); ok {
+		if _, defined := p.Services[name]; !defined {
+			return p.bad(field, "%q names no service of the policy's services", pr)
+		}
+	}
+	return nil
+}
+
+func (p *Policy) validateService(name string, s Service) error {
+	f := "services." + name
+	switch {
+	case !validName(name):
+		return p.bad(f, "service names are lowercase letters, digits, - and _")
+	case p.RequestChannel == "":
+		// A request card goes to the request channel, else to the requester's DM, and a
+		// service has no DM: its approvers would never see the card.
+		return p.bad(f, "a service identity needs request_channel, where its request cards go")
+	}
+	for i, g := range s.Groups {
+		if g == "" || strings.ContainsAny(g, ": ") {
+			return p.bad(fmt.Sprintf("%s.groups.%d", f, i), "%q is not a group handle", g)
+		}
+	}
+	return nil
+}
+
+// ServiceIdentity returns the service identity whose id ("service:<name>") is id; false if id
+// names none.
+func (p *Policy) ServiceIdentity(id string) (Service, bool) {
+	name, ok := strings.CutPrefix(id, ServicePrefix)
+	if !ok {
+		return Service{}, false
+	}
+	s, ok := p.Services[name]
+	return s, ok
+}
+
+// ValidName reports whether s can name a source, tier or service: lowercase letters, digits,
+// - and _.
+func ValidName(s string) bool { return validName(s) }
 
 func validName(s string) bool {
 	if s == "" {

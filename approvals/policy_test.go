@@ -31,7 +31,14 @@ func TestPolicyValidateNamesFieldAndLine(t *testing.T) {
 		{"breakglass without incident channels", `incident_channels: ["inc-*", incidents]`, "incident_channels: []", "incident_channels", true},
 		{"bad timezone", "timezone: UTC", "timezone: Mars/Olympus", "business_hours.timezone", true},
 		{"bad day", "days: [mon, tue, wed, thu, fri]", "days: [mon, funday]", "business_hours.days.1", true},
-		{"no requesters", "    requesters: [group:developers]\n", "", "tiers.dev.requesters", true},
+		{"no requesters", "    requesters: [group:developers, service:nightly-tests]\n", "", "tiers.dev.requesters", true},
+		{"unknown service requester", "service:nightly-tests]", "service:nightly]", "tiers.dev.requesters.1", true},
+		{"service approver", "approvers: [group:oncall]", "approvers: [service:nightly-tests]", "tiers.debug.slots.0.approvers.0", true},
+		{"bad principal kind", "[group:senior-developers, group:pipelines]", "[group:senior-developers, robot:pipelines]", "tiers.staging.requesters.1", true},
+		{"bad service name", "  migration-rehearsal:\n", "  Migration:\n", "services.Migration", true},
+		{"bad service group", "groups: [pipelines]", "groups: [\"a b\"]", "services.migration-rehearsal.groups.0", true},
+		{"service without a request channel", "request_channel: clone-requests\n", "", "services.migration-rehearsal", true},
+		{"unknown service admin", "admins: [group:platform]", "admins: [group:platform, service:deployer]", "admins.1", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +96,51 @@ func TestIncidentChannels(t *testing.T) {
 	for _, tt := range tests {
 		if got := p.IsIncidentChannel(tt.id, tt.name); got != tt.want {
 			t.Errorf("IsIncidentChannel(%s, %s) = %v", tt.id, tt.name, got)
+		}
+	}
+}
+
+func TestServiceIdentities(t *testing.T) {
+	base, err := os.ReadFile("../deploy/policy.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePolicy(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id        string
+		wantFound bool
+		wantTeam  string
+	}{
+		{"service:nightly-tests", true, "payments"},
+		{"service:migration-rehearsal", true, "payments"},
+		{"service:nobody", false, ""},
+		{"nightly-tests", false, ""},
+		{"U123", false, ""},
+	}
+	for _, tt := range tests {
+		s, ok := p.ServiceIdentity(tt.id)
+		if ok != tt.wantFound || s.Team != tt.wantTeam {
+			t.Errorf("ServiceIdentity(%q) = %+v, %v; want team %q, %v", tt.id, s, ok, tt.wantTeam, tt.wantFound)
+		}
+	}
+	matches := []struct {
+		p      Principal
+		user   string
+		groups []string
+		want   bool
+	}{
+		{"service:nightly-tests", "service:nightly-tests", nil, true},
+		{"service:nightly-tests", "nightly-tests", nil, false},
+		{"service:nightly-tests", "service:migration-rehearsal", []string{"nightly-tests"}, false},
+		{"user:service", "service", nil, true},
+		{"group:pipelines", "service:migration-rehearsal", []string{"pipelines"}, true},
+	}
+	for _, m := range matches {
+		if got := m.p.Matches(m.user, m.groups); got != m.want {
+			t.Errorf("%s.Matches(%s, %v) = %v", m.p, m.user, m.groups, got)
 		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 // Request is one ask for a clone and everything that happened to it.
 type Request struct {
 	ID          string        `json:"id"`
-	Requester   string        `json:"requester"` // Slack user ID
+	Requester   string        `json:"requester"`     // Slack user ID, or a service identity ("service:<name>")
+	Via         string        `json:"via,omitempty"` // "api:<key id>" when made through the REST API; "" from Slack
 	Team        string        `json:"team,omitempty"`
 	Source      string        `json:"source"`
 	Date        time.Time     `json:"date"`                    // the backup day (UTC midnight) or the exact point in time

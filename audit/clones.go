@@ -22,6 +22,7 @@ type Clone struct {
 	RequestID     string
 	Requester     string
 	RequesterName string
+	RequestedVia  string // the API key the request came through ("api:<key id>"); "" from Slack
 	Team          string
 	Tier          string
 	Source        string
@@ -138,6 +139,9 @@ func (f *Folder) Add(e Event) {
 	switch e.Action {
 	case ActionRequested:
 		c.Requester, c.RequesterName, c.RequestedAt = e.Actor, e.ActorName, e.At
+		if r := d[DetailRequester]; r != "" { // made through an API key, the actor, for the requester
+			c.Requester, c.RequesterName, c.RequestedVia = r, "", e.Actor
+		}
 		c.Team, c.Mode, c.Reason = d[DetailTeam], d[DetailMode], d[DetailReason]
 		c.Masking = cmp.Or(d[DetailMasking], f.tierMasking[c.Tier])
 		if c.Masking == "" && c.BreakGlass() {

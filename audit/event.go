@@ -15,7 +15,7 @@ type Event struct {
 	ID        string // idempotency key: the outbox entry id; an id already in the log is not appended again
 	Action    string // one of the Action* constants, or another the engine records
 	RequestID string
-	Actor     string // Slack user ID, SystemActor, or "apikey:<id>"
+	Actor     string // Slack user ID, a service identity ("service:<name>"), SystemActor, or "api:<key id>"
 	ActorName string // the actor's display name, when it was known
 	At        time.Time
 	Tier      string
@@ -30,7 +30,7 @@ const SystemActor = "clonebot"
 // Actions the engine's outbox records: a request's creation, each vote, each extension, the card
 // being posted, and each status it enters.
 const (
-	ActionRequested    = "requested" // details: tier, source, mode, ttl_ms, reason, team (and masking, when recorded)
+	ActionRequested    = "requested" // details: tier, source, mode, ttl_ms, reason, team (and masking, when recorded; requester, when the actor is an API key)
 	ActionVoted        = "voted"     // details: decision (approve, deny), slot, slot_name, reason
 	ActionExtended     = "extended"  // details: from_expires_at_ms, expires_at_ms
 	ActionMessage      = "message"   // details: channel, message_ts
@@ -74,6 +74,7 @@ const (
 	DetailMasking     = "masking"
 	DetailReason      = "reason"
 	DetailTeam        = "team"
+	DetailRequester   = "requester" // requested through an API key: the actor is the key, this is for whom
 	DetailDecision    = "decision"
 	DetailSlotName    = "slot_name"
 	DetailNote        = "note"

@@ -14,7 +14,7 @@ import (
 // Filter selects rows for export. Zero fields select everything.
 type Filter struct {
 	Since, Until time.Time // Since ≤ At < Until
-	Actor        string    // Slack user ID (or "clonebot", or "apikey:<id>")
+	Actor        string    // Slack user ID (or a service identity, "clonebot", or "api:<key id>")
 	Tier         string
 	Action       string
 	Source       string

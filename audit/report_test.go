@@ -219,3 +219,19 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequestThroughAnAPIKey: a request made through an API key has the key as its actor and
+// names the requester in its details; the clone is the requester's, and says which key.
+func TestRequestThroughAnAPIKey(t *testing.T) {
+	s := newScenario()
+	s.events = nil
+	s.add(ActionRequested, "cl-k", "api:k7", s.now, "tier", "dev", "mode", "auto", "team", "payments", DetailRequester, "service:ci")
+	s.add(ActionRequested, "cl-s", "UALICE", s.now, "tier", "dev", "mode", "auto")
+	clones := s.clones()
+	if c := clones[0]; c.Requester != "service:ci" || c.RequestedVia != "api:k7" || c.RequesterName != "" {
+		t.Errorf("through the API: %+v", c)
+	}
+	if c := clones[1]; c.Requester != "UALICE" || c.RequestedVia != "" || c.RequesterName != "alice" {
+		t.Errorf("from Slack: %+v", c)
+	}
+}

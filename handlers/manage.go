@@ -74,14 +74,16 @@ func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duratio
 	if capped {
 		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
 	}
-	r, err = s.store.Extend(ctx, r.ID, u.ID, until, s.now(), approvals.Note(u.ID, text))
+	r, err = s.store.Extend(ctx, r.ID, a.by(u), until, s.now(), approvals.Note(a.by(u), text))
 	if errors.Is(err, approvals.ErrNotActive) {
 		return Reply{}, refuse(EConflict, "%s is no longer ready; it cannot be extended.", id)
 	}
 	if err != nil {
 		return Reply{}, err
 	}
-	return said("%s: %s.", r.ID, capitalise(text)), nil
+	rep := said("%s: %s.", r.ID, capitalise(text))
+	rep.Request = r
+	return rep, nil
 }
 
 // Destroy tears a clone down now.
@@ -98,10 +100,12 @@ func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error
 	case !approvals.CanTransition(r.Status, approvals.StatusDestroying):
 		return Reply{}, refuse(EConflict, "%s is %s; there is nothing to destroy.", r.ID, r.Status)
 	}
-	if err := s.lifecycle.DestroyNow(ctx, r, u.ID, approvals.Note(u.ID, "asked for the clone to be destroyed now")); err != nil {
+	if err := s.lifecycle.DestroyNow(ctx, r, a.by(u), approvals.Note(a.by(u), "asked for the clone to be destroyed now")); err != nil {
 		return Reply{}, fmt.Errorf("destroy %s: %w", r.ID, err)
 	}
-	return said("%s is being destroyed; the thread says when it is gone.", r.ID), nil
+	rep := said("%s is being destroyed; the thread says when it is gone.", r.ID)
+	rep.Request = r
+	return rep, nil
 }
 
 // Cancel withdraws a pending request.
@@ -110,7 +114,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error)
 	if err != nil {
 		return Reply{}, err
 	}
-	r, err = s.store.Cancel(ctx, r.ID, u.ID, s.now(), approvals.Note(u.ID, "cancelled the request"))
+	r, err = s.store.Cancel(ctx, r.ID, a.by(u), s.now(), approvals.Note(a.by(u), "cancelled the request"))
 	if err == nil {
 		s.requests.WithLabelValues(r.Tier, "cancelled").Inc()
 	}
@@ -127,7 +131,9 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string) (Reply, error)
 	if err != nil {
 		return Reply{}, err
 	}
-	return said("%s is cancelled.", r.ID), nil
+	rep := said("%s is cancelled.", r.ID)
+	rep.Request = r
+	return rep, nil
 }
 
 // managed loads a request the actor wants to change; only its requester or an admin may.

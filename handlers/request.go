@@ -23,6 +23,10 @@ type When struct {
 
 // CloneInput is a clone request as typed or filled in the form.
 type CloneInput struct {
+	// ID, when set, is the id the request must have (an API idempotency record drew it, so a
+	// retry after a crash cannot make a second clone); taken already, the request is refused
+	// with EConflict. "" draws one.
+	ID     string
 	Source string
 	When   When
 	Tier   string        // "" for the policy's default
@@ -60,17 +64,13 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		}
 		return Reply{}, err
 	}
-	u, out, b := p.user, p.out, p.backup
+	out := p.out
 
 	// step 2: store it, with the backup it is to be made from and, for break-glass, the
 	// security alert; a taken id is drawn again.
-	r := &approvals.Request{
-		Requester: u.ID, Team: u.Team, Source: in.Source, Date: b.Date, PointInTime: b.Kind == provisioner.BackupPointInTime,
-		Tier: out.Tier, Masking: out.Masking, Mode: out.Mode, Slots: out.Slots, TTL: out.TTL, MaxTTL: out.MaxTTL,
-		Reason: in.Reason, Channel: s.cardChannel(a, breakGlass), Status: approvals.StatusPending,
-		CreatedAt: now, UpdatedAt: now, PendingExpiresAt: now.Add(out.PendingExpiry),
-		Backup: approvals.Backup{Kind: string(b.Kind), Location: b.Location, Size: b.Size, Checksum: b.Checksum},
-	}
+	r := p.draft(a, in)
+	r.Channel, r.Status = s.cardChannel(a, breakGlass), approvals.StatusPending
+	r.CreatedAt, r.UpdatedAt, r.PendingExpiresAt = now, now, now.Add(out.PendingExpiry)
 	if out.AutoApproved() {
 		r.Status = approvals.StatusApproved
 	}
@@ -80,7 +80,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	tier := s.policy.Tiers[out.Tier]
 	lim := approvals.Limits{PerUser: tier.Quota.PerUser, PerTeam: tier.Quota.PerTeam}
 	for attempt := 1; ; attempt++ {
-		r.ID = approvals.NewID()
+		r.ID = cmp.Or(in.ID, approvals.NewID())
 		var say []approvals.Notice
 		if out.AlertSecurity {
 			say = append(say, approvals.Notice{Kind: approvals.NoticeAlert, By: r.Requester, Text: fmt.Sprintf(
@@ -88,9 +88,12 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))})
 		}
 		err = s.store.Create(ctx, r, lim, say...)
-		if !errors.Is(err, approvals.ErrExists) || attempt == maxCreateAttempts {
+		if !errors.Is(err, approvals.ErrExists) || in.ID != "" || attempt == maxCreateAttempts {
 			break
 		}
+	}
+	if errors.Is(err, approvals.ErrExists) && in.ID != "" {
+		return Reply{}, refuse(EConflict, "A request %s exists already.", in.ID)
 	}
 	if errors.Is(err, approvals.ErrQuotaExceeded) {
 		return Reply{}, refuse(EQuota, "You or your team are at the %s tier's limit of active clones; destroy one first (/clone list).", out.Tier)
@@ -108,10 +111,11 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
 		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL))}, nil
+			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)), Request: r}, nil
 	}
 	s.requests.WithLabelValues(r.Tier, "pending").Inc()
 	return Reply{
+		Request: r,
 		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
 			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)),
 		Lines: append(slotLines(r.Slots),
@@ -124,6 +128,17 @@ type plan struct {
 	user   User
 	out    approvals.Outcome
 	backup provisioner.Backup
+}
+
+// draft is the request the plan makes of in: not stored yet, without id, status or times.
+func (p plan) draft(a Actor, in CloneInput) *approvals.Request {
+	u, out, b := p.user, p.out, p.backup
+	return &approvals.Request{
+		Requester: u.ID, Team: u.Team, Source: in.Source, Date: b.Date, PointInTime: b.Kind == provisioner.BackupPointInTime,
+		Tier: out.Tier, Masking: out.Masking, Mode: out.Mode, Slots: out.Slots, TTL: out.TTL, MaxTTL: out.MaxTTL,
+		Reason: in.Reason, Via: a.Via,
+		Backup: approvals.Backup{Kind: string(b.Kind), Location: b.Location, Size: b.Size, Checksum: b.Checksum},
+	}
 }
 
 // plan looks the requester up, applies the policy and finds the backup; a policy's refusal or
@@ -258,7 +273,7 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 		fmt.Sprintf("TTL: %s (the tier allows up to %s)", approvals.FormatDuration(out.TTL), approvals.FormatDuration(out.MaxTTL)),
 		"Estimated time to ready: "+estimate(src, b),
 	)
-	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines}, nil
+	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: p.draft(a, in)}, nil
 }
 
 // Backups lists the dates of source that can be cloned: in month, or the last 31 days.
@@ -285,6 +300,7 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 	rep := said("Backups of %s in %s (newest first):", source, span)
 	for i := len(bs) - 1; i >= 0; i-- {
 		rep.Lines = append(rep.Lines, backupLine(bs[i]))
+		rep.Backups = append(rep.Backups, bs[i])
 	}
 	return rep, nil
 }

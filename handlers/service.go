@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/provisioner"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -74,8 +75,18 @@ func (s *Service) Policy() *approvals.Policy { return s.policy }
 
 // Actor is who acts and where.
 type Actor struct {
-	User    string // Slack user ID
-	Channel string // channel ID the command was typed in; "" for clicks and forms
+	User    string // Slack user ID, or a service identity of the policy ("service:<name>")
+	Channel string // channel ID the command was typed in; "" for clicks, forms and the API
+	Via     string // "api:<key id>" when the actor came through the REST API; "" from Slack
+}
+
+// by is who a change is recorded as made by, in the request's timeline and the audit log: the
+// person, or the API key they acted through.
+func (a Actor) by(u User) string {
+	if a.Via != "" {
+		return a.Via
+	}
+	return u.ID
 }
 
 // Reply is the answer for the person who acted, shown only to them. A refusal is not a Reply
@@ -86,12 +97,19 @@ type Reply struct {
 	Usage    []string             // command usage lines
 	Requests []*approvals.Request // requests to list with their state and time left
 	Timeline *approvals.Request   // one request to show with its timeline
+
+	// For callers that answer with data rather than text (the REST API); Slack shows the text.
+	Request *approvals.Request   // the request made or changed, or (dry run) the one that would be made
+	Backups []provisioner.Backup // backups listed, newest first
 }
 
 func said(format string, args ...any) Reply { return Reply{Text: fmt.Sprintf(format, args...)} }
 
-// user looks the actor up.
+// user looks the actor up: a service identity in the policy, anyone else in the directory.
 func (s *Service) user(ctx context.Context, id string) (User, error) {
+	if svc, ok := s.policy.ServiceIdentity(id); ok {
+		return User{ID: id, Name: id, Team: svc.Team, Groups: svc.Groups}, nil
+	}
 	u, err := s.dir.User(ctx, id)
 	if err != nil {
 		return User{}, fmt.Errorf("look up user %s: %w", id, err)

@@ -13,6 +13,7 @@ import (
 const (
 	fID               = "id"
 	fRequester        = "requester"
+	fVia              = "via"
 	fTeam             = "team"
 	fSource           = "source"
 	fDate             = "date_ms"
@@ -157,7 +158,7 @@ func toHash(r *approvals.Request) ([]any, error) {
 		pit = "1"
 	}
 	fields := [][2]string{
-		{fID, r.ID}, {fRequester, r.Requester}, {fTeam, r.Team}, {fSource, r.Source},
+		{fID, r.ID}, {fRequester, r.Requester}, {fVia, r.Via}, {fTeam, r.Team}, {fSource, r.Source},
 		{fDate, ms(r.Date)}, {fPointInTime, pit}, {fTier, r.Tier}, {fMasking, string(r.Masking)},
 		{fMode, string(r.Mode)}, {fSlots, slots}, {fTTL, durationMS(r.TTL)}, {fMaxTTL, durationMS(r.MaxTTL)},
 		{fReason, r.Reason}, {fChannel, r.Channel}, {fMessageTS, r.MessageTS}, {fStatus, string(r.Status)},
@@ -184,6 +185,7 @@ func fromHash(h map[string]string) (*approvals.Request, error) {
 	r := &approvals.Request{
 		ID:          h[fID],
 		Requester:   h[fRequester],
+		Via:         h[fVia],
 		Team:        h[fTeam],
 		Source:      h[fSource],
 		PointInTime: h[fPointInTime] == "1",

@@ -15,7 +15,7 @@ import (
 // store keeps) and strings that JSON must escape.
 func full() *approvals.Request {
 	return &approvals.Request{
-		ID: "cl-7f3k2q", Requester: "U1", Team: "payments", Source: "prod",
+		ID: "cl-7f3k2q", Requester: "U1", Via: "api:k1", Team: "payments", Source: "prod",
 		Date: testenv.Day(t0, -1).Add(14*time.Hour + 30*time.Minute + 15123*time.Millisecond), PointInTime: true,
 		Tier: "debug", Masking: approvals.MaskNone, Mode: approvals.ModeDual,
 		Slots:  []approvals.Slot{slotOncall, slotSecurity},
@@ -78,7 +78,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	f.create(r)
 	want := *r
 	want.History = append(append([]approvals.Event(nil), r.History...),
-		approvals.Event{Type: "requested", To: approvals.StatusPending, By: "U1", At: t0})
+		approvals.Event{Type: "requested", To: approvals.StatusPending, By: "api:k1", At: t0}) // made through the API: by its key
 	assertSame(t, f.get(r.ID), &want)
 }
 

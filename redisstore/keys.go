@@ -14,6 +14,8 @@ import "fmt"
 //	{restore}       the restore job stream, its dead letters, the agents' events stream and
 //	                the per-request enqueue markers
 //	{slack-events}  Events API event ids already handled (dedupe of Slack's retries)
+//	{api}           the REST API's keys (hashed) and the index of them, and the idempotent
+//	                attempts of POST /clones (apikeys.go)
 //
 // The engine lives on one shard. That is fine for approval traffic: requests and clicks arrive
 // at human speed, a request is about a kilobyte, and one shard runs thousands of vote scripts
@@ -78,3 +80,13 @@ func (k keys) deadJobs() string          { return k.restore() + "dead" }      //
 func (k keys) enqueued(id string) string { return k.restore() + "req:" + id } // string: the request's job was enqueued
 
 func (k keys) slackEvent(id string) string { return k.prefix + tagSlack + ":" + id } // string: an Events API event id seen, PX
+
+// The REST API's state: its keys and the idempotent attempts made with them. A key is created
+// with its index entry in one step, so they share a tag; the API's rate limits are kept in each
+// replica's memory, not here.
+const tagAPI = "{api}"
+
+func (k keys) api() string                    { return k.prefix + tagAPI + ":" }
+func (k keys) apiKey(id string) string        { return k.api() + "key:" + id }                  // hash: one API key, never its token (apikeys.go)
+func (k keys) apiKeys() string                { return k.api() + "keys" }                       // set: every API key's id, revoked ones too
+func (k keys) attempt(keyID, h string) string { return k.api() + "attempt:" + keyID + ":" + h } // hash: an idempotent attempt, by key and SHA-256 of its Idempotency-Key, PX

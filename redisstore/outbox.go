@@ -15,13 +15,14 @@ import (
 // request entered ("approved", "denied", "cancelled", "ready", ...). Data holds the details as
 // strings: voted has decision, slot, slot_name, reason; a status event has from, to and, where
 // there is one, note, failure, expires_at_ms; extended has from_expires_at_ms and
-// expires_at_ms; requested has tier, source, mode, ttl_ms, reason, team; message has channel
-// and message_ts. Times in Data are unix milliseconds.
+// expires_at_ms; requested has tier, source, mode, ttl_ms, reason, team and, when its actor is
+// an API key ("api:<key id>") rather than the requester, requester; message has channel and
+// message_ts. Times in Data are unix milliseconds.
 type OutboxEvent struct {
 	ID        string // stream entry id: the cursor to pass to ReadOutbox for the events after this one
 	Type      string
 	RequestID string
-	Actor     string // Slack user ID, or "clonebot"
+	Actor     string // Slack user ID, a service identity, "api:<key id>" (through the REST API), or "clonebot"
 	At        time.Time
 	Data      map[string]string
 }

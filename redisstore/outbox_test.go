@@ -78,6 +78,13 @@ func TestOutboxContent(t *testing.T) {
 			{Type: "voted", RequestID: "cl-o3", Actor: "USEC", At: at, Data: withContext("", map[string]string{"decision": "deny", "slot": "-1", "reason": "no"})},
 			{Type: "denied", RequestID: "cl-o3", Actor: "USEC", At: at, Data: withContext("", map[string]string{"from": "pending", "to": "denied"})},
 		}},
+		{"create through the API", func() error {
+			r := dual("cl-o4")
+			r.Via = "api:k7"
+			return f.s.Create(ctx, r, approvals.Limits{})
+		}, []OutboxEvent{{Type: "requested", RequestID: "cl-o4", Actor: "api:k7", At: t0, Data: map[string]string{
+			"tier": "debug", "source": "prod", "mode": "dual", "masking": "none", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments",
+			"requester": requester}}}},
 		{"no-ops emit nothing", func() error {
 			f.vote("cl-o3", "USEC", approvals.DecisionDeny, at, "security")                                             // already voted
 			f.vote("cl-o3", "UONA", approvals.DecisionApprove, at, "oncall")                                            // not pending

@@ -118,15 +118,20 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 		stored.UpdatedAt = stored.CreatedAt
 	}
 
-	// step 1: the timeline and outbox events of a new request.
+	// step 1: the timeline and outbox events of a new request. One made through the API is
+	// made by its key (Via), for the requester, who is then named in the event's data.
+	by := cmp.Or(r.Via, r.Requester)
 	stored.History = slices.Clone(r.History)
 	stored.History = append(stored.History, approvals.Event{
-		Type: "requested", To: approvals.StatusPending, By: r.Requester, At: stored.CreatedAt,
+		Type: "requested", To: approvals.StatusPending, By: by, At: stored.CreatedAt,
 	})
-	events := []outboxArgs{{typ: "requested", actor: r.Requester, at: stored.CreatedAt, data: map[string]string{
+	events := []outboxArgs{{typ: "requested", actor: by, at: stored.CreatedAt, data: map[string]string{
 		"tier": stored.Tier, "source": stored.Source, "mode": string(stored.Mode), "ttl_ms": durationMS(stored.TTL),
 		"reason": stored.Reason, "team": stored.Team, "channel": stored.Channel, "masking": string(stored.Masking),
 	}}}
+	if r.Via != "" {
+		events[0].data["requester"] = r.Requester
+	}
 	if stored.Status == approvals.StatusApproved {
 		note := "approved automatically (" + string(stored.Mode) + " tier)"
 		stored.History = append(stored.History, approvals.Event{

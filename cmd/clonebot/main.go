@@ -7,6 +7,7 @@
 //	clonebot report  [30d]                   the governance report from the audit log
 //	clonebot masking check <backup>          every column's masking, suggested rules
 //	clonebot restore <backup> -target url    one masked restore, without Redis or Slack
+//	clonebot apikey  create|list|revoke      the REST API's keys
 //	clonebot demo                            the whole flow on this machine
 //	clonebot version                         the release and platform of this binary
 package main
@@ -47,6 +48,7 @@ usage:
                                            every column's rule or "unclassified", suggested rules
   clonebot restore <backup> -target <postgres-url> [-rules f] [-level l] [-j n]
                                            the agent's masked restore, once, without Redis or Slack
+  clonebot apikey create|list|revoke       the REST API's keys (shown once, stored as a hash)
   clonebot demo                            the whole flow on this machine (see README)
   clonebot version                         the release and platform of this binary
 `
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMasking(ctx, args[1:], stdout)
 	case "restore":
 		return runRestore(ctx, args[1:], stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

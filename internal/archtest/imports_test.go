@@ -17,9 +17,9 @@ var layers = []struct {
 	name     string
 	packages []string // path prefixes under the module
 }{
-	{"domain", []string{"approvals", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive", "internal/clock"}},
+	{"domain", []string{"approvals", "apikey", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive", "internal/clock"}},
 	{"use case", []string{"handlers", "lifecycle", "agent$", "audit$"}},
-	{"adapter", []string{"redisstore", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
+	{"adapter", []string{"redisstore", "api", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
 	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
 }
 

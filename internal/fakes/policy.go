@@ -13,7 +13,8 @@ var policyYAML []byte
 // team payments) and billing (aws, fast-clone); tiers dev (auto, full masking, quota 2 per
 // user), staging (one lead or security), debug (an on-call peer and security or a manager) and
 // breakglass; channels CREQ (requests) and CSEC (security); incident channels inc-*; admins
-// group:platform.
+// group:platform; the service identity service:ci (group pipelines, team payments), which may
+// request dev and staging.
 func Policy() *approvals.Policy {
 	p, err := approvals.ParsePolicy(policyYAML)
 	if err != nil {

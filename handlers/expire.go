@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clonebot/clonebot/approvals"
+)
+
+// ExpireIn sets a ready clone to be destroyed left from now: sooner than it would be (its
+// time shortened) or later (extended, capped like Extend so its whole life stays within its
+// tier's maximum). The change is recorded as an extension whose details carry both expiries.
+func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Duration) (Reply, error) {
+	if left <= 0 {
+		return Reply{}, refuse(EInvalid, "Give a positive time left, like 30m; to end the clone now, destroy it.")
+	}
+	u, r, err := s.managed(ctx, a, id, "change the expiry of")
+	if err != nil {
+		return Reply{}, err
+	}
+	if r.Status != approvals.StatusReady {
+		return Reply{}, refuse(EConflict, "%s is %s; only a ready clone's expiry can be changed.", r.ID, r.Status)
+	}
+	now := s.now()
+	until, capped := now.Add(left), false
+	if limit := r.ReadyAt.Add(r.MaxTTL); r.MaxTTL > 0 && until.After(limit) {
+		until, capped = limit, true
+	}
+	until = until.Truncate(time.Millisecond) // the store keeps milliseconds
+	verb := "extended"
+	switch {
+	case until.Equal(r.ExpiresAt):
+		rep := said("%s already expires at %s.", r.ID, until.UTC().Format("2006-01-02 15:04 MST"))
+		rep.Request = r
+		return rep, nil
+	case until.Before(r.ExpiresAt):
+		verb = "shortened"
+	}
+	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, until.UTC().Format("2006-01-02 15:04 MST"))
+	if capped {
+		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
+	}
+	r, err = s.store.Extend(ctx, r.ID, a.by(u), until, now, approvals.Note(a.by(u), text))
+	if errors.Is(err, approvals.ErrNotActive) {
+		return Reply{}, refuse(EConflict, "%s is no longer ready; its expiry cannot be changed.", id)
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	rep := said("%s: %s.", r.ID, capitalise(text))
+	rep.Request = r
+	return rep, nil
+}
