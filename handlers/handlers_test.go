@@ -46,13 +46,14 @@ func newFixture(t *testing.T) *fixture {
 	f.store = redisstore.New(c, prefix, redisstore.WithClock(func() time.Time { return f.now }))
 	dir := fakeDirectory{
 		users: map[string]User{
-			"UDEV":    {Name: "dana", Team: "payments", Groups: []string{"developers"}},
-			"UDEV2":   {Name: "dev2", Team: "payments", Groups: []string{"developers"}},
-			"UONCALL": {Name: "olga", Team: "sre", Groups: []string{"oncall", "developers"}},
-			"UPEER":   {Name: "pete", Team: "sre", Groups: []string{"oncall"}},
-			"ULEAD":   {Name: "lee", Groups: []string{"leads"}},
-			"USEC":    {Name: "sam", Groups: []string{"security"}},
-			"UADMIN":  {Name: "ada", Groups: []string{"platform"}},
+			"UDEV":     {Name: "dana", Team: "payments", Groups: []string{"developers"}},
+			"UDEV2":    {Name: "dev2", Team: "payments", Groups: []string{"developers"}},
+			"UONCALL":  {Name: "olga", Team: "sre", Groups: []string{"oncall", "developers"}},
+			"UPEER":    {Name: "pete", Team: "sre", Groups: []string{"oncall"}},
+			"UONCALL2": {Name: "otto", Team: "sre", Groups: []string{"oncall"}},
+			"ULEAD":    {Name: "lee", Groups: []string{"leads"}},
+			"USEC":     {Name: "sam", Groups: []string{"security"}},
+			"UADMIN":   {Name: "ada", Groups: []string{"platform"}},
 		},
 		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
 	}
@@ -241,8 +242,10 @@ func TestVote(t *testing.T) {
 		status   approvals.Status
 	}{
 		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, true, "cannot approve or deny your own request", approvals.StatusPending},
-		{"not eligible", "UDEV", approvals.DecisionApprove, true, "not in a group it still needs", approvals.StatusPending},
-		{"on-call peer approves", "UPEER", approvals.DecisionApprove, false, "it still needs", approvals.StatusPending},
+		{"not eligible", "UDEV", approvals.DecisionApprove, true, "you are not one of its approvers; it still needs 2 more approvals", approvals.StatusPending},
+		{"not eligible to deny", "UDEV", approvals.DecisionDeny, true, "You cannot deny", approvals.StatusPending},
+		{"on-call peer approves", "UPEER", approvals.DecisionApprove, false, "it still needs one more approval", approvals.StatusPending},
+		{"a second on-call fills nothing more", "UONCALL2", approvals.DecisionApprove, true, "the approvals so far already fill every slot you could (on-call peer)", approvals.StatusPending},
 		{"same peer again", "UPEER", approvals.DecisionApprove, true, "You already approved", approvals.StatusPending},
 		{"security completes it", "USEC", approvals.DecisionApprove, false, "the clone is being made", approvals.StatusApproved},
 		{"late click", "ULEAD", approvals.DecisionDeny, true, "already approved; your click changed nothing", approvals.StatusApproved},
@@ -263,6 +266,36 @@ func TestVote(t *testing.T) {
 	}
 	if !slices.Equal(f.life.approved, []string{r.ID}) {
 		t.Fatalf("lifecycle started %v, want once for %s", f.life.approved, r.ID)
+	}
+}
+
+// TestVoteRematches: with slots that share a group (issue 14), a lead's approval first and an
+// on-call engineer's second approve the request: the lead moves to the slot left open.
+func TestVoteRematches(t *testing.T) {
+	f := newFixture(t)
+	debug := f.svc.policy.Tiers["debug"]
+	debug.Slots = []approvals.Slot{
+		{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+		{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+	}
+	f.svc.policy.Tiers["debug"] = debug
+	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
+
+	rep := f.vote("ULEAD", r.ID, approvals.DecisionApprove, "")
+	if rep.Refused || !strings.Contains(rep.Text, "one more approval, from someone in") ||
+		!slices.Equal(rep.Lines, []string{"on-call or lead: group:oncall, group:leads", "lead or security: group:leads, group:security"}) {
+		t.Fatalf("the lead's answer: %+v (either slot is still open to the next approver)", rep)
+	}
+	if rep := f.vote("UPEER", r.ID, approvals.DecisionApprove, ""); rep.Refused || !strings.Contains(rep.Text, "the clone is being made") {
+		t.Fatalf("the on-call engineer's answer: %+v", rep)
+	}
+	got, _ := f.store.Get(ctx, r.ID)
+	if got.Status != approvals.StatusApproved || !slices.Equal(got.FilledSlots(), []string{"UPEER", "ULEAD"}) {
+		t.Fatalf("status %s, filled %q", got.Status, got.FilledSlots())
+	}
+	slot, moved, _ := got.ApprovalEffect("UPEER")
+	if slot != 0 || !slices.Equal(moved, []approvals.Move{{User: "ULEAD", From: 0, To: 1}}) {
+		t.Fatalf("effect of the second approval: slot %d, moved %+v", slot, moved)
 	}
 }
 

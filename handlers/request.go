@@ -315,13 +315,22 @@ func capitalise(s string) string {
 
 // slotLines says who must approve.
 func slotLines(slots []approvals.Slot) []string {
+	out := approverLines(slots)
+	for i := range out {
+		out[i] = "Needs approval from " + out[i]
+	}
+	return out
+}
+
+// approverLines says who may approve in each slot: "name: group:a, user:U1".
+func approverLines(slots []approvals.Slot) []string {
 	var out []string
 	for _, sl := range slots {
 		var who []string
 		for _, p := range sl.Approvers {
 			who = append(who, string(p))
 		}
-		out = append(out, fmt.Sprintf("Needs approval from %s: %s", sl.Name, strings.Join(who, ", ")))
+		out = append(out, fmt.Sprintf("%s: %s", sl.Name, strings.Join(who, ", ")))
 	}
 	return out
 }

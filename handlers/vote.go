@@ -30,7 +30,7 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 	}
 	r := res.Request
 	if !res.Result.Changed() {
-		return Reply{}, voteRefusal(res, u.ID)
+		return Reply{}, voteRefusal(res, u, d)
 	}
 
 	// step 3: the store recorded the card and the vote's notices with the vote; the clone is
@@ -44,12 +44,13 @@ func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Deci
 		}
 		return said("You approved %s; the clone is being made.", r.ID), nil
 	}
-	return Reply{Text: fmt.Sprintf("You approved %s; it still needs:", r.ID), Lines: slotLines(openSlots(r))}, nil
+	text, lines := stillNeeds(r)
+	return Reply{Text: fmt.Sprintf("You approved %s; %s", r.ID, text), Lines: lines}, nil
 }
 
-// voteRefusal answers a vote that changed nothing.
-func voteRefusal(res approvals.VoteResult, voter string) *Error {
-	r := res.Request
+// voteRefusal answers u's vote (d) that changed nothing.
+func voteRefusal(res approvals.VoteResult, u User, d approvals.Decision) *Error {
+	r, voter := res.Request, u.ID
 	switch res.Result {
 	case approvals.VoteSelf:
 		return refuse(EForbidden, "You cannot approve or deny your own request %s.", r.ID)
@@ -66,24 +67,57 @@ func voteRefusal(res approvals.VoteResult, voter string) *Error {
 		}
 		return refuse(EConflict, "%s is already %s; your click changed nothing.", r.ID, r.Status)
 	case approvals.VoteNotEligible:
-		open := openSlots(r)
-		if len(open) == 0 {
-			return refuse(EForbidden, "You are not an approver of %s.", r.ID)
+		mine := approvals.EligibleSlots(r.Slots, u.ID, u.Groups)
+		text, lines := stillNeeds(r)
+		var e *Error
+		switch {
+		case len(mine) == 0 && d == approvals.DecisionDeny:
+			e = refuse(EForbidden, "You cannot deny %s: you are not one of its approvers; %s", r.ID, text)
+		case len(mine) == 0:
+			e = refuse(EForbidden, "You cannot approve %s: you are not one of its approvers; %s", r.ID, text)
+		default:
+			e = refuse(EForbidden, "You cannot approve %s: the approvals so far already fill every slot you could (%s); %s",
+				r.ID, slotNames(r, mine), text)
 		}
-		e := refuse(EForbidden, "You cannot approve %s: you are not in a group it still needs.", r.ID)
-		e.Lines = slotLines(open)
+		e.Lines = lines
 		return e
 	}
 	return refuse(EConflict, "Your vote on %s was not counted (%s).", r.ID, res.Result)
 }
 
-// openSlots are the approver slots still unfilled.
+// openSlots are the approver slots one more approval could fill now (approvals.NeededSlots):
+// someone who may fill one of them is counted.
 func openSlots(r *approvals.Request) []approvals.Slot {
 	var out []approvals.Slot
-	for i, who := range r.FilledSlots() {
-		if who == "" {
-			out = append(out, r.Slots[i])
-		}
+	for _, i := range r.NeededSlots() {
+		out = append(out, r.Slots[i])
 	}
 	return out
+}
+
+// stillNeeds says how many more approvals r needs and, as lines, from whom.
+func stillNeeds(r *approvals.Request) (string, []string) {
+	missing := 0
+	for _, who := range r.FilledSlots() {
+		if who == "" {
+			missing++
+		}
+	}
+	open := openSlots(r)
+	switch {
+	case missing == 0 || len(open) == 0:
+		return "it needs no more approvals.", nil
+	case missing == 1:
+		return "it still needs one more approval, from someone in:", approverLines(open)
+	}
+	return fmt.Sprintf("it still needs %d more approvals, each from a different person, from:", missing), approverLines(open)
+}
+
+// slotNames lists the names of r's slots at indexes.
+func slotNames(r *approvals.Request, indexes []int) string {
+	var names []string
+	for _, i := range indexes {
+		names = append(names, r.Slots[i].Name)
+	}
+	return strings.Join(names, ", ")
 }

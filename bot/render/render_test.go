@@ -90,6 +90,20 @@ func TestGolden(t *testing.T) {
 	breakGlass := readyRequest(arn)
 	breakGlass.Tier, breakGlass.Mode, breakGlass.Slots, breakGlass.Votes = "breakglass", approvals.ModeBreakGlass, nil, nil
 	breakGlass.ReviewDueAt = t0.Add(48 * time.Hour)
+	// Slots that share a group (issue 14): a lead approved first, into the first slot.
+	rematch := debugRequest()
+	rematch.Slots = []approvals.Slot{
+		{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+		{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+	}
+	rematch.Votes = []approvals.Vote{{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0, 1}, At: t0.Add(5 * time.Minute)}}
+	// Then an on-call engineer, who can only fill the first: the lead moves to the second.
+	rematched := debugRequest()
+	rematched.Slots, rematched.Status = rematch.Slots, approvals.StatusApproved
+	rematched.Votes = []approvals.Vote{
+		{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 1, Eligible: []int{0, 1}, At: t0.Add(5 * time.Minute)},
+		{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0}, At: t0.Add(6 * time.Minute)},
+	}
 	p, err := approvals.ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +118,10 @@ func TestGolden(t *testing.T) {
 		{"card_ready", Card(readyRequest(arn), t0.Add(time.Hour))},
 		{"card_failed", Card(failed, t0.Add(time.Hour))},
 		{"card_breakglass", Card(breakGlass, t0.Add(time.Hour))},
+		{"card_pending_rematch", Card(rematch, t0.Add(10*time.Minute))},
+		{"card_rematched", Card(rematched, t0.Add(10*time.Minute))},
+		{"vote_rematched", Vote(rematched, approvals.Notice{Kind: approvals.NoticeVote, By: "UPEER", Outcome: approvals.VoteApproved, At: t0.Add(6 * time.Minute)})},
+		{"vote_first", Vote(rematched, approvals.Notice{Kind: approvals.NoticeVote, By: "ULEAD", Outcome: approvals.VoteCounted, At: t0.Add(5 * time.Minute)})},
 		{"note", Note("USEC", "denied the request: "+hostileReason, t0)},
 		{"note_clonebot", Note("", "the clone is being made", t0)},
 		{"progress", Progress(readyRequest(arn), "restoring table users: 1.2 GiB of 3.0 GiB")},
