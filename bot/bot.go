@@ -146,6 +146,8 @@ func (b *Bot) action(ctx context.Context, log *zap.Logger, cb slack.InteractionC
 		return
 	case render.ActionExtend:
 		rep, err = b.svc.Extend(ctx, a, id, render.ExtendBy)
+	case render.ActionExtendCap:
+		rep, err = b.svc.ExtendToCap(ctx, a, id)
 	case render.ActionDestroyNow:
 		rep, err = b.svc.Destroy(ctx, a, id)
 	case render.ActionCancel:
@@ -267,7 +269,11 @@ func (b *Bot) fail(ctx context.Context, log *zap.Logger, to target, err error) {
 	var malformed *command.Error
 	switch {
 	case errors.As(err, &refusal):
-		b.answer(ctx, log, to, render.Refusal(refusal.Message, refusal.Lines, nil))
+		m := render.Refusal(refusal.Message, refusal.Lines, nil)
+		if refusal.Offer != nil {
+			m = render.WithOffer(m, *refusal.Offer)
+		}
+		b.answer(ctx, log, to, m)
 	case errors.As(err, &malformed):
 		b.answer(ctx, log, to, render.Refusal(malformed.Msg, nil, malformed.Usage))
 	default:

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -339,19 +340,35 @@ func TestExtend(t *testing.T) {
 		t.Fatalf("extend by someone else: %+v", rep)
 	}
 	rep, err := ans(f.svc.Extend(ctx, a, r.ID, 2*time.Hour))
-	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until "+minute(t0.Add(10*time.Hour))) {
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "Extended the clone until "+minute(t0.Add(10*time.Hour))) {
 		t.Fatalf("extend 2h: %+v, %v", rep, err)
 	}
+	// Past the cap: refused, nothing changes, and the most that can be granted is offered.
 	rep, err = ans(f.svc.Extend(ctx, a, r.ID, 100*time.Hour))
-	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, minute(t0.Add(24*time.Hour))) {
-		t.Fatalf("extend over the cap: %+v, %v", rep, err)
+	wantOffer := &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: 14 * time.Hour, Until: t0.Add(24 * time.Hour)}
+	if err != nil || !rep.Refused || !reflect.DeepEqual(rep.Offer, wantOffer) ||
+		rep.Text != r.ID+" cannot be extended by 100h: the dev tier allows 24h in total from ready. The most it can have now is 14h more, until "+minute(t0.Add(24*time.Hour))+"." {
+		t.Fatalf("extend over the cap: %+v %+v, %v", rep, rep.Offer, err)
+	}
+	if got, _ := f.store.Get(ctx, r.ID); !got.ExpiresAt.Equal(t0.Add(10 * time.Hour)) {
+		t.Fatalf("a refused extension moved the expiry to %v", got.ExpiresAt)
+	}
+	// The offer's button.
+	rep, err = ans(f.svc.ExtendToCap(ctx, a, r.ID))
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "Extended the clone by 14h to its tier's cap, until "+minute(t0.Add(24*time.Hour))) {
+		t.Fatalf("extend to the cap: %+v, %v", rep, err)
 	}
 	got, _ := f.store.Get(ctx, r.ID)
 	if !got.ExpiresAt.Equal(t0.Add(24 * time.Hour)) {
 		t.Fatalf("expires %v", got.ExpiresAt)
 	}
-	if rep, _ := ans(f.svc.Extend(ctx, a, r.ID, time.Hour)); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") {
-		t.Fatalf("extend at the cap: %+v", rep)
+	for name, extend := range map[string]func() (Reply, error){
+		"by 1h":      func() (Reply, error) { return f.svc.Extend(ctx, a, r.ID, time.Hour) },
+		"to the cap": func() (Reply, error) { return f.svc.ExtendToCap(ctx, a, r.ID) },
+	} {
+		if rep, _ := ans(extend()); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") || rep.Offer != nil {
+			t.Fatalf("extend %s at the cap: %+v", name, rep)
+		}
 	}
 	// An admin may extend anyone's clone... but it is capped already; destroy instead.
 	rep, err = ans(f.svc.Destroy(ctx, Actor{User: "UADMIN"}, r.ID))
@@ -491,6 +508,7 @@ type answer struct {
 	Text     string
 	Lines    []string
 	Options  []string
+	Offer    *Offer
 	Requests []*approvals.Request
 	Timeline *approvals.Request
 }
@@ -499,7 +517,7 @@ type answer struct {
 func ans(rep Reply, err error) (answer, error) {
 	var e *Error
 	if errors.As(err, &e) {
-		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options}, nil
+		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options, Offer: e.Offer}, nil
 	}
 	return answer{Text: rep.Text, Lines: rep.Lines, Requests: rep.Requests, Timeline: rep.Timeline}, err
 }

@@ -17,6 +17,7 @@ const (
 	ActionApprove    = "approve"
 	ActionDeny       = "deny"
 	ActionExtend     = "extend"
+	ActionExtendCap  = "extend_to_cap" // the offer of a refused extension: to the tier's cap
 	ActionDestroyNow = "destroy_now"
 	ActionCancel     = "cancel"
 
@@ -305,6 +306,16 @@ func SecurityAlert(by, text string, r *approvals.Request) Message {
 // the valid choices are in them, and usage lines where the command was malformed.
 func Refusal(text string, lines, usage []string) Message {
 	return reply(":warning: "+Escape(text), lines, usage, nil, nil, time.Time{})
+}
+
+// WithOffer adds the button of a refusal's offer (handlers.Offer) to m.
+func WithOffer(m Message, o handlers.Offer) Message {
+	switch o.Kind {
+	case handlers.OfferExtendToCap:
+		m.Blocks = append(m.Blocks, slack.NewActionBlock("offer",
+			button(ActionExtendCap, o.RequestID, fmt.Sprintf("Extend by %s, until %s", approvals.FormatDuration(o.By), stamp(o.Until)), "primary")))
+	}
+	return m
 }
 
 // Reply is an ephemeral answer to the person who acted.

@@ -135,6 +135,8 @@ func TestGolden(t *testing.T) {
 		{"reply_list", Reply(handlers.Reply{Text: "Your active clones and pending requests (2):", Requests: []*approvals.Request{readyRequest(arn), debugRequest()}}, t0.Add(time.Hour))},
 		{"reply_status", Reply(handlers.Reply{Text: "cl-7f3k2q: pending", Timeline: debugRequest()}, t0)},
 		{"failure", Failure("ref-1a2b3c4d")},
+		{"reply_refused_offer", WithOffer(Refusal("cl-7f3k2q cannot be extended by 999h: the debug tier allows 8h in total from ready. The most it can have now is 3h40m more, until 2026-11-22 17:20 UTC.", nil, nil),
+			handlers.Offer{Kind: handlers.OfferExtendToCap, RequestID: "cl-7f3k2q", By: 3*time.Hour + 40*time.Minute, Until: t0.Add(8*time.Hour + 20*time.Minute)})},
 		{"home", Home(handlers.Home{Mine: []*approvals.Request{readyRequest(arn)}, Awaiting: []*approvals.Request{debugRequest()}}, t0.Add(time.Hour))},
 		{"home_empty", Home(handlers.Home{}, t0)},
 		{"modal_request", RequestModal(p, "C123")},
