@@ -156,3 +156,35 @@ func (r *Request) ApprovalEffect(user string) (slot int, moved []Move, ok bool) 
 	}
 	return after[k], moved, true
 }
+
+// DecideVote is what a vote on r would do, decided as the store's atomic vote decides it but
+// without changing anything: one vote per person, only while pending inside the approval
+// window, never the requester, a denial from anyone who may fill a slot, an approval as Admit
+// says. Callers use it to answer before asking for a confirmation; the store's answer is the
+// one that counts.
+func DecideVote(r *Request, in VoteInput) VoteOutcome {
+	if _, voted := r.VoteOf(in.Voter); voted {
+		return VoteAlreadyVoted
+	}
+	if r.Status != StatusPending || (!r.PendingExpiresAt.IsZero() && !in.At.Before(r.PendingExpiresAt)) {
+		return VoteNotPending
+	}
+	if in.Voter == r.Requester {
+		return VoteSelf
+	}
+	mine := EligibleSlots(r.Slots, in.Voter, in.Groups)
+	if len(mine) == 0 {
+		return VoteNotEligible
+	}
+	if in.Decision == DecisionDeny {
+		return VoteDenied
+	}
+	_, eligible := r.approvalEligibility()
+	switch a := Admit(len(r.Slots), eligible, mine); {
+	case a.Complete:
+		return VoteApproved
+	case a.Counted:
+		return VoteCounted
+	}
+	return VoteNotEligible
+}

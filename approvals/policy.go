@@ -30,6 +30,14 @@ const (
 	ModeBreakGlass ApprovalMode = "breakglass" // approved at once, only from incident channels; alerts security
 )
 
+// ConfirmMode is how an approver's Approve click is taken.
+type ConfirmMode string
+
+const (
+	ConfirmClick ConfirmMode = "click" // the click approves
+	ConfirmModal ConfirmMode = "modal" // the click opens a modal restating what is approved; only its submission approves
+)
+
 // Duration is a time.Duration written in YAML as "8h", "30m".
 type Duration time.Duration
 
@@ -121,6 +129,26 @@ type Tier struct {
 	AutoOnlyInBusinessHours bool     `yaml:"auto_only_in_business_hours"`
 	Quota                   Quota    `yaml:"quota"`
 	ReviewWithin            Duration `yaml:"review_within"` // break-glass: post-incident review deadline
+	// Confirm is how approvers approve; unset, it is modal for unmasked tiers (masking: none)
+	// and click otherwise (ConfirmsInModal).
+	Confirm ConfirmMode `yaml:"confirm"`
+}
+
+// ConfirmsInModal reports whether the tier's approvers confirm in a modal.
+func (t Tier) ConfirmsInModal() bool {
+	if t.Confirm == "" {
+		return t.Masking == MaskNone
+	}
+	return t.Confirm == ConfirmModal
+}
+
+// ConfirmsInModal reports whether an approval of r needs the approver's confirmation in a
+// modal: as r's tier says now, or, for a tier no longer in the policy, when r is unmasked.
+func (p *Policy) ConfirmsInModal(r *Request) bool {
+	if t, ok := p.Tiers[r.Tier]; ok {
+		return t.ConfirmsInModal()
+	}
+	return r.Masking == MaskNone
 }
 
 // Policy is the policy file.
@@ -342,6 +370,12 @@ func (p *Policy) validateTier(name string, t Tier) error {
 				return p.bad(fmt.Sprintf("%s.approvers.%d", sf, j), "%q is not group:<handle> or user:<ID>", a)
 			}
 		}
+	}
+	switch {
+	case t.Confirm != "" && t.Confirm != ConfirmClick && t.Confirm != ConfirmModal:
+		return p.bad(f+".confirm", "must be click or modal, not %q", t.Confirm)
+	case t.Confirm == ConfirmModal && n == 0:
+		return p.bad(f+".confirm", "modal needs approvers, but the tier's approval is %s", t.Approval)
 	}
 	if t.Approval == ModeBreakGlass && t.ReviewWithin <= 0 {
 		return p.bad(f+".review_within", "a breakglass tier needs a review deadline")

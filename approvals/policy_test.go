@@ -32,6 +32,8 @@ func TestPolicyValidateNamesFieldAndLine(t *testing.T) {
 		{"bad timezone", "timezone: UTC", "timezone: Mars/Olympus", "business_hours.timezone", true},
 		{"bad day", "days: [mon, tue, wed, thu, fri]", "days: [mon, funday]", "business_hours.days.1", true},
 		{"no requesters", "    requesters: [group:developers]\n", "", "tiers.dev.requesters", true},
+		{"bad confirm", "confirm: modal ", "confirm: popup ", "tiers.debug.confirm", true},
+		{"modal without approvers", "    quota: {per_user: 3, per_team: 20}\n", "    quota: {per_user: 3, per_team: 20}\n    confirm: modal\n", "tiers.dev.confirm", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +91,32 @@ func TestIncidentChannels(t *testing.T) {
 	for _, tt := range tests {
 		if got := p.IsIncidentChannel(tt.id, tt.name); got != tt.want {
 			t.Errorf("IsIncidentChannel(%s, %s) = %v", tt.id, tt.name, got)
+		}
+	}
+}
+
+func TestConfirmsInModal(t *testing.T) {
+	p := &Policy{Tiers: map[string]Tier{
+		"debug":   {Masking: MaskNone},
+		"loose":   {Masking: MaskNone, Confirm: ConfirmClick},
+		"staging": {Masking: MaskPartial},
+		"strict":  {Masking: MaskPartial, Confirm: ConfirmModal},
+	}}
+	tests := []struct {
+		tier    string
+		masking MaskLevel
+		want    bool
+	}{
+		{"debug", MaskNone, true},       // the default for unmasked tiers
+		{"loose", MaskNone, false},      // opted out
+		{"staging", MaskPartial, false}, // the default for masked tiers
+		{"strict", MaskPartial, true},
+		{"gone", MaskNone, true}, // a tier no longer in the policy: by the request's masking
+		{"gone", MaskFull, false},
+	}
+	for _, tt := range tests {
+		if got := p.ConfirmsInModal(&Request{Tier: tt.tier, Masking: tt.masking}); got != tt.want {
+			t.Errorf("%s (%s): %v, want %v", tt.tier, tt.masking, got, tt.want)
 		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
+	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/bot/render"
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/bot/transport"
@@ -86,5 +89,94 @@ func TestExtendOverTheCapOffersTheCap(t *testing.T) {
 		if got := blockActions(t, answer); len(got) != 0 {
 			t.Fatalf("%s at the cap offers %q", action, got)
 		}
+	}
+}
+
+// openedView waits for the nth views.open call and returns the view it asked for.
+func (h *harness) openedView(n int) slack.ModalViewRequest {
+	h.t.Helper()
+	var req struct {
+		View slack.ModalViewRequest `json:"view"`
+	}
+	if err := json.Unmarshal(h.waitCalls("views.open", n)[n-1].JSON, &req); err != nil {
+		h.t.Fatal(err)
+	}
+	return req.View
+}
+
+// TestApproveConfirmsInAModal (issue 14, item 5): on the debug tier (unmasked, so confirm:
+// modal by default) an Approve click only opens a modal restating what is approved; only its
+// submission votes. A click whose trigger Slack no longer honours changes nothing and says to
+// click again.
+func TestApproveConfirmsInAModal(t *testing.T) {
+	h := newHarness(t)
+	h.fake.AddUser(slack.User{ID: "UPEER", Name: "pete"})
+	h.fake.AddUserGroup("S4", "oncall", "UONCALL", "UPEER")
+	srv := h.httpServer()
+	click := func(user, action string, id string, wait time.Duration) slack.InteractionCallback {
+		r := h.only()
+		cb := h.fake.BlockAction(user, "CREQ", r.MessageTS, action, id)
+		h.clock.Advance(wait) // how long Slack took to deliver the click
+		h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(cb), time.Now(), signingSecret)
+		return cb
+	}
+	submit := func(user string, view slack.ModalViewRequest) string {
+		sub := h.fake.ViewSubmission(user, view.CallbackID, view.PrivateMetadata, nil)
+		n := len(h.fake.CallsTo("chat.postEphemeral"))
+		h.post(srv.URL+transport.PathInteractions, slackfake.InteractionBody(sub), time.Now(), signingSecret)
+		return jsonText(h.waitCalls("chat.postEphemeral", n+1)[n].Param("blocks"))
+	}
+
+	cmd := h.fake.SlashCommand("UONCALL", "CGEN", `prod yesterday tier=debug reason="INC-7 orders stuck"`)
+	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "tier debug (none masking)")
+	h.flush()
+	r := h.only()
+
+	// step 1: security clicks Approve: a modal restates the request; nothing is counted.
+	click("USEC", render.ActionApprove, r.ID, 0)
+	view := h.openedView(1)
+	b, _ := json.Marshal(view)
+	mustContain(t, "the confirmation modal", jsonText(string(b)), `"callback_id":"confirm_approval"`, "Approve "+r.ID+"?",
+		"*unmasked* copy of *prod*", "*Requester*\\n<@UONCALL>", "*Date*\\n"+yesterday, "*Masking*\\nnone",
+		"*Duration*\\n4h", "INC-7 orders stuck", `"submit":{"type":"plain_text","text":"Approve"`)
+	if got := h.only(); len(got.Votes) != 0 || got.Status != approvals.StatusPending {
+		t.Fatalf("the click alone voted: %+v", got.Votes)
+	}
+
+	// step 2: the on-call peer's click reaches clonebot after Slack's three seconds: no modal,
+	// no vote, an answer that says to click again.
+	late := click("UPEER", render.ActionApprove, r.ID, slackfake.TriggerTTL+time.Second)
+	mustContain(t, "the late click's answer", jsonText(h.answer(late.ResponseURL)), "nothing happened; click Approve again")
+	if got := h.only(); len(got.Votes) != 0 {
+		t.Fatalf("a stale click voted: %+v", got.Votes)
+	}
+
+	// step 3: security submits the modal: counted; submitting it twice counts once.
+	mustContain(t, "security's answer", submit("USEC", view), "You approved "+r.ID+"; it still needs one more approval")
+	mustContain(t, "security's second submission", submit("USEC", view), "You already approved "+r.ID)
+
+	// step 4: the peer clicks again, in time, and confirms: approved.
+	click("UPEER", render.ActionApprove, r.ID, 0)
+	mustContain(t, "the peer's answer", submit("UPEER", h.openedView(3)), "You approved "+r.ID+"; the clone is being made")
+	got := h.only()
+	if got.Status != approvals.StatusApproved || len(got.Votes) != 2 {
+		t.Fatalf("after both confirmations: %s, %+v", got.Status, got.Votes)
+	}
+	h.flush()
+	var thread []string
+	for _, c := range h.fake.CallsTo("chat.postMessage") {
+		if c.Param("thread_ts") == r.MessageTS {
+			thread = append(thread, c.Param("text"))
+		}
+	}
+	mustContain(t, "the thread", jsonText(strings.Join(thread, "\n")), "<@USEC> approved as security or manager",
+		"<@UPEER> approved as on-call peer; the request is approved")
+
+	// step 5: a click once it is decided is answered at once, without a modal.
+	done := click("ULEAD", render.ActionApprove, r.ID, 0)
+	mustContain(t, "a click after the decision", jsonText(h.answer(done.ResponseURL)), "already approved")
+	if n := len(h.fake.CallsTo("views.open")); n != 3 {
+		t.Fatalf("%d views.open calls, want 3", n)
 	}
 }

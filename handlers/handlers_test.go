@@ -230,30 +230,48 @@ func TestBreakGlass(t *testing.T) {
 	}
 }
 
+// TestVote walks a debug request (unmasked, so approvers confirm in a modal) through clicks
+// and confirmations: "click" is the Approve or Deny button, "confirm" the modal's submission.
 func TestVote(t *testing.T) {
 	f := newFixture(t)
 	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
 
+	const click, confirm, modal = false, true, "(the confirmation modal)"
 	steps := []struct {
 		name     string
 		user     string
 		decision approvals.Decision
+		how      bool // click or confirm
 		refused  bool
-		wantText string
+		wantText string // modal: the reply asks for the confirmation modal
 		status   approvals.Status
 	}{
-		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, true, "cannot approve or deny your own request", approvals.StatusPending},
-		{"not eligible", "UDEV", approvals.DecisionApprove, true, "you are not one of its approvers; it still needs 2 more approvals", approvals.StatusPending},
-		{"not eligible to deny", "UDEV", approvals.DecisionDeny, true, "You cannot deny", approvals.StatusPending},
-		{"on-call peer approves", "UPEER", approvals.DecisionApprove, false, "it still needs one more approval", approvals.StatusPending},
-		{"a second on-call fills nothing more", "UONCALL2", approvals.DecisionApprove, true, "the approvals so far already fill every slot you could (on-call peer)", approvals.StatusPending},
-		{"same peer again", "UPEER", approvals.DecisionApprove, true, "You already approved", approvals.StatusPending},
-		{"security completes it", "USEC", approvals.DecisionApprove, false, "the clone is being made", approvals.StatusApproved},
-		{"late click", "ULEAD", approvals.DecisionDeny, true, "already approved; your click changed nothing", approvals.StatusApproved},
+		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, click, true, "cannot approve or deny your own request", approvals.StatusPending},
+		{"not eligible", "UDEV", approvals.DecisionApprove, click, true, "you are not one of its approvers; it still needs 2 more approvals", approvals.StatusPending},
+		{"not eligible to deny", "UDEV", approvals.DecisionDeny, click, true, "You cannot deny", approvals.StatusPending},
+		{"not eligible, confirming anyway", "UDEV", approvals.DecisionApprove, confirm, true, "you are not one of its approvers", approvals.StatusPending},
+		{"on-call peer clicks Approve", "UPEER", approvals.DecisionApprove, click, false, modal, approvals.StatusPending},
+		{"on-call peer confirms", "UPEER", approvals.DecisionApprove, confirm, false, "it still needs one more approval", approvals.StatusPending},
+		{"a second on-call fills nothing more", "UONCALL2", approvals.DecisionApprove, click, true, "the approvals so far already fill every slot you could (on-call peer)", approvals.StatusPending},
+		{"same peer again", "UPEER", approvals.DecisionApprove, click, true, "You already approved", approvals.StatusPending},
+		{"same peer confirms again", "UPEER", approvals.DecisionApprove, confirm, true, "You already approved", approvals.StatusPending},
+		{"security clicks Approve", "USEC", approvals.DecisionApprove, click, false, modal, approvals.StatusPending},
+		{"security confirms", "USEC", approvals.DecisionApprove, confirm, false, "the clone is being made", approvals.StatusApproved},
+		{"late click", "ULEAD", approvals.DecisionDeny, click, true, "already approved; your click changed nothing", approvals.StatusApproved},
 	}
 	for _, s := range steps {
-		rep := f.vote(s.user, r.ID, s.decision, "")
-		if rep.Refused != s.refused || !strings.Contains(rep.Text, s.wantText) {
+		var rep answer
+		var err error
+		if s.how == confirm {
+			rep, err = ans(f.svc.ConfirmApproval(ctx, Actor{User: s.user}, r.ID))
+		} else {
+			rep, err = ans(f.svc.Vote(ctx, Actor{User: s.user}, r.ID, s.decision, ""))
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		asked := rep.Confirm != nil && rep.Confirm.ID == r.ID && rep.Text == ""
+		if rep.Refused != s.refused || asked != (s.wantText == modal) || (!asked && !strings.Contains(rep.Text, s.wantText)) {
 			t.Fatalf("%s: reply %+v, want refused=%v %q", s.name, rep, s.refused, s.wantText)
 		}
 		got, _ := f.store.Get(ctx, r.ID)
@@ -282,12 +300,12 @@ func TestVoteRematches(t *testing.T) {
 	f.svc.policy.Tiers["debug"] = debug
 	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
 
-	rep := f.vote("ULEAD", r.ID, approvals.DecisionApprove, "")
+	rep, _ := ans(f.svc.ConfirmApproval(ctx, Actor{User: "ULEAD"}, r.ID))
 	if rep.Refused || !strings.Contains(rep.Text, "one more approval, from someone in") ||
 		!slices.Equal(rep.Lines, []string{"on-call or lead: group:oncall, group:leads", "lead or security: group:leads, group:security"}) {
 		t.Fatalf("the lead's answer: %+v (either slot is still open to the next approver)", rep)
 	}
-	if rep := f.vote("UPEER", r.ID, approvals.DecisionApprove, ""); rep.Refused || !strings.Contains(rep.Text, "the clone is being made") {
+	if rep, _ := ans(f.svc.ConfirmApproval(ctx, Actor{User: "UPEER"}, r.ID)); rep.Refused || !strings.Contains(rep.Text, "the clone is being made") {
 		t.Fatalf("the on-call engineer's answer: %+v", rep)
 	}
 	got, _ := f.store.Get(ctx, r.ID)
@@ -465,6 +483,7 @@ func TestExplainBackupsHelp(t *testing.T) {
 	rep, err := ans(f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"}))
 	text := strings.Join(rep.Lines, "\n")
 	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
+		!strings.Contains(text, "Approval: two distinct approvers, one per slot, each confirming in a modal that restates the request") ||
 		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
 		!strings.Contains(text, "Strategy: restore from backup of "+ymd(daysAgo(1))+" (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
 		t.Fatalf("explain: %+v, %v", rep, err)
@@ -509,6 +528,7 @@ type answer struct {
 	Lines    []string
 	Options  []string
 	Offer    *Offer
+	Confirm  *approvals.Request
 	Requests []*approvals.Request
 	Timeline *approvals.Request
 }
@@ -519,7 +539,7 @@ func ans(rep Reply, err error) (answer, error) {
 	if errors.As(err, &e) {
 		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options, Offer: e.Offer}, nil
 	}
-	return answer{Text: rep.Text, Lines: rep.Lines, Requests: rep.Requests, Timeline: rep.Timeline}, err
+	return answer{Text: rep.Text, Lines: rep.Lines, Confirm: rep.Confirm, Requests: rep.Requests, Timeline: rep.Timeline}, err
 }
 
 // notices takes the notices recorded so far, one line each (fakes.NoticeLine).

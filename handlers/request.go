@@ -240,6 +240,9 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 	case approvals.ModeDual:
 		approval = "two distinct approvers, one per slot"
 	}
+	if out.Mode != approvals.ModeAuto && out.Mode != approvals.ModeBreakGlass && s.policy.Tiers[out.Tier].ConfirmsInModal() {
+		approval += ", each confirming in a modal that restates the request"
+	}
 	src := s.policy.Sources[in.Source]
 	lines := []string{
 		fmt.Sprintf("Tier: %s (%s masking)", out.Tier, out.Masking),

@@ -72,6 +72,7 @@ type Reply struct {
 	Usage    []string             // command usage lines
 	Requests []*approvals.Request // requests to list with their state and time left
 	Timeline *approvals.Request   // one request to show with its timeline
+	Confirm  *approvals.Request   // an approval of this request waits for the approver to confirm it in a modal
 }
 
 func said(format string, args ...any) Reply { return Reply{Text: fmt.Sprintf(format, args...)} }

@@ -12,28 +12,50 @@ import (
 
 // Vote records an Approve or Deny click. The store decides atomically, with the voter's groups
 // looked up now, whether the vote counts; a vote that does not count gets a precise answer.
+// An approval of a tier whose approvers confirm in a modal (approvals.Policy.ConfirmsInModal)
+// is not counted from the click: when it would count, the Reply's Confirm asks for the modal,
+// whose submission calls ConfirmApproval.
 func (s *Service) Vote(ctx context.Context, a Actor, id string, d approvals.Decision, reason string) (Reply, error) {
+	return s.vote(ctx, a, id, d, reason, false)
+}
+
+// ConfirmApproval records an approval confirmed in the modal Vote asked for.
+func (s *Service) ConfirmApproval(ctx context.Context, a Actor, id string) (Reply, error) {
+	return s.vote(ctx, a, id, approvals.DecisionApprove, "", true)
+}
+
+func (s *Service) vote(ctx context.Context, a Actor, id string, d approvals.Decision, reason string, confirmed bool) (Reply, error) {
 	// step 1: who clicked, with their groups as of now.
 	u, err := s.user(ctx, a.User)
 	if err != nil {
 		return Reply{}, err
 	}
-	if _, err := s.get(ctx, id); err != nil {
-		return Reply{}, err
-	}
-
-	// step 2: the store counts it or says why not.
-	res, err := s.store.Vote(ctx, approvals.VoteInput{RequestID: id, Voter: u.ID, Groups: u.Groups, Decision: d,
-		Reason: strings.TrimSpace(reason), At: s.now()})
+	r, err := s.get(ctx, id)
 	if err != nil {
 		return Reply{}, err
 	}
-	r := res.Request
+	in := approvals.VoteInput{RequestID: id, Voter: u.ID, Groups: u.Groups, Decision: d, Reason: strings.TrimSpace(reason), At: s.now()}
+
+	// step 2: an approval that must be confirmed is not counted yet; one that would not count
+	// is answered now, rather than after a modal.
+	if d == approvals.DecisionApprove && !confirmed && s.policy.ConfirmsInModal(r) {
+		if o := approvals.DecideVote(r, in); !o.Changed() {
+			return Reply{}, voteRefusal(approvals.VoteResult{Result: o, Request: r}, u, d)
+		}
+		return Reply{Confirm: r}, nil
+	}
+
+	// step 3: the store counts it or says why not.
+	res, err := s.store.Vote(ctx, in)
+	if err != nil {
+		return Reply{}, err
+	}
+	r = res.Request
 	if !res.Result.Changed() {
 		return Reply{}, voteRefusal(res, u, d)
 	}
 
-	// step 3: the store recorded the card and the vote's notices with the vote; the clone is
+	// step 4: the store recorded the card and the vote's notices with the vote; the clone is
 	// started once approved.
 	switch res.Result {
 	case approvals.VoteDenied:

@@ -137,6 +137,9 @@ func TestVote(t *testing.T) {
 			if res.Result != tt.want {
 				t.Fatalf("outcome %s, want %s", res.Result, tt.want)
 			}
+			if got := approvals.DecideVote(before, tt.give.input(id, at)); got != res.Result {
+				t.Fatalf("approvals.DecideVote says %s, the script %s", got, res.Result)
+			}
 			if res.Request.Status != tt.wantStatus {
 				t.Fatalf("status %s, want %s", res.Request.Status, tt.wantStatus)
 			}
@@ -249,8 +252,8 @@ func TestVoteWithoutTimeUsesClock(t *testing.T) {
 // TestVoteMatchingExhaustive casts every sequence of up to 4 approvals over 1 to 3 slots,
 // each voter in any subset of the slots' groups, through the vote script, and checks each
 // answer against the Go rule (approvals.Admit), which approvals.TestAdmitExhaustive checks
-// against a brute-force oracle: the same outcome, the same assignment of every approval to
-// its slot, the same status. The sequences are walked as a tree: each branch starts from a
+// against a brute-force oracle: the same outcome (also approvals.DecideVote's), the same
+// assignment of every approval to its slot, the same status. The sequences are walked as a tree: each branch starts from a
 // copy of the request as the script left it at the branch point, so a shared prefix is cast
 // once. A sequence stops once the request is approved (later clicks are VoteNotPending,
 // which TestVote covers).
@@ -279,7 +282,8 @@ func TestVoteMatchingExhaustive(t *testing.T) {
 				return
 			}
 			user := fmt.Sprintf("U%d", 4-depth)
-			res, err := f.s.Vote(ctx, approvals.VoteInput{RequestID: cp.ID, Voter: user, Groups: groups, Decision: approvals.DecisionApprove, At: t0})
+			in := approvals.VoteInput{RequestID: cp.ID, Voter: user, Groups: groups, Decision: approvals.DecisionApprove, At: t0}
+			res, err := f.s.Vote(ctx, in)
 			votes.Add(1)
 			if err != nil {
 				t.Errorf("vote %s by %s: %v", cp.ID, user, err)
@@ -297,8 +301,8 @@ func TestVoteMatchingExhaustive(t *testing.T) {
 			where := func() string {
 				return fmt.Sprintf("%d slot(s), approvals so far %v, next in %q", n, counted, groups)
 			}
-			if res.Result != wantOutcome || res.Request.Status != wantStatus {
-				t.Errorf("%s: %s, %s; want %s, %s", where(), res.Result, res.Request.Status, wantOutcome, wantStatus)
+			if decided := approvals.DecideVote(&cp, in); res.Result != wantOutcome || res.Request.Status != wantStatus || decided != wantOutcome {
+				t.Errorf("%s: %s, %s (DecideVote: %s); want %s, %s", where(), res.Result, res.Request.Status, decided, wantOutcome, wantStatus)
 				return
 			}
 			next := r

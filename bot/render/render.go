@@ -23,6 +23,7 @@ const (
 
 	CallbackRequest = "request_clone"
 	CallbackDeny    = "deny_reason"
+	CallbackConfirm = "confirm_approval" // the modal a confirm: modal tier's Approve click opens
 )
 
 // ExtendBy is how much the Extend button adds (capped by the tier).

@@ -141,6 +141,7 @@ func TestGolden(t *testing.T) {
 		{"home_empty", Home(handlers.Home{}, t0)},
 		{"modal_request", RequestModal(p, "C123")},
 		{"modal_deny", DenyModal("cl-7f3k2q", `{"id":"cl-7f3k2q","channel":"CREQ"}`)},
+		{"modal_confirm", ConfirmModal(debugRequest(), `{"channel":"CREQ","request":"cl-7f3k2q"}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { golden(t, tt.name, tt.give) })
@@ -152,6 +153,7 @@ func TestGolden(t *testing.T) {
 func TestNoMentionsEscape(t *testing.T) {
 	for name, m := range map[string]Message{
 		"card":    Card(debugRequest(), t0),
+		"confirm": Message{Blocks: ConfirmModal(debugRequest(), "").Blocks.BlockSet},
 		"note":    Note("UPEER", hostileReason, t0),
 		"alert":   SecurityAlert("U1", hostileReason, nil),
 		"reply":   Reply(handlers.Reply{Text: hostileReason, Lines: []string{hostileReason}}, t0),
