@@ -36,9 +36,9 @@ func (c *Config) ReadPolicy() (*approvals.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
-	p, err := approvals.ParsePolicy(data)
+	p, err := approvals.ParsePolicyFile(path, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	if err := c.checkSources(p); err != nil {
 		return nil, err
