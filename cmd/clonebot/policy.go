@@ -9,10 +9,17 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 )
 
+const policyUsage = "usage: clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line\n"
+
 // runPolicy implements `clonebot policy validate <file>`.
-func runPolicy(args []string, stdout io.Writer) error {
+func runPolicy(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[len(args)-1] == "-h" || args[len(args)-1] == "-help" || args[len(args)-1] == "--help") {
+		fmt.Fprint(stdout, policyUsage)
+		return nil
+	}
 	if len(args) != 2 || args[0] != "validate" {
-		return fmt.Errorf("%w: clonebot policy validate <policy.yaml>", errUsage)
+		fmt.Fprint(stderr, policyUsage)
+		return errUsage
 	}
 	p, err := readPolicy(args[1])
 	if err != nil {
@@ -29,9 +36,9 @@ func readPolicy(path string) (*approvals.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
-	p, err := approvals.ParsePolicy(data)
+	p, err := approvals.ParsePolicyFile(path, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return p, nil
 }
