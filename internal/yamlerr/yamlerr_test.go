@@ -37,7 +37,7 @@ type config struct {
 	Maybe    *inner           `yaml:"maybe"`
 	Small    uint8            `yaml:"small"`
 	Skipped  string           `yaml:"-"`
-	hidden   string
+	hidden   string // unexported: no key sets it
 }
 
 func TestErrors(t *testing.T) {
@@ -93,7 +93,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Interval != 90*time.Second || c.Port != 5432 || !c.Enabled || c.Ratio != 0.5 || c.Answer != "yes" ||
-		c.Inner.Name != "a" || len(c.Inner.Items) != 2 || c.Sources["prod"].Name != "p" || c.Maybe != nil {
+		c.Inner.Name != "a" || len(c.Inner.Items) != 2 || c.Sources["prod"].Name != "p" || c.Maybe != nil || c.hidden != "" {
 		t.Fatalf("decoded %+v", c)
 	}
 	lines := Lines(root)
