@@ -109,9 +109,5 @@ func ReadPolicyFile(path string) (*approvals.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
-	p, err := approvals.ParsePolicy(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
+	return approvals.ParsePolicyFile(path, data)
 }

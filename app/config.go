@@ -1,19 +1,18 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/bot"
 	"github.com/clonebot/clonebot/bot/transport"
+	"github.com/clonebot/clonebot/internal/yamlerr"
 	"github.com/clonebot/clonebot/provisioner"
 	awsprov "github.com/clonebot/clonebot/provisioner/aws"
 	"github.com/clonebot/clonebot/provisioner/local"
@@ -83,24 +82,50 @@ const (
 )
 
 // LoadConfig reads the config file, applies the environment and defaults, and validates it.
+// A key the config does not have, a value of the wrong kind and a YAML syntax error are
+// refused with the key's path and line (internal/yamlerr).
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	root, err := yamlerr.Load(data, &c)
+	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.dir = filepath.Dir(path)
 	c.applyEnv(getenv)
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, locate(err, yamlerr.Lines(root)))
 	}
 	return &c, nil
+}
+
+// fieldPath finds a dotted key path followed by a colon, as Validate's errors name their field
+// ("local.port: 70000 is not a TCP port").
+var fieldPath = regexp.MustCompile(`\b[a-z_]+(?:\.[A-Za-z0-9_-]+)+:`)
+
+// located is a Validate error with its field's line added after the field's path.
+type located struct {
+	err error
+	msg string
+}
+
+func (e *located) Error() string { return e.msg }
+func (e *located) Unwrap() error { return e.err }
+
+// locate adds the line of the field a Validate error names, when the file has that field.
+func locate(err error, lines map[string]int) error {
+	msg := err.Error()
+	for _, m := range fieldPath.FindAllStringIndex(msg, -1) {
+		path := msg[m[0] : m[1]-1]
+		if line, ok := lines[path]; ok {
+			return &located{err: err, msg: fmt.Sprintf("%s (line %d)%s", msg[:m[1]-1], line, msg[m[1]-1:])}
+		}
+	}
+	return err
 }
 
 // DefaultConfig returns a config with every default applied and no policy, backend or Slack
@@ -181,11 +206,20 @@ func (c *Config) path(p string) string {
 
 // Validate checks what can be checked without the policy; checkSources checks the rest.
 func (c *Config) Validate() error {
-	switch {
-	case c.Policy == "":
+	if c.Policy == "" {
 		return errors.New("policy: the path of the policy file is required")
-	case c.Lifecycle.Interval < 0 || c.Lifecycle.LeaseTTL < 0 || c.Lifecycle.RestoreParallelism < 0 || c.Lifecycle.RestoreAllowance < 0 || c.Lifecycle.SweepInterval < 0:
-		return errors.New("lifecycle: durations and parallelism must not be negative")
+	}
+	l := c.Lifecycle
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"interval", l.Interval < 0}, {"lease_ttl", l.LeaseTTL < 0}, {"restore_parallelism", l.RestoreParallelism < 0},
+		{"restore_allowance", l.RestoreAllowance < 0}, {"sweep_interval", l.SweepInterval < 0},
+	} {
+		if f.negative {
+			return fmt.Errorf("lifecycle.%s: must not be negative", f.name)
+		}
 	}
 	if err := c.Bot.Validate(); err != nil {
 		return err

@@ -235,13 +235,12 @@ func Eligible(r *Request, user string, groups []string) bool {
 	return false
 }
 
-// CapExtension returns the new expiry of a ready clone extended by d, capped so the clone's
-// whole life (from ready) does not exceed its tier's MaxTTL, and whether it was capped.
-func CapExtension(r *Request, d time.Duration) (time.Time, bool) {
-	want := r.ExpiresAt.Add(d)
-	limit := r.ReadyAt.Add(r.MaxTTL)
-	if r.MaxTTL > 0 && want.After(limit) {
-		return limit, true
+// ExtensionLimit is the latest expiry a ready clone may be given: its tier's MaxTTL after it
+// was ready. ok is false when the tier sets no cap. An extension past it is refused, never
+// silently shortened, as a TTL over the cap is at request time.
+func ExtensionLimit(r *Request) (limit time.Time, ok bool) {
+	if r.MaxTTL <= 0 {
+		return time.Time{}, false
 	}
-	return want, false
+	return r.ReadyAt.Add(r.MaxTTL), true
 }

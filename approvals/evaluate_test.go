@@ -179,14 +179,15 @@ func TestEligible(t *testing.T) {
 	}
 }
 
-func TestCapExtension(t *testing.T) {
-	ready := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+func TestExtensionLimit(t *testing.T) {
+	ready := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC) // fixed date: no server sees it
 	r := &Request{ReadyAt: ready, ExpiresAt: ready.Add(8 * time.Hour), MaxTTL: 24 * time.Hour}
-	if got, capped := CapExtension(r, 4*time.Hour); capped || !got.Equal(ready.Add(12*time.Hour)) {
-		t.Fatalf("extend 4h: %s capped=%v", got, capped)
+	if got, ok := ExtensionLimit(r); !ok || !got.Equal(ready.Add(24*time.Hour)) {
+		t.Fatalf("limit %s %v, want 24h after ready", got, ok)
 	}
-	if got, capped := CapExtension(r, 30*time.Hour); !capped || !got.Equal(ready.Add(24*time.Hour)) {
-		t.Fatalf("extend 30h: %s capped=%v", got, capped)
+	r.MaxTTL = 0
+	if _, ok := ExtensionLimit(r); ok {
+		t.Fatal("a tier without max_ttl has a limit")
 	}
 }
 

@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,19 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", h)
 	}
 	return fmt.Sprintf("%dh%dm", h, m)
+}
+
+// exactDuration writes d as it is written in the policy, without zero units: 8h, 1h30m, 90s
+// (time.Duration's String writes 8h0m0s).
+func exactDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // FormatBytes writes n in binary units: 512 B, 3.0 MiB.

@@ -1,14 +1,15 @@
 package approvals
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/clonebot/clonebot/internal/yamlerr"
 )
 
 // MaskLevel is how much of the data a tier's clones may show.
@@ -30,25 +31,26 @@ const (
 	ModeBreakGlass ApprovalMode = "breakglass" // approved at once, only from incident channels; alerts security
 )
 
+// ConfirmMode is how an approver's Approve click is taken.
+type ConfirmMode string
+
+const (
+	ConfirmClick ConfirmMode = "click" // the click approves
+	ConfirmModal ConfirmMode = "modal" // the click opens a modal restating what is approved; only its submission approves
+)
+
 // Duration is a time.Duration written in YAML as "8h", "30m".
 type Duration time.Duration
 
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
+	v, err := yamlerr.Duration(n)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 30m, 8h)", n.Line, s)
+		return err
 	}
 	*d = Duration(v)
 	return nil
 }
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // Principal names who may act: "group:<slack user group handle>", "user:<Slack user ID>" or
 // "service:<name>", a service identity of the policy (a pipeline acting through an API key).
@@ -143,6 +145,26 @@ type Tier struct {
 	AutoOnlyInBusinessHours bool     `yaml:"auto_only_in_business_hours"`
 	Quota                   Quota    `yaml:"quota"`
 	ReviewWithin            Duration `yaml:"review_within"` // break-glass: post-incident review deadline
+	// Confirm is how approvers approve; unset, it is modal for unmasked tiers (masking: none)
+	// and click otherwise (ConfirmsInModal).
+	Confirm ConfirmMode `yaml:"confirm"`
+}
+
+// ConfirmsInModal reports whether the tier's approvers confirm in a modal.
+func (t Tier) ConfirmsInModal() bool {
+	if t.Confirm == "" {
+		return t.Masking == MaskNone
+	}
+	return t.Confirm == ConfirmModal
+}
+
+// ConfirmsInModal reports whether an approval of r needs the approver's confirmation in a
+// modal: as r's tier says now, or, for a tier no longer in the policy, when r is unmasked.
+func (p *Policy) ConfirmsInModal(r *Request) bool {
+	if t, ok := p.Tiers[r.Tier]; ok {
+		return t.ConfirmsInModal()
+	}
+	return r.Masking == MaskNone
 }
 
 // Policy is the policy file.
@@ -167,70 +189,49 @@ type Policy struct {
 	lines map[string]int // field path → YAML line, for Validate
 }
 
-// ValidationError names the bad field of a policy and its line in the file (0 if unknown).
+// ValidationError names the bad field of a policy (its dotted path; "" for the whole file)
+// and its line in the file (0 if unknown).
 type ValidationError struct {
+	File  string // the file's name, when the caller gave one
 	Field string
 	Line  int
 	Msg   string
 }
 
 func (e *ValidationError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("policy: %s (line %d): %s", e.Field, e.Line, e.Msg)
+	what := "policy"
+	if e.File != "" {
+		what += " " + e.File
 	}
-	return fmt.Sprintf("policy: %s: %s", e.Field, e.Msg)
+	return what + ": " + (&yamlerr.Error{Path: e.Field, Line: e.Line, Msg: e.Msg}).Error()
 }
 
 // ParsePolicy parses and validates a policy. Unknown fields are refused, so a typo is an
-// error rather than a silently ignored rule. Reading the file is the caller's (approvals does
-// no I/O).
-func ParsePolicy(data []byte) (*Policy, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
+// error rather than a silently ignored rule. Every problem, from a YAML syntax error to a rule
+// Validate refuses, is a *ValidationError with the field's path and line. Reading the file is
+// the caller's (approvals does no I/O).
+func ParsePolicy(data []byte) (*Policy, error) { return ParsePolicyFile("", data) }
+
+// ParsePolicyFile is ParsePolicy for the file named name, which its errors name.
+func ParsePolicyFile(name string, data []byte) (*Policy, error) {
 	var p Policy
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	root, err := yamlerr.Load(data, &p)
+	if err != nil {
+		var e *yamlerr.Error
+		if errors.As(err, &e) {
+			return nil, &ValidationError{File: name, Field: e.Path, Line: e.Line, Msg: e.Msg}
+		}
+		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
-	p.lines = map[string]int{}
-	collectLines(&root, "", p.lines)
+	p.lines = yamlerr.Lines(root)
 	if err := p.Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			ve.File = name
+		}
 		return nil, err
 	}
 	return &p, nil
-}
-
-// collectLines records the line of every mapping key and sequence item under its dotted path
-// ("tiers.dev.max_ttl", "tiers.debug.slots.0.approvers").
-func collectLines(n *yaml.Node, path string, out map[string]int) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			collectLines(c, path, out)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := join(path, n.Content[i].Value)
-			out[k] = n.Content[i].Line
-			collectLines(n.Content[i+1], k, out)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			k := join(path, fmt.Sprint(i))
-			out[k] = c.Line
-			collectLines(c, k, out)
-		}
-	}
-}
-
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "." + b
 }
 
 func (p *Policy) bad(field, format string, args ...any) error {
@@ -337,7 +338,7 @@ func (p *Policy) validateTier(name string, t Tier) error {
 	case t.DefaultTTL <= 0:
 		return p.bad(f+".default_ttl", "must be a positive duration")
 	case t.MaxTTL < t.DefaultTTL:
-		return p.bad(f+".max_ttl", "must be at least default_ttl (%s)", time.Duration(t.DefaultTTL))
+		return p.bad(f+".max_ttl", "must be at least default_ttl (%s)", exactDuration(time.Duration(t.DefaultTTL)))
 	case len(t.Requesters) == 0:
 		return p.bad(f+".requesters", "name who may request (group:<handle> or user:<ID>)")
 	case t.Quota.PerUser < 0 || t.Quota.PerTeam < 0:
@@ -375,6 +376,12 @@ func (p *Policy) validateTier(name string, t Tier) error {
 				return p.bad(fmt.Sprintf("%s.approvers.%d", sf, j), "%q is not group:<handle> or user:<ID>", a)
 			}
 		}
+	}
+	switch {
+	case t.Confirm != "" && t.Confirm != ConfirmClick && t.Confirm != ConfirmModal:
+		return p.bad(f+".confirm", "must be click or modal, not %q", t.Confirm)
+	case t.Confirm == ConfirmModal && n == 0:
+		return p.bad(f+".confirm", "modal needs approvers, but the tier's approval is %s", t.Approval)
 	}
 	if t.Approval == ModeBreakGlass && t.ReviewWithin <= 0 {
 		return p.bad(f+".review_within", "a breakglass tier needs a review deadline")

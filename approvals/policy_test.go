@@ -39,6 +39,8 @@ func TestPolicyValidateNamesFieldAndLine(t *testing.T) {
 		{"bad service group", "groups: [pipelines]", "groups: [\"a b\"]", "services.migration-rehearsal.groups.0", true},
 		{"service without a request channel", "request_channel: clone-requests\n", "", "services.migration-rehearsal", true},
 		{"unknown service admin", "admins: [group:platform]", "admins: [group:platform, service:deployer]", "admins.1", true},
+		{"bad confirm", "confirm: modal ", "confirm: popup ", "tiers.debug.confirm", true},
+		{"modal without approvers", "    quota: {per_user: 3, per_team: 20}\n", "    quota: {per_user: 3, per_team: 20}\n    confirm: modal\n", "tiers.dev.confirm", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +143,32 @@ func TestServiceIdentities(t *testing.T) {
 	for _, m := range matches {
 		if got := m.p.Matches(m.user, m.groups); got != m.want {
 			t.Errorf("%s.Matches(%s, %v) = %v", m.p, m.user, m.groups, got)
+		}
+	}
+}
+
+func TestConfirmsInModal(t *testing.T) {
+	p := &Policy{Tiers: map[string]Tier{
+		"debug":   {Masking: MaskNone},
+		"loose":   {Masking: MaskNone, Confirm: ConfirmClick},
+		"staging": {Masking: MaskPartial},
+		"strict":  {Masking: MaskPartial, Confirm: ConfirmModal},
+	}}
+	tests := []struct {
+		tier    string
+		masking MaskLevel
+		want    bool
+	}{
+		{"debug", MaskNone, true},       // the default for unmasked tiers
+		{"loose", MaskNone, false},      // opted out
+		{"staging", MaskPartial, false}, // the default for masked tiers
+		{"strict", MaskPartial, true},
+		{"gone", MaskNone, true}, // a tier no longer in the policy: by the request's masking
+		{"gone", MaskFull, false},
+	}
+	for _, tt := range tests {
+		if got := p.ConfirmsInModal(&Request{Tier: tt.tier, Masking: tt.masking}); got != tt.want {
+			t.Errorf("%s (%s): %v, want %v", tt.tier, tt.masking, got, tt.want)
 		}
 	}
 }

@@ -53,7 +53,8 @@ const (
 type Vote struct {
 	User     string    `json:"user"`
 	Decision Decision  `json:"decision"`
-	Slot     int       `json:"slot"` // index into Request.Slots the approval filled; -1 for a denial
+	Slot     int       `json:"slot"`               // index into Request.Slots this approval fills now (see AssignSlots); -1 for a denial
+	Eligible []int     `json:"eligible,omitempty"` // the slots the approver could fill when they approved (their groups then)
 	Reason   string    `json:"reason,omitempty"`
 	At       time.Time `json:"at"`
 }
@@ -120,7 +121,8 @@ func (r *Request) VoteOf(user string) (Vote, bool) {
 	return Vote{}, false
 }
 
-// FilledSlots reports, per slot, the user who filled it ("" if open).
+// FilledSlots reports, per slot, the user who fills it now ("" if open). Each counted
+// approval's Slot is rewritten by the vote that moves it (see AssignSlots).
 func (r *Request) FilledSlots() []string {
 	out := make([]string, len(r.Slots))
 	for _, v := range r.Votes {

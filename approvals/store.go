@@ -45,7 +45,7 @@ const (
 	VoteAlreadyVoted VoteOutcome = "already_voted" // this person already voted; nothing changed
 	VoteNotPending   VoteOutcome = "not_pending"   // already decided, expired or cancelled; nothing changed
 	VoteSelf         VoteOutcome = "self"          // the requester cannot vote on their own request
-	VoteNotEligible  VoteOutcome = "not_eligible"  // not in any slot, or only in slots already filled
+	VoteNotEligible  VoteOutcome = "not_eligible"  // in no slot, or the approvals so far fill every slot this person could (see Admit)
 )
 
 // Changed reports whether the vote changed the request.

@@ -80,9 +80,7 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) {
 	}
 	if c.Kind == command.KindModal {
 		meta, _ := json.Marshal(modalMeta{Channel: cmd.ChannelID})
-		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, render.RequestModal(b.policy, string(meta))); err != nil {
-			b.fail(ctx, log.With(zap.String("kind", "modal")), to, fmt.Errorf("views.open: %w", err))
-		}
+		b.openModal(ctx, log.With(zap.String("kind", "modal")), to, cmd.TriggerID, render.RequestModal(b.policy, string(meta)), "type /clone")
 		return
 	}
 	log = log.With(zap.String("command", string(c.Kind)))
@@ -138,15 +136,21 @@ func (b *Bot) action(ctx context.Context, log *zap.Logger, cb slack.InteractionC
 	switch act.ActionID {
 	case render.ActionApprove:
 		rep, err = b.svc.Vote(ctx, a, id, approvals.DecisionApprove, "")
+		if err == nil && rep.Confirm != nil {
+			// The tier's approvers confirm in a modal; the vote happens when it is submitted.
+			meta, _ := json.Marshal(modalMeta{Channel: cb.Channel.ID, Request: id})
+			b.openModal(ctx, log, to, cb.TriggerID, render.ConfirmModal(rep.Confirm, string(meta)), "click Approve")
+			return
+		}
 	case render.ActionDeny:
 		// Deny asks for a reason first; the vote happens when the modal is submitted.
 		meta, _ := json.Marshal(modalMeta{Channel: cb.Channel.ID, Request: id})
-		if _, err := b.api.OpenViewContext(ctx, cb.TriggerID, render.DenyModal(id, string(meta))); err != nil {
-			b.fail(ctx, log, to, fmt.Errorf("views.open: %w", err))
-		}
+		b.openModal(ctx, log, to, cb.TriggerID, render.DenyModal(id, string(meta)), "click Deny")
 		return
 	case render.ActionExtend:
 		rep, err = b.svc.Extend(ctx, a, id, render.ExtendBy)
+	case render.ActionExtendCap:
+		rep, err = b.svc.ExtendToCap(ctx, a, id)
 	case render.ActionDestroyNow:
 		rep, err = b.svc.Destroy(ctx, a, id)
 	case render.ActionCancel:
@@ -184,10 +188,14 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 		if c, err = command.ParseForm(requestForm(cb.View.State), b.clock.Now()); err == nil {
 			rep, err = b.run(ctx, a, c)
 		}
-	case render.CallbackDeny:
+	case render.CallbackDeny, render.CallbackConfirm:
 		if !approvals.ValidID(meta.Request) {
-			log.Warn("deny modal without a request id")
+			log.Warn("vote modal without a request id")
 			return
+		}
+		if cb.View.CallbackID == render.CallbackConfirm {
+			rep, err = b.svc.ConfirmApproval(ctx, a, meta.Request)
+			break
 		}
 		rep, err = b.svc.Vote(ctx, a, meta.Request, approvals.DecisionDeny, inputValue(cb.View.State, render.InputReason))
 	case render.CallbackReview:
@@ -205,6 +213,26 @@ func (b *Bot) submission(ctx context.Context, log *zap.Logger, cb slack.Interact
 		return
 	}
 	b.answer(ctx, log, to, render.Reply(rep, b.clock.Now()))
+}
+
+// staleTrigger are the views.open errors of a trigger_id Slack no longer honours: it lasts
+// three seconds and opens one view.
+var staleTrigger = map[string]bool{"expired_trigger_id": true, "exchanged_trigger_id": true, "invalid_trigger_id": true}
+
+// openModal opens view with the trigger of the interaction that asked for it (again says how
+// to ask again: "click Approve"). A trigger Slack no longer honours (the interaction took too
+// long to reach clonebot) is answered with "again"; nothing was changed.
+func (b *Bot) openModal(ctx context.Context, log *zap.Logger, to target, trigger string, view slack.ModalViewRequest, again string) {
+	_, err := b.api.OpenViewContext(ctx, trigger, view)
+	var se slack.SlackErrorResponse
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && staleTrigger[se.Err]:
+		log.Warn("modal not opened: stale trigger", zap.String("slack_error", se.Err))
+		b.answer(ctx, log, to, render.Refusal(fmt.Sprintf("Slack's window to open the form closed before clonebot could open it, so nothing happened; %s again.", again), nil, nil))
+	default:
+		b.fail(ctx, log, to, fmt.Errorf("views.open: %w", err))
+	}
 }
 
 // requestForm reads the fields of the request form.
@@ -281,7 +309,11 @@ func (b *Bot) fail(ctx context.Context, log *zap.Logger, to target, err error) {
 	var malformed *command.Error
 	switch {
 	case errors.As(err, &refusal):
-		b.answer(ctx, log, to, render.Refusal(refusal.Message, refusal.Lines, nil))
+		m := render.Refusal(refusal.Message, refusal.Lines, nil)
+		if refusal.Offer != nil {
+			m = render.WithOffer(m, *refusal.Offer)
+		}
+		b.answer(ctx, log, to, m)
 	case errors.As(err, &malformed):
 		b.answer(ctx, log, to, render.Refusal(malformed.Msg, nil, malformed.Usage))
 	default:

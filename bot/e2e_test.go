@@ -86,7 +86,8 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, fake: slackfake.New(), clock: fakes.NewClock(t0), leaks: leakcheck.New()}
+	clock := fakes.NewClock(t0) // the fake's trigger_ids expire by it too
+	h := &harness{t: t, ctx: ctx, fake: slackfake.New(slackfake.WithClock(clock.Now)), clock: clock, leaks: leakcheck.New()}
 	t.Cleanup(h.fake.Close)
 	for _, s := range []string{botToken, appToken, signingSecret} {
 		h.leaks.Secret(s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -464,28 +465,29 @@ func (n *Notifier) progress(ctx context.Context, r *approvals.Request, status st
 	return n.box.SetProgressTS(ctx, r.ID, ts)
 }
 
-// reminder reminds the approvers of r's open slots, in its thread, that it expires soon; user
-// groups are mentioned by ID so their members are notified.
+// reminder reminds the approvers r still needs (those of the slots one more approval could
+// fill, approvals.NeededSlots), in its thread, that it expires soon; user groups are
+// mentioned by ID so their members are notified.
 func (n *Notifier) reminder(ctx context.Context, r *approvals.Request) error {
 	var mentions []string
-	filled := r.FilledSlots()
-	for i, sl := range r.Slots {
-		if filled[i] != "" {
-			continue
-		}
-		for _, p := range sl.Approvers {
+	for _, i := range r.NeededSlots() {
+		for _, p := range r.Slots[i].Approvers {
+			var mention string
 			kind, name, _ := strings.Cut(string(p), ":")
 			switch kind {
 			case "user":
-				mentions = append(mentions, "<@"+name+">")
+				mention = "<@" + name + ">"
 			case "group":
 				id, ok, err := n.dir.GroupID(ctx, name)
 				if err != nil {
 					return err
 				}
 				if ok {
-					mentions = append(mentions, "<!subteam^"+id+">")
+					mention = "<!subteam^" + id + ">"
 				}
+			}
+			if mention != "" && !slices.Contains(mentions, mention) { // a group may be in two slots
+				mentions = append(mentions, mention)
 			}
 		}
 	}

@@ -304,27 +304,54 @@ func TestDirectoryCachesAndRefreshes(t *testing.T) {
 	}
 }
 
+// TestPendingReminderMentionsOpenSlots: a reminder mentions the approvers one more approval
+// could come from: the open slot's, and, when slots share a group, those of a filled slot
+// whose holder could move to the open one (issue 14).
 func TestPendingReminderMentionsOpenSlots(t *testing.T) {
-	e := newNotifierEnv(t)
-	n := e.notifier("bot-1")
-	e.fake.AddUserGroup("S0ONCALL", "oncall", "UPEER")
-	e.fake.AddUserGroup("S0SEC", "security", "USEC")
-	r := e.request(approvals.StatusPending, func(r *approvals.Request) {
-		r.Tier, r.Mode = "debug", approvals.ModeDual
-		r.Slots = []approvals.Slot{
+	tests := []struct {
+		name        string
+		slots       []approvals.Slot
+		first       approvals.VoteInput // the approval before the reminder
+		want, never string
+	}{
+		{name: "disjoint slots", slots: []approvals.Slot{
 			{Name: "on-call peer", Approvers: []approvals.Principal{"group:oncall"}},
 			{Name: "security", Approvers: []approvals.Principal{"group:security", "user:UBOSS", "group:gone"}},
-		}
-	})
-	if _, err := e.store.Vote(e.ctx, approvals.VoteInput{RequestID: r.ID, Voter: "UPEER", Groups: []string{"oncall"},
-		Decision: approvals.DecisionApprove, At: t0}); err != nil {
-		t.Fatal(err)
+		}, first: approvals.VoteInput{Voter: "UPEER", Groups: []string{"oncall"}},
+			want: "<!subteam^S0SEC> <@UBOSS>", never: "S0ONCALL"},
+		{name: "slots sharing leads, a lead first", slots: []approvals.Slot{
+			{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+			{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+		}, first: approvals.VoteInput{Voter: "ULEAD", Groups: []string{"leads"}},
+			want: "<!subteam^S0ONCALL> <!subteam^S0LEADS> <!subteam^S0SEC>"},
+		{name: "slots sharing leads, on-call first", slots: []approvals.Slot{
+			{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+			{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+		}, first: approvals.VoteInput{Voter: "UPEER", Groups: []string{"oncall"}},
+			want: "<!subteam^S0LEADS> <!subteam^S0SEC>", never: "S0ONCALL"},
 	}
-	e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeReminder})
-	e.flush(n)
-	posts := e.fake.CallsTo("chat.postMessage")
-	text := posts[len(posts)-1].Param("text")
-	if !strings.Contains(text, "<!subteam^S0SEC> <@UBOSS>") || strings.Contains(text, "S0ONCALL") {
-		t.Fatalf("reminder %q: want the open slot's approvers only", text)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newNotifierEnv(t)
+			n := e.notifier("bot-1")
+			e.fake.AddUserGroup("S0ONCALL", "oncall", "UPEER")
+			e.fake.AddUserGroup("S0SEC", "security", "USEC")
+			e.fake.AddUserGroup("S0LEADS", "leads", "ULEAD")
+			r := e.request(approvals.StatusPending, func(r *approvals.Request) {
+				r.Tier, r.Mode, r.Slots = "debug", approvals.ModeDual, tt.slots
+			})
+			v := tt.first
+			v.RequestID, v.Decision, v.At = r.ID, approvals.DecisionApprove, t0
+			if _, err := e.store.Vote(e.ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			e.announce(r.ID, approvals.Notice{Kind: approvals.NoticeReminder})
+			e.flush(n)
+			posts := e.fake.CallsTo("chat.postMessage")
+			text := posts[len(posts)-1].Param("text")
+			if !strings.HasSuffix(text, " "+tt.want) || (tt.never != "" && strings.Contains(text, tt.never)) {
+				t.Fatalf("reminder %q: want it to end with %q (once each)", text, tt.want)
+			}
+		})
 	}
 }

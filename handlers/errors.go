@@ -1,6 +1,9 @@
 package handlers
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // ErrorCode says what kind of "no" a use case answered.
 type ErrorCode string
@@ -21,6 +24,22 @@ type Error struct {
 	Message string   // one plain-text sentence that says what to do instead
 	Lines   []string // details, plain text
 	Options []string // the valid choices, when the answer is "use one of these"
+	Offer   *Offer   // what can be done instead, in one click, when there is something
+}
+
+// OfferKind says what an Offer does.
+type OfferKind string
+
+// OfferExtendToCap extends a ready clone to its tier's cap (Service.ExtendToCap).
+const OfferExtendToCap OfferKind = "extend_to_cap"
+
+// Offer is the nearest thing to what was refused that can be granted now; bot renders it as a
+// button.
+type Offer struct {
+	Kind      OfferKind
+	RequestID string
+	By        time.Duration // extend_to_cap: how much longer the clone would live
+	Until     time.Time     // extend_to_cap: its expiry then
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -46,13 +47,14 @@ func newFixture(t *testing.T) *fixture {
 	f.store = redisstore.New(c, prefix, redisstore.WithClock(func() time.Time { return f.now }))
 	dir := fakeDirectory{
 		users: map[string]User{
-			"UDEV":    {Name: "dana", Team: "payments", Groups: []string{"developers"}},
-			"UDEV2":   {Name: "dev2", Team: "payments", Groups: []string{"developers"}},
-			"UONCALL": {Name: "olga", Team: "sre", Groups: []string{"oncall", "developers"}},
-			"UPEER":   {Name: "pete", Team: "sre", Groups: []string{"oncall"}},
-			"ULEAD":   {Name: "lee", Groups: []string{"leads"}},
-			"USEC":    {Name: "sam", Groups: []string{"security"}},
-			"UADMIN":  {Name: "ada", Groups: []string{"platform"}},
+			"UDEV":     {Name: "dana", Team: "payments", Groups: []string{"developers"}},
+			"UDEV2":    {Name: "dev2", Team: "payments", Groups: []string{"developers"}},
+			"UONCALL":  {Name: "olga", Team: "sre", Groups: []string{"oncall", "developers"}},
+			"UPEER":    {Name: "pete", Team: "sre", Groups: []string{"oncall"}},
+			"UONCALL2": {Name: "otto", Team: "sre", Groups: []string{"oncall"}},
+			"ULEAD":    {Name: "lee", Groups: []string{"leads"}},
+			"USEC":     {Name: "sam", Groups: []string{"security"}},
+			"UADMIN":   {Name: "ada", Groups: []string{"platform"}},
 		},
 		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
 	}
@@ -228,28 +230,48 @@ func TestBreakGlass(t *testing.T) {
 	}
 }
 
+// TestVote walks a debug request (unmasked, so approvers confirm in a modal) through clicks
+// and confirmations: "click" is the Approve or Deny button, "confirm" the modal's submission.
 func TestVote(t *testing.T) {
 	f := newFixture(t)
 	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
 
+	const click, confirm, modal = false, true, "(the confirmation modal)"
 	steps := []struct {
 		name     string
 		user     string
 		decision approvals.Decision
+		how      bool // click or confirm
 		refused  bool
-		wantText string
+		wantText string // modal: the reply asks for the confirmation modal
 		status   approvals.Status
 	}{
-		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, true, "cannot approve or deny your own request", approvals.StatusPending},
-		{"not eligible", "UDEV", approvals.DecisionApprove, true, "not in a group it still needs", approvals.StatusPending},
-		{"on-call peer approves", "UPEER", approvals.DecisionApprove, false, "it still needs", approvals.StatusPending},
-		{"same peer again", "UPEER", approvals.DecisionApprove, true, "You already approved", approvals.StatusPending},
-		{"security completes it", "USEC", approvals.DecisionApprove, false, "the clone is being made", approvals.StatusApproved},
-		{"late click", "ULEAD", approvals.DecisionDeny, true, "already approved; your click changed nothing", approvals.StatusApproved},
+		{"requester cannot approve", "UONCALL", approvals.DecisionApprove, click, true, "cannot approve or deny your own request", approvals.StatusPending},
+		{"not eligible", "UDEV", approvals.DecisionApprove, click, true, "you are not one of its approvers; it still needs 2 more approvals", approvals.StatusPending},
+		{"not eligible to deny", "UDEV", approvals.DecisionDeny, click, true, "You cannot deny", approvals.StatusPending},
+		{"not eligible, confirming anyway", "UDEV", approvals.DecisionApprove, confirm, true, "you are not one of its approvers", approvals.StatusPending},
+		{"on-call peer clicks Approve", "UPEER", approvals.DecisionApprove, click, false, modal, approvals.StatusPending},
+		{"on-call peer confirms", "UPEER", approvals.DecisionApprove, confirm, false, "it still needs one more approval", approvals.StatusPending},
+		{"a second on-call fills nothing more", "UONCALL2", approvals.DecisionApprove, click, true, "the approvals so far already fill every slot you could (on-call peer)", approvals.StatusPending},
+		{"same peer again", "UPEER", approvals.DecisionApprove, click, true, "You already approved", approvals.StatusPending},
+		{"same peer confirms again", "UPEER", approvals.DecisionApprove, confirm, true, "You already approved", approvals.StatusPending},
+		{"security clicks Approve", "USEC", approvals.DecisionApprove, click, false, modal, approvals.StatusPending},
+		{"security confirms", "USEC", approvals.DecisionApprove, confirm, false, "the clone is being made", approvals.StatusApproved},
+		{"late click", "ULEAD", approvals.DecisionDeny, click, true, "already approved; your click changed nothing", approvals.StatusApproved},
 	}
 	for _, s := range steps {
-		rep := f.vote(s.user, r.ID, s.decision, "")
-		if rep.Refused != s.refused || !strings.Contains(rep.Text, s.wantText) {
+		var rep answer
+		var err error
+		if s.how == confirm {
+			rep, err = ans(f.svc.ConfirmApproval(ctx, Actor{User: s.user}, r.ID))
+		} else {
+			rep, err = ans(f.svc.Vote(ctx, Actor{User: s.user}, r.ID, s.decision, ""))
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		asked := rep.Confirm != nil && rep.Confirm.ID == r.ID && rep.Text == ""
+		if rep.Refused != s.refused || asked != (s.wantText == modal) || (!asked && !strings.Contains(rep.Text, s.wantText)) {
 			t.Fatalf("%s: reply %+v, want refused=%v %q", s.name, rep, s.refused, s.wantText)
 		}
 		got, _ := f.store.Get(ctx, r.ID)
@@ -263,6 +285,36 @@ func TestVote(t *testing.T) {
 	}
 	if !slices.Equal(f.life.approved, []string{r.ID}) {
 		t.Fatalf("lifecycle started %v, want once for %s", f.life.approved, r.ID)
+	}
+}
+
+// TestVoteRematches: with slots that share a group (issue 14), a lead's approval first and an
+// on-call engineer's second approve the request: the lead moves to the slot left open.
+func TestVoteRematches(t *testing.T) {
+	f := newFixture(t)
+	debug := f.svc.policy.Tiers["debug"]
+	debug.Slots = []approvals.Slot{
+		{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+		{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+	}
+	f.svc.policy.Tiers["debug"] = debug
+	_, r := f.request("UONCALL", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "debug"})
+
+	rep, _ := ans(f.svc.ConfirmApproval(ctx, Actor{User: "ULEAD"}, r.ID))
+	if rep.Refused || !strings.Contains(rep.Text, "one more approval, from someone in") ||
+		!slices.Equal(rep.Lines, []string{"on-call or lead: group:oncall, group:leads", "lead or security: group:leads, group:security"}) {
+		t.Fatalf("the lead's answer: %+v (either slot is still open to the next approver)", rep)
+	}
+	if rep, _ := ans(f.svc.ConfirmApproval(ctx, Actor{User: "UPEER"}, r.ID)); rep.Refused || !strings.Contains(rep.Text, "the clone is being made") {
+		t.Fatalf("the on-call engineer's answer: %+v", rep)
+	}
+	got, _ := f.store.Get(ctx, r.ID)
+	if got.Status != approvals.StatusApproved || !slices.Equal(got.FilledSlots(), []string{"UPEER", "ULEAD"}) {
+		t.Fatalf("status %s, filled %q", got.Status, got.FilledSlots())
+	}
+	slot, moved, _ := got.ApprovalEffect("UPEER")
+	if slot != 0 || !slices.Equal(moved, []approvals.Move{{User: "ULEAD", From: 0, To: 1}}) {
+		t.Fatalf("effect of the second approval: slot %d, moved %+v", slot, moved)
 	}
 }
 
@@ -306,19 +358,35 @@ func TestExtend(t *testing.T) {
 		t.Fatalf("extend by someone else: %+v", rep)
 	}
 	rep, err := ans(f.svc.Extend(ctx, a, r.ID, 2*time.Hour))
-	if err != nil || rep.Refused || !strings.Contains(rep.Text, "until "+minute(t0.Add(10*time.Hour))) {
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "Extended the clone until "+minute(t0.Add(10*time.Hour))) {
 		t.Fatalf("extend 2h: %+v, %v", rep, err)
 	}
+	// Past the cap: refused, nothing changes, and the most that can be granted is offered.
 	rep, err = ans(f.svc.Extend(ctx, a, r.ID, 100*time.Hour))
-	if err != nil || !strings.Contains(rep.Text, "capped: the dev tier allows 24h in total") || !strings.Contains(rep.Text, minute(t0.Add(24*time.Hour))) {
-		t.Fatalf("extend over the cap: %+v, %v", rep, err)
+	wantOffer := &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: 14 * time.Hour, Until: t0.Add(24 * time.Hour)}
+	if err != nil || !rep.Refused || !reflect.DeepEqual(rep.Offer, wantOffer) ||
+		rep.Text != r.ID+" cannot be extended by 100h: the dev tier allows 24h in total from ready. The most it can have now is 14h more, until "+minute(t0.Add(24*time.Hour))+"." {
+		t.Fatalf("extend over the cap: %+v %+v, %v", rep, rep.Offer, err)
+	}
+	if got, _ := f.store.Get(ctx, r.ID); !got.ExpiresAt.Equal(t0.Add(10 * time.Hour)) {
+		t.Fatalf("a refused extension moved the expiry to %v", got.ExpiresAt)
+	}
+	// The offer's button.
+	rep, err = ans(f.svc.ExtendToCap(ctx, a, r.ID))
+	if err != nil || rep.Refused || !strings.Contains(rep.Text, "Extended the clone by 14h to its tier's cap, until "+minute(t0.Add(24*time.Hour))) {
+		t.Fatalf("extend to the cap: %+v, %v", rep, err)
 	}
 	got, _ := f.store.Get(ctx, r.ID)
 	if !got.ExpiresAt.Equal(t0.Add(24 * time.Hour)) {
 		t.Fatalf("expires %v", got.ExpiresAt)
 	}
-	if rep, _ := ans(f.svc.Extend(ctx, a, r.ID, time.Hour)); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") {
-		t.Fatalf("extend at the cap: %+v", rep)
+	for name, extend := range map[string]func() (Reply, error){
+		"by 1h":      func() (Reply, error) { return f.svc.Extend(ctx, a, r.ID, time.Hour) },
+		"to the cap": func() (Reply, error) { return f.svc.ExtendToCap(ctx, a, r.ID) },
+	} {
+		if rep, _ := ans(extend()); !rep.Refused || !strings.Contains(rep.Text, "already at its tier's cap") || rep.Offer != nil {
+			t.Fatalf("extend %s at the cap: %+v", name, rep)
+		}
 	}
 	// An admin may extend anyone's clone... but it is capped already; destroy instead.
 	rep, err = ans(f.svc.Destroy(ctx, Actor{User: "UADMIN"}, r.ID))
@@ -415,6 +483,7 @@ func TestExplainBackupsHelp(t *testing.T) {
 	rep, err := ans(f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"}))
 	text := strings.Join(rep.Lines, "\n")
 	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
+		!strings.Contains(text, "Approval: two distinct approvers, one per slot, each confirming in a modal that restates the request") ||
 		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
 		!strings.Contains(text, "Strategy: restore from backup of "+ymd(daysAgo(1))+" (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
 		t.Fatalf("explain: %+v, %v", rep, err)
@@ -458,6 +527,8 @@ type answer struct {
 	Text     string
 	Lines    []string
 	Options  []string
+	Offer    *Offer
+	Confirm  *approvals.Request
 	Requests []*approvals.Request
 	Timeline *approvals.Request
 }
@@ -466,9 +537,9 @@ type answer struct {
 func ans(rep Reply, err error) (answer, error) {
 	var e *Error
 	if errors.As(err, &e) {
-		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options}, nil
+		return answer{Refused: true, Text: e.Message, Lines: e.Lines, Options: e.Options, Offer: e.Offer}, nil
 	}
-	return answer{Text: rep.Text, Lines: rep.Lines, Requests: rep.Requests, Timeline: rep.Timeline}, err
+	return answer{Text: rep.Text, Lines: rep.Lines, Confirm: rep.Confirm, Requests: rep.Requests, Timeline: rep.Timeline}, err
 }
 
 // notices takes the notices recorded so far, one line each (fakes.NoticeLine).

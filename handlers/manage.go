@@ -53,38 +53,74 @@ func (s *Service) Status(ctx context.Context, a Actor, id string) (Reply, error)
 	return Reply{Text: fmt.Sprintf("%s: %s", r.ID, r.Status), Timeline: r}, nil
 }
 
-// Extend gives a ready clone more time, capped so its whole life stays within its tier's
-// maximum.
+// Extend gives a ready clone d more time. An extension past the tier's cap on the clone's
+// whole life (from ready) is refused, as a TTL over the cap is at request time: the refusal
+// says the most that can be granted now and offers it (ExtendToCap).
 func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duration) (Reply, error) {
 	if d <= 0 {
 		return Reply{}, refuse(EInvalid, "Extend by a positive duration, like 2h.")
 	}
-	u, r, err := s.managed(ctx, a, id, "extend")
+	u, r, err := s.extendable(ctx, a, id)
 	if err != nil {
 		return Reply{}, err
 	}
+	until := r.ExpiresAt.Add(d)
+	if limit, ok := approvals.ExtensionLimit(r); ok && until.After(limit) {
+		room := limit.Sub(r.ExpiresAt)
+		e := refuse(EInvalid, "%s cannot be extended by %s: the %s tier allows %s in total from ready. The most it can have now is %s more, until %s.",
+			r.ID, approvals.FormatDuration(d), r.Tier, approvals.FormatDuration(r.MaxTTL), approvals.FormatDuration(room), stamp(limit))
+		e.Offer = &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: room, Until: limit}
+		return Reply{}, e
+	}
+	return s.extend(ctx, a.by(u), r, until, "extended the clone until "+stamp(until))
+}
+
+// ExtendToCap gives a ready clone all the time its tier's cap allows: what Extend offers
+// when asked for more.
+func (s *Service) ExtendToCap(ctx context.Context, a Actor, id string) (Reply, error) {
+	u, r, err := s.extendable(ctx, a, id)
+	if err != nil {
+		return Reply{}, err
+	}
+	limit, ok := approvals.ExtensionLimit(r)
+	if !ok {
+		return Reply{}, refuse(EInvalid, "The %s tier has no cap; extend %s by a duration: /clone extend %s 2h.", r.Tier, r.ID, r.ID)
+	}
+	return s.extend(ctx, a.by(u), r, limit, fmt.Sprintf("extended the clone by %s to its tier's cap, until %s",
+		approvals.FormatDuration(limit.Sub(r.ExpiresAt)), stamp(limit)))
+}
+
+// extendable loads a ready clone the actor may extend that has room left under its cap.
+func (s *Service) extendable(ctx context.Context, a Actor, id string) (User, *approvals.Request, error) {
+	u, r, err := s.managed(ctx, a, id, "extend")
+	if err != nil {
+		return User{}, nil, err
+	}
 	if r.Status != approvals.StatusReady {
-		return Reply{}, refuse(EConflict, "%s is %s; only a ready clone can be extended.", r.ID, r.Status)
+		return User{}, nil, refuse(EConflict, "%s is %s; only a ready clone can be extended.", r.ID, r.Status)
 	}
-	until, capped := approvals.CapExtension(r, d)
-	if !until.After(r.ExpiresAt) {
-		return Reply{}, refuse(EInvalid, "%s is already at its tier's cap of %s in total; it cannot be extended.", r.ID, approvals.FormatDuration(r.MaxTTL))
+	if limit, ok := approvals.ExtensionLimit(r); ok && limit.Sub(r.ExpiresAt) < time.Minute {
+		return User{}, nil, refuse(EInvalid, "%s is already at its tier's cap of %s in total; it cannot be extended.", r.ID, approvals.FormatDuration(r.MaxTTL))
 	}
-	text := fmt.Sprintf("extended the clone until %s", until.UTC().Format("2006-01-02 15:04 MST"))
-	if capped {
-		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
-	}
-	r, err = s.store.Extend(ctx, r.ID, a.by(u), until, s.now(), approvals.Note(a.by(u), text))
+	return u, r, nil
+}
+
+// extend moves r's expiry to until, with text as the thread's note; by is who asked.
+func (s *Service) extend(ctx context.Context, by string, r *approvals.Request, until time.Time, text string) (Reply, error) {
+	moved, err := s.store.Extend(ctx, r.ID, by, until, s.now(), approvals.Note(by, text))
 	if errors.Is(err, approvals.ErrNotActive) {
-		return Reply{}, refuse(EConflict, "%s is no longer ready; it cannot be extended.", id)
+		return Reply{}, refuse(EConflict, "%s is no longer ready; it cannot be extended.", r.ID)
 	}
 	if err != nil {
 		return Reply{}, err
 	}
 	rep := said("%s: %s.", r.ID, capitalise(text))
-	rep.Request = r
+	rep.Request = moved
 	return rep, nil
 }
+
+// stamp writes a time as the answers do.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
 
 // Destroy tears a clone down now.
 func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error) {

@@ -262,6 +262,9 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 	case approvals.ModeDual:
 		approval = "two distinct approvers, one per slot"
 	}
+	if out.Mode != approvals.ModeAuto && out.Mode != approvals.ModeBreakGlass && s.policy.Tiers[out.Tier].ConfirmsInModal() {
+		approval += ", each confirming in a modal that restates the request"
+	}
 	src := s.policy.Sources[in.Source]
 	lines := []string{
 		fmt.Sprintf("Tier: %s (%s masking)", out.Tier, out.Masking),
@@ -338,13 +341,22 @@ func capitalise(s string) string {
 
 // slotLines says who must approve.
 func slotLines(slots []approvals.Slot) []string {
+	out := approverLines(slots)
+	for i := range out {
+		out[i] = "Needs approval from " + out[i]
+	}
+	return out
+}
+
+// approverLines says who may approve in each slot: "name: group:a, user:U1".
+func approverLines(slots []approvals.Slot) []string {
 	var out []string
 	for _, sl := range slots {
 		var who []string
 		for _, p := range sl.Approvers {
 			who = append(who, string(p))
 		}
-		out = append(out, fmt.Sprintf("Needs approval from %s: %s", sl.Name, strings.Join(who, ", ")))
+		out = append(out, fmt.Sprintf("%s: %s", sl.Name, strings.Join(who, ", ")))
 	}
 	return out
 }

@@ -97,6 +97,7 @@ type Reply struct {
 	Usage    []string             // command usage lines
 	Requests []*approvals.Request // requests to list with their state and time left
 	Timeline *approvals.Request   // one request to show with its timeline
+	Confirm  *approvals.Request   // an approval of this request waits for the approver to confirm it in a modal
 
 	// For callers that answer with data rather than text (the REST API); Slack shows the text.
 	Request *approvals.Request   // the request made or changed, or (dry run) the one that would be made

@@ -49,6 +49,7 @@ type voteDTO struct {
 	User     string `json:"user"`
 	Decision string `json:"decision"`
 	Slot     int    `json:"slot"`
+	Eligible []int  `json:"eligible,omitempty"` // approvals: the slots the approver could fill
 	Reason   string `json:"reason,omitempty"`
 	At       string `json:"at"`
 }
@@ -115,7 +116,7 @@ func toHash(r *approvals.Request) ([]any, error) {
 	}
 	votes := make([]voteDTO, 0, len(r.Votes))
 	for _, v := range r.Votes {
-		votes = append(votes, voteDTO{User: v.User, Decision: string(v.Decision), Slot: v.Slot, Reason: v.Reason, At: ms(v.At)})
+		votes = append(votes, voteDTO{User: v.User, Decision: string(v.Decision), Slot: v.Slot, Eligible: v.Eligible, Reason: v.Reason, At: ms(v.At)})
 	}
 	votesJSON, err := json.Marshal(votes)
 	if err != nil {
@@ -279,7 +280,7 @@ func decodeList[D, T any](s string, domain func(D) (T, error)) ([]T, error) {
 
 func (d voteDTO) domain() (approvals.Vote, error) {
 	at, err := parseMS(d.At)
-	return approvals.Vote{User: d.User, Decision: approvals.Decision(d.Decision), Slot: d.Slot, Reason: d.Reason, At: at}, err
+	return approvals.Vote{User: d.User, Decision: approvals.Decision(d.Decision), Slot: d.Slot, Eligible: d.Eligible, Reason: d.Reason, At: at}, err
 }
 
 func (d eventDTO) domain() (approvals.Event, error) {

@@ -97,7 +97,7 @@ func TestLuaWrittenFieldsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantVote := approvals.Vote{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 0, Reason: reason, At: voteAt}
+	wantVote := approvals.Vote{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0}, Reason: reason, At: voteAt}
 	if len(res.Request.Votes) != 1 || !reflect.DeepEqual(res.Request.Votes[0], wantVote) {
 		t.Fatalf("votes %+v, want [%+v]", res.Request.Votes, wantVote)
 	}

@@ -46,6 +46,17 @@ func dual(id string) *approvals.Request {
 	}
 }
 
+// overlapping is a dual request whose slots share a group: on-call or leads, then leads
+// or security (the policy of issue 14's report).
+func overlapping(id string) *approvals.Request {
+	r := dual(id)
+	r.Slots = []approvals.Slot{
+		{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+		{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+	}
+	return r
+}
+
 // single is a pending staging-tier request that needs one lead.
 func single(id string) *approvals.Request {
 	r := dual(id)

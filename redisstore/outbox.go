@@ -13,11 +13,13 @@ import (
 //
 // Types: "requested", "voted", "extended", "message" (the card was posted), and the status a
 // request entered ("approved", "denied", "cancelled", "ready", ...). Data holds the details as
-// strings: voted has decision, slot, slot_name, reason; a status event has from, to and, where
-// there is one, note, failure, expires_at_ms; extended has from_expires_at_ms and
-// expires_at_ms; requested has tier, source, mode, ttl_ms, reason, team and, when its actor is
-// an API key ("api:<key id>") rather than the requester, requester; message has channel and
-// message_ts. Times in Data are unix milliseconds.
+// strings: voted has decision, slot, slot_name, reason and, when the approval moved earlier
+// approvers to other slots, reassigned ("U1 now counts as security"); a status event has
+// from, to and, where there is one, note, failure, expires_at_ms (approved: approvers, each
+// slot with who fills it); extended has from_expires_at_ms and expires_at_ms; requested has
+// tier, source, mode, ttl_ms, reason, team and, when its actor is an API key ("api:<key id>")
+// rather than the requester, requester; message has channel and message_ts. Times in Data are
+// unix milliseconds.
 type OutboxEvent struct {
 	ID        string // stream entry id: the cursor to pass to ReadOutbox for the events after this one
 	Type      string

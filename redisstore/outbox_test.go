@@ -36,7 +36,22 @@ func TestOutboxContent(t *testing.T) {
 			return err
 		}, []OutboxEvent{
 			{Type: "voted", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: withContext("C1", map[string]string{"decision": "approve", "slot": "1", "slot_name": "security", "reason": "ok"})},
-			{Type: "approved", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: withContext("C1", map[string]string{"from": "pending", "to": "approved"})},
+			{Type: "approved", RequestID: "cl-o", Actor: "UBOSS", At: at, Data: withContext("C1", map[string]string{"from": "pending", "to": "approved",
+				"approvers": "oncall: UONA; security: UBOSS"})},
+		}},
+		{"an approval that moves an earlier one", func() error {
+			f.create(overlapping("cl-o5"))
+			f.vote("cl-o5", "ULEAD", approvals.DecisionApprove, at, "leads")
+			_, err := f.s.Vote(ctx, approvals.VoteInput{RequestID: "cl-o5", Voter: "UONA", Groups: []string{"oncall"}, Decision: approvals.DecisionApprove, At: at})
+			return err
+		}, []OutboxEvent{
+			{Type: "requested", RequestID: "cl-o5", Actor: requester, At: t0, Data: map[string]string{
+				"tier": "debug", "source": "prod", "mode": "dual", "masking": "none", "ttl_ms": "14400000", "reason": "INC-1 check", "team": "payments"}},
+			{Type: "voted", RequestID: "cl-o5", Actor: "ULEAD", At: at, Data: withContext("", map[string]string{"decision": "approve", "slot": "0", "slot_name": "on-call or lead"})},
+			{Type: "voted", RequestID: "cl-o5", Actor: "UONA", At: at, Data: withContext("", map[string]string{"decision": "approve", "slot": "0", "slot_name": "on-call or lead",
+				"reassigned": "ULEAD now counts as lead or security"})},
+			{Type: "approved", RequestID: "cl-o5", Actor: "UONA", At: at, Data: withContext("", map[string]string{"from": "pending", "to": "approved",
+				"approvers": "on-call or lead: UONA; lead or security: ULEAD"})},
 		}},
 		{"transition", func() error {
 			_, err := f.s.Transition(ctx, approvals.TransitionInput{RequestID: "cl-o", To: approvals.StatusProvisioning, By: "clonebot", Note: "starting", At: at})

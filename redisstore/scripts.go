@@ -168,35 +168,85 @@ local function matches(slot)
   return false
 end
 
--- step 5: a deny from anyone eligible ends the request; an approval fills the first open
--- slot the voter matches, and the last slot filled approves it.
-local slot, to = nil, ''
-if decision == 'deny' then
-  for _, s in ipairs(slots) do
-    if matches(s) then slot = -1; to = 'denied'; break end
-  end
-else
-  local filled, n_filled = {}, 0
-  for _, v in ipairs(votes) do
-    if v.decision == 'approve' and type(v.slot) == 'number' and v.slot >= 0 and not filled[v.slot] then
-      filled[v.slot] = true
-      n_filled = n_filled + 1
+-- step 5: a deny from anyone eligible ends the request. An approval counts when the
+-- approvals so far and it can be given distinct slots (approvals.Admit, the same steps as
+-- approvals.AssignSlots); the assignment is recomputed, so an earlier approver may move to
+-- another slot they could fill; once every slot is filled the request is approved.
+local mine = {}
+for i, s in ipairs(slots) do
+  if matches(s) then mine[#mine + 1] = i - 1 end
+end
+if #mine == 0 then return {'not_eligible', '', redis.call('HGETALL', REQ)} end
+local n_slots = #slots
+-- place is Kuhn's augmenting path from approval i: an open slot first, else a slot whose
+-- holder can move on.
+local holder, assign, elig, seen = {}, {}, {}, {}
+local function place(i)
+  for _, s in ipairs(elig[i]) do
+    if s >= 0 and s < n_slots and holder[s] == nil then
+      holder[s] = i; assign[i] = s
+      return true
     end
   end
-  for i, s in ipairs(slots) do
-    if not filled[i - 1] and matches(s) then slot = i - 1; break end
+  for _, s in ipairs(elig[i]) do
+    if s >= 0 and s < n_slots and not seen[s] then
+      seen[s] = true
+      if place(holder[s]) then
+        holder[s] = i; assign[i] = s
+        return true
+      end
+    end
   end
-  if slot and n_filled + 1 >= #slots then to = 'approved' end
+  return false
 end
-if slot == nil then return {'not_eligible', '', redis.call('HGETALL', REQ)} end
+-- label names slot i (0-based) for the audit events.
+local function label(i)
+  local name = slots[i + 1].name
+  if type(name) == 'string' and name ~= '' then return name end
+  return 'slot ' .. tostring(i + 1)
+end
+local slot, to, approvers, moved, filled = nil, '', {}, {}, 0
+if decision == 'deny' then
+  slot, to = -1, 'denied'
+else
+  for _, v in ipairs(votes) do
+    if v.decision == 'approve' then
+      approvers[#approvers + 1] = v
+      -- approvals recorded before eligibility was may fill the slot they were given
+      elig[#approvers] = type(v.eligible) == 'table' and v.eligible or {v.slot}
+    end
+  end
+  elig[#approvers + 1] = mine
+  for i = 1, #approvers + 1 do
+    assign[i] = -1
+    seen = {}
+    if place(i) then filled = filled + 1 end
+  end
+  slot = assign[#approvers + 1]
+  if slot < 0 then return {'not_eligible', '', redis.call('HGETALL', REQ)} end
+  for i, v in ipairs(approvers) do
+    if v.slot ~= assign[i] then
+      moved[#moved + 1] = v.user .. ' now counts as ' .. label(assign[i])
+      v.slot = assign[i]
+    end
+  end
+  if filled == n_slots then to = 'approved' end
+end
 
 -- step 6: record the vote, the decision, the indexes and the audit events.
 local vote = {user = voter, decision = decision, slot = slot, at = at}
 local data = {decision = decision, slot = tostring(slot)}
 local note = decision
-if slot >= 0 and type(slots[slot + 1].name) == 'string' and slots[slot + 1].name ~= '' then
-  data.slot_name = slots[slot + 1].name
-  note = note .. ' (' .. slots[slot + 1].name .. ')'
+if slot >= 0 then
+  vote.eligible = mine
+  if type(slots[slot + 1].name) == 'string' and slots[slot + 1].name ~= '' then
+    data.slot_name = slots[slot + 1].name
+    note = note .. ' (' .. slots[slot + 1].name .. ')'
+  end
+end
+if #moved > 0 then
+  data.reassigned = table.concat(moved, '; ')
+  note = note .. '; earlier approvals re-matched'
 end
 if reason ~= '' then
   vote.reason = reason
@@ -205,14 +255,25 @@ if reason ~= '' then
 end
 history = append_json(history, event('voted', '', '', voter, note, at))
 emit('voted', id, voter, at, data)
-local changes = {'votes', append_json(votes_json, cjson.encode(vote)), 'updated_at_ms', at}
+votes[#votes + 1] = vote
+local changes = {'votes', cjson.encode(votes), 'updated_at_ms', at}
 local outcome = 'counted'
 if to ~= '' then
   history = append_json(history, event(to, 'pending', to, voter, '', at))
   changes[#changes + 1] = 'status'
   changes[#changes + 1] = to
   sync(id, 'pending', to, requester, team, pending_at, false)
-  emit(to, id, voter, at, {from = 'pending', to = to})
+  local ev = {from = 'pending', to = to}
+  if to == 'approved' then
+    local who = {}
+    for i = 1, #approvers + 1 do
+      local u = voter
+      if i <= #approvers then u = approvers[i].user end
+      who[assign[i] + 1] = label(assign[i]) .. ': ' .. u
+    end
+    ev.approvers = table.concat(who, '; ')
+  end
+  emit(to, id, voter, at, ev)
   outcome = to
 end
 changes[#changes + 1] = 'history'

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,8 +96,14 @@ func TestVote(t *testing.T) {
 			want: approvals.VoteCounted, wantStatus: approvals.StatusPending, wantFilled: []string{"UBOTH", ""}, wantVoteOf: approvals.DecisionApprove},
 		{name: "person in both groups fills the slot left open", request: dual, before: []voter{oncallA}, give: both,
 			want: approvals.VoteApproved, wantStatus: approvals.StatusApproved, wantFilled: []string{"UONA", "UBOTH"}, wantVoteOf: approvals.DecisionApprove},
-		{name: "after a person in both groups, on-call alone cannot fill security", request: dual, before: []voter{both}, give: oncallA,
-			want: approvals.VoteNotEligible, wantStatus: approvals.StatusPending, wantFilled: []string{"UBOTH", ""}},
+		{name: "after a person in both groups, on-call approves: the first moves to security", request: dual, before: []voter{both}, give: oncallA,
+			want: approvals.VoteApproved, wantStatus: approvals.StatusApproved, wantFilled: []string{"UONA", "UBOTH"}, wantVoteOf: approvals.DecisionApprove},
+		{name: "an approval stored without its eligible slots keeps its slot", request: legacyVote, give: both,
+			want: approvals.VoteApproved, wantStatus: approvals.StatusApproved, wantFilled: []string{"UONA", "UBOTH"}, wantVoteOf: approvals.DecisionApprove},
+		{name: "issue 14: a lead, then on-call, over overlapping slots", request: overlapping, before: []voter{lead}, give: oncallA,
+			want: approvals.VoteApproved, wantStatus: approvals.StatusApproved, wantFilled: []string{"UONA", "ULEAD"}, wantVoteOf: approvals.DecisionApprove},
+		{name: "overlapping slots: a second on-call fills nothing the first did not", request: overlapping, before: []voter{oncallA}, give: oncallB,
+			want: approvals.VoteNotEligible, wantStatus: approvals.StatusPending, wantFilled: []string{"UONA", ""}},
 		{name: "after a person in both groups, security approves", request: dual, before: []voter{both}, give: security,
 			want: approvals.VoteApproved, wantStatus: approvals.StatusApproved, wantFilled: []string{"UBOTH", "USEC"}, wantVoteOf: approvals.DecisionApprove},
 	}
@@ -129,6 +137,9 @@ func TestVote(t *testing.T) {
 			if res.Result != tt.want {
 				t.Fatalf("outcome %s, want %s", res.Result, tt.want)
 			}
+			if got := approvals.DecideVote(before, tt.give.input(id, at)); got != res.Result {
+				t.Fatalf("approvals.DecideVote says %s, the script %s", got, res.Result)
+			}
 			if res.Request.Status != tt.wantStatus {
 				t.Fatalf("status %s, want %s", res.Request.Status, tt.wantStatus)
 			}
@@ -161,6 +172,14 @@ func TestVote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// legacyVote is a dual request with an on-call approval stored before votes recorded the
+// slots their approver could fill: it may fill the slot it was given.
+func legacyVote(id string) *approvals.Request {
+	r := dual(id)
+	r.Votes = []approvals.Vote{{User: "UONA", Decision: approvals.DecisionApprove, Slot: 0, At: t0}}
+	return r
 }
 
 // TestVoteEligibilityMatchesPrincipal checks the script's principal matching against
@@ -227,5 +246,101 @@ func TestVoteWithoutTimeUsesClock(t *testing.T) {
 	}
 	if !reflect.DeepEqual(res.Request.UpdatedAt, t0) {
 		t.Fatalf("updated at %v", res.Request.UpdatedAt)
+	}
+}
+
+// TestVoteMatchingExhaustive casts every sequence of up to 4 approvals over 1 to 3 slots,
+// each voter in any subset of the slots' groups, through the vote script, and checks each
+// answer against the Go rule (approvals.Admit), which approvals.TestAdmitExhaustive checks
+// against a brute-force oracle: the same outcome (also approvals.DecideVote's), the same
+// assignment of every approval to its slot, the same status. The sequences are walked as a tree: each branch starts from a
+// copy of the request as the script left it at the branch point, so a shared prefix is cast
+// once. A sequence stops once the request is approved (later clicks are VoteNotPending,
+// which TestVote covers).
+func TestVoteMatchingExhaustive(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ids, votes atomic.Int64
+	// branch casts every possible next click on a copy of r (approved so far: counted).
+	var branch func(r *approvals.Request, counted [][]int, depth int)
+	branch = func(r *approvals.Request, counted [][]int, depth int) {
+		n := len(r.Slots)
+		for mask := range 1 << n {
+			if t.Failed() {
+				return
+			}
+			groups := []string{"bystanders"}
+			for s := range n {
+				if mask&(1<<s) != 0 {
+					groups = append(groups, fmt.Sprintf("g%d", s))
+				}
+			}
+			cp := *r
+			cp.ID = fmt.Sprintf("cl-m%d", ids.Add(1))
+			if err := f.s.Create(ctx, &cp, approvals.Limits{}); err != nil {
+				t.Errorf("create %s: %v", cp.ID, err)
+				return
+			}
+			user := fmt.Sprintf("U%d", 4-depth)
+			in := approvals.VoteInput{RequestID: cp.ID, Voter: user, Groups: groups, Decision: approvals.DecisionApprove, At: t0}
+			res, err := f.s.Vote(ctx, in)
+			votes.Add(1)
+			if err != nil {
+				t.Errorf("vote %s by %s: %v", cp.ID, user, err)
+				return
+			}
+			mine := approvals.EligibleSlots(r.Slots, user, groups)
+			want := approvals.Admit(n, counted, mine)
+			wantOutcome, wantStatus := approvals.VoteNotEligible, approvals.StatusPending
+			switch {
+			case want.Complete:
+				wantOutcome, wantStatus = approvals.VoteApproved, approvals.StatusApproved
+			case want.Counted:
+				wantOutcome = approvals.VoteCounted
+			}
+			where := func() string {
+				return fmt.Sprintf("%d slot(s), approvals so far %v, next in %q", n, counted, groups)
+			}
+			if decided := approvals.DecideVote(&cp, in); res.Result != wantOutcome || res.Request.Status != wantStatus || decided != wantOutcome {
+				t.Errorf("%s: %s, %s (DecideVote: %s); want %s, %s", where(), res.Result, res.Request.Status, decided, wantOutcome, wantStatus)
+				return
+			}
+			next := r
+			if want.Counted {
+				var got []int
+				for _, v := range res.Request.Votes {
+					got = append(got, v.Slot)
+				}
+				last := res.Request.Votes[len(got)-1]
+				if !slices.Equal(got, want.Assign) || !slices.Equal(last.Eligible, mine) {
+					t.Errorf("%s: slots %v (eligible %v), want %v (eligible %v)", where(), got, last.Eligible, want.Assign, mine)
+					return
+				}
+				counted, next = append(slices.Clone(counted), mine), res.Request
+			}
+			if !want.Complete && depth > 1 {
+				branch(next, counted, depth-1)
+			}
+			if want.Counted {
+				counted = counted[:len(counted)-1]
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for n := 1; n <= 3; n++ {
+		r := dual("cl-m")
+		r.Slots = nil
+		for s := range n {
+			r.Slots = append(r.Slots, approvals.Slot{Name: fmt.Sprintf("s%d", s), Approvers: []approvals.Principal{approvals.Principal(fmt.Sprintf("group:g%d", s))}})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			branch(r, nil, 4)
+		}()
+	}
+	wg.Wait()
+	if n := votes.Load(); !t.Failed() && n != 2840 {
+		t.Fatalf("%d sequences cast, want 2840 (every sequence of up to 4 clicks, stopped once approved)", n)
 	}
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,11 +17,13 @@ const (
 	ActionApprove    = "approve"
 	ActionDeny       = "deny"
 	ActionExtend     = "extend"
+	ActionExtendCap  = "extend_to_cap" // the offer of a refused extension: to the tier's cap
 	ActionDestroyNow = "destroy_now"
 	ActionCancel     = "cancel"
 
 	CallbackRequest = "request_clone"
 	CallbackDeny    = "deny_reason"
+	CallbackConfirm = "confirm_approval" // the modal a confirm: modal tier's Approve click opens
 )
 
 // ExtendBy is how much the Extend button adds (capped by the tier).
@@ -123,20 +126,33 @@ func Card(r *approvals.Request, now time.Time) Message {
 	return Message{Text: fmt.Sprintf("Clone request %s by %s: %s as of %s, %s", r.ID, user(r.Requester), Escape(r.Source), date(r), r.Status), Blocks: blocks}
 }
 
-// approvalsText lists each approver slot with who filled it, and any denial.
+// approvalsText lists each approver slot with who fills it, who else may approve while it is
+// pending, and any denial.
 func approvalsText(r *approvals.Request) string {
 	var lines []string
+	var waiting []approvals.Principal
 	filled := r.FilledSlots()
 	for i, sl := range r.Slots {
 		if filled[i] != "" {
 			lines = append(lines, fmt.Sprintf(":white_check_mark: %s: %s", Escape(sl.Name), user(filled[i])))
 			continue
 		}
-		var who []string
-		for _, p := range sl.Approvers {
-			who = append(who, Escape(string(p)))
+		waiting = append(waiting, sl.Approvers...)
+		lines = append(lines, fmt.Sprintf(":white_square: %s: waiting (%s)", Escape(sl.Name), principals(sl.Approvers)))
+	}
+	// A filled slot the next approval could take: its holder would move to an open slot.
+	if r.Status == approvals.StatusPending {
+		var also []approvals.Principal
+		for _, i := range r.NeededSlots() {
+			for _, p := range r.Slots[i].Approvers {
+				if filled[i] != "" && !slices.Contains(waiting, p) {
+					also = append(also, p)
+				}
+			}
 		}
-		lines = append(lines, fmt.Sprintf(":white_square: %s: waiting (%s)", Escape(sl.Name), strings.Join(who, ", ")))
+		if len(also) > 0 {
+			lines = append(lines, fmt.Sprintf(":arrows_counterclockwise: %s may approve too: the approvals so far move to the slot left open", principals(also)))
+		}
 	}
 	for _, v := range r.Votes {
 		if v.Decision == approvals.DecisionDeny {
@@ -151,6 +167,17 @@ func approvalsText(r *approvals.Request) string {
 		return ""
 	}
 	return "*Approvals*\n" + strings.Join(lines, "\n")
+}
+
+// principals lists ps once each, escaped.
+func principals(ps []approvals.Principal) string {
+	var out []string
+	for _, p := range ps {
+		if s := Escape(string(p)); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func cardFooter(r *approvals.Request, now time.Time) string {
@@ -170,13 +197,16 @@ func cardFooter(r *approvals.Request, now time.Time) string {
 }
 
 // Note is one timeline line in the thread: by ("" for clonebot) did text, at at.
-func Note(by, text string, at time.Time) Message {
-	line := fmt.Sprintf("%s %s", user(by), Escape(text))
+func Note(by, text string, at time.Time) Message { return note(by, Escape(text), at) }
+
+// note is Note with text already mrkdwn (user text in it escaped).
+func note(by, text string, at time.Time) Message {
+	line := fmt.Sprintf("%s %s", user(by), text)
 	return Message{Text: line, Blocks: []slack.Block{context(clock(at) + " · " + line)}}
 }
 
 // Vote is the timeline line of a counted vote (n, a vote notice) on r: who, as which approver
-// and, for a denial, why.
+// (as the vote left the slots, with anyone it moved) and, for a denial, why.
 func Vote(r *approvals.Request, n approvals.Notice) Message {
 	v, _ := r.VoteOf(n.By)
 	var text string
@@ -184,18 +214,22 @@ func Vote(r *approvals.Request, n approvals.Notice) Message {
 	case v.Decision == approvals.DecisionDeny:
 		text = "denied the request"
 		if v.Reason != "" {
-			text += ": " + v.Reason
+			text += ": " + Escape(v.Reason)
 		}
 	default:
 		text = "approved"
-		if v.Slot >= 0 && v.Slot < len(r.Slots) {
-			text += " as " + r.Slots[v.Slot].Name
+		slot, moved, _ := r.ApprovalEffect(n.By)
+		if slot >= 0 && slot < len(r.Slots) {
+			text += " as " + Escape(r.Slots[slot].Name)
+		}
+		for _, m := range moved {
+			text += fmt.Sprintf("; %s now counts as %s", user(m.User), Escape(r.Slots[m.To].Name))
 		}
 		if n.Outcome == approvals.VoteApproved {
 			text += "; the request is approved"
 		}
 	}
-	return Note(n.By, text, n.At)
+	return note(n.By, text, n.At)
 }
 
 // Progress is the one status line in the thread, edited in place.
@@ -273,6 +307,16 @@ func SecurityAlert(by, text string, r *approvals.Request) Message {
 // the valid choices are in them, and usage lines where the command was malformed.
 func Refusal(text string, lines, usage []string) Message {
 	return reply(":warning: "+Escape(text), lines, usage, nil, nil, time.Time{})
+}
+
+// WithOffer adds the button of a refusal's offer (handlers.Offer) to m.
+func WithOffer(m Message, o handlers.Offer) Message {
+	switch o.Kind {
+	case handlers.OfferExtendToCap:
+		m.Blocks = append(m.Blocks, slack.NewActionBlock("offer",
+			button(ActionExtendCap, o.RequestID, fmt.Sprintf("Extend by %s, until %s", approvals.FormatDuration(o.By), stamp(o.Until)), "primary")))
+	}
+	return m
 }
 
 // Reply is an ephemeral answer to the person who acted.

@@ -90,6 +90,20 @@ func TestGolden(t *testing.T) {
 	breakGlass := readyRequest(arn)
 	breakGlass.Tier, breakGlass.Mode, breakGlass.Slots, breakGlass.Votes = "breakglass", approvals.ModeBreakGlass, nil, nil
 	breakGlass.ReviewDueAt = t0.Add(48 * time.Hour)
+	// Slots that share a group (issue 14): a lead approved first, into the first slot.
+	rematch := debugRequest()
+	rematch.Slots = []approvals.Slot{
+		{Name: "on-call or lead", Approvers: []approvals.Principal{"group:oncall", "group:leads"}},
+		{Name: "lead or security", Approvers: []approvals.Principal{"group:leads", "group:security"}},
+	}
+	rematch.Votes = []approvals.Vote{{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0, 1}, At: t0.Add(5 * time.Minute)}}
+	// Then an on-call engineer, who can only fill the first: the lead moves to the second.
+	rematched := debugRequest()
+	rematched.Slots, rematched.Status = rematch.Slots, approvals.StatusApproved
+	rematched.Votes = []approvals.Vote{
+		{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 1, Eligible: []int{0, 1}, At: t0.Add(5 * time.Minute)},
+		{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0}, At: t0.Add(6 * time.Minute)},
+	}
 	p, err := approvals.ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +118,10 @@ func TestGolden(t *testing.T) {
 		{"card_ready", Card(readyRequest(arn), t0.Add(time.Hour))},
 		{"card_failed", Card(failed, t0.Add(time.Hour))},
 		{"card_breakglass", Card(breakGlass, t0.Add(time.Hour))},
+		{"card_pending_rematch", Card(rematch, t0.Add(10*time.Minute))},
+		{"card_rematched", Card(rematched, t0.Add(10*time.Minute))},
+		{"vote_rematched", Vote(rematched, approvals.Notice{Kind: approvals.NoticeVote, By: "UPEER", Outcome: approvals.VoteApproved, At: t0.Add(6 * time.Minute)})},
+		{"vote_first", Vote(rematched, approvals.Notice{Kind: approvals.NoticeVote, By: "ULEAD", Outcome: approvals.VoteCounted, At: t0.Add(5 * time.Minute)})},
 		{"note", Note("USEC", "denied the request: "+hostileReason, t0)},
 		{"note_clonebot", Note("", "the clone is being made", t0)},
 		{"progress", Progress(readyRequest(arn), "restoring table users: 1.2 GiB of 3.0 GiB")},
@@ -117,10 +135,13 @@ func TestGolden(t *testing.T) {
 		{"reply_list", Reply(handlers.Reply{Text: "Your active clones and pending requests (2):", Requests: []*approvals.Request{readyRequest(arn), debugRequest()}}, t0.Add(time.Hour))},
 		{"reply_status", Reply(handlers.Reply{Text: "cl-7f3k2q: pending", Timeline: debugRequest()}, t0)},
 		{"failure", Failure("ref-1a2b3c4d")},
+		{"reply_refused_offer", WithOffer(Refusal("cl-7f3k2q cannot be extended by 999h: the debug tier allows 8h in total from ready. The most it can have now is 3h40m more, until 2026-11-22 17:20 UTC.", nil, nil),
+			handlers.Offer{Kind: handlers.OfferExtendToCap, RequestID: "cl-7f3k2q", By: 3*time.Hour + 40*time.Minute, Until: t0.Add(8*time.Hour + 20*time.Minute)})},
 		{"home", Home(handlers.Home{Mine: []*approvals.Request{readyRequest(arn)}, Awaiting: []*approvals.Request{debugRequest()}}, t0.Add(time.Hour))},
 		{"home_empty", Home(handlers.Home{}, t0)},
 		{"modal_request", RequestModal(p, "C123")},
 		{"modal_deny", DenyModal("cl-7f3k2q", `{"id":"cl-7f3k2q","channel":"CREQ"}`)},
+		{"modal_confirm", ConfirmModal(debugRequest(), `{"channel":"CREQ","request":"cl-7f3k2q"}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { golden(t, tt.name, tt.give) })
@@ -132,6 +153,7 @@ func TestGolden(t *testing.T) {
 func TestNoMentionsEscape(t *testing.T) {
 	for name, m := range map[string]Message{
 		"card":    Card(debugRequest(), t0),
+		"confirm": Message{Blocks: ConfirmModal(debugRequest(), "").Blocks.BlockSet},
 		"note":    Note("UPEER", hostileReason, t0),
 		"alert":   SecurityAlert("U1", hostileReason, nil),
 		"reply":   Reply(handlers.Reply{Text: hostileReason, Lines: []string{hostileReason}}, t0),

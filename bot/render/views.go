@@ -119,3 +119,38 @@ func textModal(callback, title, submit, input, label, placeholder string, option
 		Blocks: slack.Blocks{BlockSet: []slack.Block{block}},
 	}
 }
+
+// ConfirmModal restates what an approver is about to approve, for tiers whose approvers
+// confirm in a modal: requester, source, date, masking, duration, reason and the approvals so
+// far. Only its submission approves. privateMetadata carries the request and channel.
+func ConfirmModal(r *approvals.Request, privateMetadata string) slack.ModalViewRequest {
+	what := fmt.Sprintf("You are approving a copy of *%s* with *%s* masking.", Escape(r.Source), r.Masking)
+	if r.Masking == approvals.MaskNone {
+		what = fmt.Sprintf(":warning: You are approving an *unmasked* copy of *%s*: real production data, nothing masked.", Escape(r.Source))
+	}
+	reason := "_no reason given_"
+	if r.Reason != "" {
+		reason = Escape(r.Reason)
+	}
+	blocks := []slack.Block{
+		section(what),
+		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
+			mrkdwn("*Requester*\n" + user(r.Requester)),
+			mrkdwn("*Source*\n" + Escape(r.Source)),
+			mrkdwn("*Date*\n" + date(r)),
+			mrkdwn("*Masking*\n" + string(r.Masking)),
+			mrkdwn("*Duration*\n" + approvals.FormatDuration(r.TTL) + " (extensions up to " + approvals.FormatDuration(r.MaxTTL) + " in total)"),
+			mrkdwn("*Tier*\n" + Escape(r.Tier)),
+		}, nil),
+		section("*Reason*\n" + reason),
+	}
+	if a := approvalsText(r); a != "" {
+		blocks = append(blocks, section(a))
+	}
+	blocks = append(blocks, context("Nothing is approved until you press Approve here; Cancel changes nothing."))
+	return slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: CallbackConfirm, PrivateMetadata: privateMetadata,
+		Title: plain("Approve " + r.ID + "?"), Submit: plain("Approve"), Close: plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: blocks},
+	}
+}

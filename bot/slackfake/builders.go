@@ -27,7 +27,7 @@ func (s *Server) SlashCommand(userID, channelID, text string) slack.SlashCommand
 	return slack.SlashCommand{
 		TeamID: TeamID, TeamDomain: teamName, ChannelID: channelID, ChannelName: s.channelName(channelID),
 		UserID: userID, UserName: s.userName(userID), Command: "/clone", Text: text,
-		ResponseURL: s.NewResponseURL(), TriggerID: s.triggerID(), APIAppID: AppID,
+		ResponseURL: s.NewResponseURL(), TriggerID: s.TriggerID(), APIAppID: AppID,
 	}
 }
 
@@ -35,7 +35,7 @@ func (s *Server) SlashCommand(userID, channelID, text string) slack.SlashCommand
 // (with value) on the message at messageTS in channelID.
 func (s *Server) BlockAction(userID, channelID, messageTS, actionID, value string) slack.InteractionCallback {
 	cb := slack.InteractionCallback{
-		Type: slack.InteractionTypeBlockActions, ResponseURL: s.NewResponseURL(), TriggerID: s.triggerID(),
+		Type: slack.InteractionTypeBlockActions, ResponseURL: s.NewResponseURL(), TriggerID: s.TriggerID(),
 		APIAppID: AppID, MessageTs: messageTS,
 		Container: slack.Container{Type: "message", MessageTs: messageTS, ChannelID: channelID},
 	}
@@ -53,7 +53,7 @@ func (s *Server) BlockAction(userID, channelID, messageTS, actionID, value strin
 // ViewSubmission returns the view_submission interaction of userID submitting the modal
 // callbackID with privateMetadata and the input values (block ID → action ID → value).
 func (s *Server) ViewSubmission(userID, callbackID, privateMetadata string, values map[string]map[string]slack.BlockAction) slack.InteractionCallback {
-	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, TriggerID: s.triggerID(), APIAppID: AppID}
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, TriggerID: s.TriggerID(), APIAppID: AppID}
 	cb.Team.ID = TeamID
 	cb.User.ID, cb.User.Name = userID, s.userName(userID)
 	cb.View.ID, cb.View.Type, cb.View.CallbackID = "V0MODAL", slack.VTModal, callbackID
@@ -80,11 +80,15 @@ func (s *Server) channelName(id string) string {
 	return id
 }
 
-func (s *Server) triggerID() string {
+// TriggerID hands out a new trigger_id, as an interaction carries one: it opens one view
+// within TriggerTTL.
+func (s *Server) TriggerID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.responseSeq++
-	return fmt.Sprintf("%d.%s.trigger", s.responseSeq, TeamID)
+	id := fmt.Sprintf("%d.%s.trigger", s.responseSeq, TeamID)
+	s.triggers[id] = &trigger{issued: s.now()}
+	return id
 }
 
 func (s *Server) actionTS() string {

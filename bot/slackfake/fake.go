@@ -90,6 +90,13 @@ type fault struct {
 // Option configures a Server.
 type Option func(*Server)
 
+// WithClock sets the clock trigger_ids expire by (default time.Now): a test that wants a stale
+// trigger moves its clock past TriggerTTL instead of waiting.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// TriggerTTL is how long a trigger_id can open a view: Slack's three seconds.
+const TriggerTTL = 3 * time.Second
+
 // WithPingInterval sets how often the fake pings each Socket Mode connection (default 5s;
 // slack-go drops a connection that is not pinged for 30s).
 func WithPingInterval(d time.Duration) Option { return func(s *Server) { s.pingInterval = d } }
@@ -99,6 +106,7 @@ func WithPingInterval(d time.Duration) Option { return func(s *Server) { s.pingI
 type Server struct {
 	srv          *httptest.Server
 	pingInterval time.Duration
+	now          func() time.Time // the clock trigger_ids expire by
 	upgrader     websocket.Upgrader
 
 	mu          sync.Mutex
@@ -115,9 +123,10 @@ type Server struct {
 	responseSeq int
 	envelopeSeq int
 	viewSeq     int
-	conns       []*wsConn // live Socket Mode connections, newest last
-	connections int       // connections that were sent hello
-	pending     [][]byte  // envelopes waiting for a connection
+	triggers    map[string]*trigger // by trigger_id
+	conns       []*wsConn           // live Socket Mode connections, newest last
+	connections int                 // connections that were sent hello
+	pending     [][]byte            // envelopes waiting for a connection
 	acks        []Ack
 }
 
@@ -125,7 +134,9 @@ type Server struct {
 func New(opts ...Option) *Server {
 	s := &Server{
 		pingInterval: 5 * time.Second,
+		now:          time.Now,
 		changed:      make(chan struct{}),
+		triggers:     map[string]*trigger{},
 		users:        map[string]slack.User{},
 		channels:     map[string]slack.Channel{},
 		homeViews:    map[string]json.RawMessage{},
@@ -492,6 +503,11 @@ func (s *Server) answerLocked(c Call) map[string]any {
 		if json.Unmarshal(c.JSON, &req) != nil || len(req.View) == 0 {
 			return fail("invalid_arguments")
 		}
+		if c.Method == "views.open" {
+			if code := s.useTriggerLocked(c.Param("trigger_id")); code != "" {
+				return fail(code)
+			}
+		}
 		if c.Method == "views.publish" {
 			s.homeViews[req.UserID] = req.View
 		}
@@ -532,6 +548,28 @@ func (s *Server) answerLocked(c Call) map[string]any {
 	default:
 		return fail("unknown_method")
 	}
+}
+
+// trigger is a trigger_id the fake handed out.
+type trigger struct {
+	issued time.Time
+	used   bool
+}
+
+// useTriggerLocked spends a trigger_id as Slack does: once, within TriggerTTL of the
+// interaction that carried it. It returns Slack's error code, or "" when the trigger is good.
+func (s *Server) useTriggerLocked(id string) string {
+	t, ok := s.triggers[id]
+	switch {
+	case !ok:
+		return "invalid_trigger_id"
+	case t.used:
+		return "exchanged_trigger_id"
+	case s.now().Sub(t.issued) > TriggerTTL:
+		return "expired_trigger_id"
+	}
+	t.used = true
+	return ""
 }
 
 func rawOrNil(s string) json.RawMessage {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,7 +107,7 @@ func TestViews(t *testing.T) {
 	ctx := testCtx(t)
 	modal := slack.ModalViewRequest{Type: slack.VTModal, CallbackID: "clone_request",
 		Title: slack.NewTextBlockObject(slack.PlainTextType, "Request a clone", false, false)}
-	v, err := api.OpenViewContext(ctx, "1.T.trigger", modal)
+	v, err := api.OpenViewContext(ctx, f.TriggerID(), modal)
 	if err != nil || v.ID == "" || v.CallbackID != "clone_request" {
 		t.Fatalf("views.open = %+v, %v", v, err)
 	}
@@ -121,6 +122,35 @@ func TestViews(t *testing.T) {
 	}
 	if c := f.CallsTo("views.publish"); len(c) != 1 || c[0].Token != botToken || c[0].Param("user_id") != "U1" {
 		t.Fatalf("views.publish calls = %+v", c)
+	}
+}
+
+// TestViewsOpenSpendsTriggers: as Slack documents, a trigger_id opens one view, within three
+// seconds of its interaction; an unknown one opens none.
+func TestViewsOpenSpendsTriggers(t *testing.T) {
+	start := time.Now()
+	var elapsed atomic.Int64 // the fake's clock, moved by the test
+	f := slackfake.New(slackfake.WithClock(func() time.Time { return start.Add(time.Duration(elapsed.Load())) }))
+	t.Cleanup(f.Close)
+	api := slack.New(botToken, slack.OptionAPIURL(f.APIURL()))
+	ctx := testCtx(t)
+	modal := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject(slack.PlainTextType, "Confirm", false, false)}
+	used, stale := f.TriggerID(), f.TriggerID()
+	if _, err := api.OpenViewContext(ctx, used, modal); err != nil {
+		t.Fatal(err)
+	}
+	elapsed.Store(int64(slackfake.TriggerTTL + time.Millisecond))
+	tests := []struct{ name, trigger, want string }{
+		{"used twice", used, "exchanged_trigger_id"},
+		{"past three seconds", stale, "expired_trigger_id"},
+		{"never handed out", "99." + slackfake.TeamID + ".trigger", "invalid_trigger_id"},
+	}
+	for _, tt := range tests {
+		_, err := api.OpenViewContext(ctx, tt.trigger, modal)
+		var se slack.SlackErrorResponse
+		if !errors.As(err, &se) || se.Err != tt.want {
+			t.Errorf("%s: views.open = %v, want %s", tt.name, err, tt.want)
+		}
 	}
 }
 

@@ -35,18 +35,18 @@ a date (2026-01-31) or an RFC 3339 time.
 
 // auditCommand is the setup every audit command shares: flags, the log, the policy's tiers.
 type auditCommand struct {
-	fs         *flag.FlagSet
-	configPath string
-	policyPath string
-	now        time.Time
-	store      *pgstore.Store
-	policy     *approvals.Policy // nil without one
+	fs             *flag.FlagSet
+	usage          string // printed before the flags
+	stdout, stderr io.Writer
+	configPath     string
+	policyPath     string
+	now            time.Time
+	store          *pgstore.Store
+	policy         *approvals.Policy // nil without one
 }
 
-func newAuditCommand(name string, stderr io.Writer) *auditCommand {
-	a := &auditCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError), now: time.Now().UTC()}
-	a.fs.SetOutput(stderr)
-	a.fs.Usage = func() { fmt.Fprint(stderr, auditUsage) }
+func newAuditCommand(name string, stdout, stderr io.Writer) *auditCommand {
+	a := &auditCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError), usage: auditUsage, stdout: stdout, stderr: stderr, now: time.Now().UTC()}
 	a.fs.StringVar(&a.configPath, "config", "", "config file (audit.url, policy)")
 	a.fs.StringVar(&a.policyPath, "policy", "", "policy file (tiers' masking, break-glass review_within), when no config names one")
 	return a
@@ -54,13 +54,7 @@ func newAuditCommand(name string, stderr io.Writer) *auditCommand {
 
 // parseFlags reads the flags; no positional argument is left.
 func (a *auditCommand) parseFlags(args []string) error {
-	if err := a.fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if a.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected %q", errUsage, a.fs.Arg(0))
-	}
-	return nil
+	return parseFlags(a.fs, a.usage, args, a.stdout, a.stderr)
 }
 
 // open opens the audit log (applying its migrations) and the policy.
@@ -131,7 +125,7 @@ func when(s string, now time.Time) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w: %q is not a duration back from now (90d, 12h), quarter, a date (2006-01-02) or an RFC 3339 time", errUsage, s)
+	return time.Time{}, usagef("%q is not a duration back from now (90d, 12h), quarter, a date (2006-01-02) or an RFC 3339 time", s)
 }
 
 // runAudit implements `clonebot audit ...`.
@@ -151,7 +145,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprint(stderr, auditUsage)
-		return fmt.Errorf("%w: unknown audit command %q", errUsage, args[0])
+		return usagef("unknown audit command %q", args[0])
 	}
 	return cmd(ctx, args[1:], stdout, stderr)
 }
@@ -170,7 +164,7 @@ func (f *anchorFlags) Set(s string) error {
 }
 
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a := newAuditCommand("audit verify", stderr)
+	a := newAuditCommand("audit verify", stdout, stderr)
 	var anchors anchorFlags
 	a.fs.Var(&anchors, "anchor", "a published head, seq:hash (repeatable)")
 	if err := a.parse(ctx, args); err != nil {
@@ -192,7 +186,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func auditAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a := newAuditCommand("audit anchor", stderr)
+	a := newAuditCommand("audit anchor", stdout, stderr)
 	if err := a.parse(ctx, args); err != nil {
 		return err
 	}
@@ -211,7 +205,7 @@ func auditAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a := newAuditCommand("audit export", stderr)
+	a := newAuditCommand("audit export", stdout, stderr)
 	var since, until, format string
 	var f audit.Filter
 	a.fs.StringVar(&since, "since", "", "from (90d, a date, an RFC 3339 time)")
@@ -232,11 +226,11 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return fmt.Errorf("%w: --since must be before --until", errUsage)
+		return usagef("--since must be before --until")
 	}
 	w, err := audit.NewRecordWriter(format, stdout)
 	if err != nil {
-		return fmt.Errorf("%w: --format: %v", errUsage, err)
+		return usagef("--format: %v", err)
 	}
 	if err := a.open(ctx); err != nil {
 		return err
@@ -251,9 +245,9 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // answer runs one of the auditor's questions over the history since --since (default def).
-func answer(ctx context.Context, name, def string, args []string, stderr io.Writer,
+func answer(ctx context.Context, name, def string, args []string, stdout, stderr io.Writer,
 	show func(a *auditCommand, clones []*audit.Clone, since time.Time) error) error {
-	a := newAuditCommand("audit "+name, stderr)
+	a := newAuditCommand("audit "+name, stdout, stderr)
 	var sinceText string
 	if def != "" {
 		a.fs.StringVar(&sinceText, "since", def, "from (90d, quarter, a date, an RFC 3339 time)")
@@ -277,35 +271,35 @@ func answer(ctx context.Context, name, def string, args []string, stderr io.Writ
 }
 
 func auditUnmasked(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return answer(ctx, "unmasked", "90d", args, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
+	return answer(ctx, "unmasked", "90d", args, stdout, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
 		fmt.Fprintf(stdout, "Unmasked production data since %s (UTC):\n", since.Format("2006-01-02 15:04"))
 		return audit.WriteUnmasked(stdout, audit.UnmaskedAccess(clones, since, a.now, audit.Everyone), a.now)
 	})
 }
 
 func auditBreakGlass(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return answer(ctx, "breakglass", "quarter", args, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
+	return answer(ctx, "breakglass", "quarter", args, stdout, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
 		fmt.Fprintf(stdout, "Break-glass since %s (UTC):\n", since.Format("2006-01-02 15:04"))
 		return audit.WriteBreakGlass(stdout, audit.BreakGlassSince(clones, since, a.now, audit.Everyone), a.now, a.reviewWithin())
 	})
 }
 
 func auditApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return answer(ctx, "approvals", "30d", args, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
+	return answer(ctx, "approvals", "30d", args, stdout, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
 		fmt.Fprintf(stdout, "Approvals and denials since %s (UTC):\n", since.Format("2006-01-02 15:04"))
 		return audit.WriteApprovals(stdout, audit.Approvals(clones, since, a.now, audit.Everyone))
 	})
 }
 
 func auditDestroyed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return answer(ctx, "destroyed", "30d", args, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
+	return answer(ctx, "destroyed", "30d", args, stdout, stderr, func(a *auditCommand, clones []*audit.Clone, since time.Time) error {
 		fmt.Fprintf(stdout, "Clones destroyed since %s (UTC):\n", since.Format("2006-01-02 15:04"))
 		return audit.WriteDestroyed(stdout, audit.Destroyed(clones, since, a.now, audit.Everyone))
 	})
 }
 
 func auditAlive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return answer(ctx, "alive", "", args, stderr, func(a *auditCommand, clones []*audit.Clone, _ time.Time) error {
+	return answer(ctx, "alive", "", args, stdout, stderr, func(a *auditCommand, clones []*audit.Clone, _ time.Time) error {
 		fmt.Fprintf(stdout, "Clones alive at %s (UTC):\n", a.now.Format("2006-01-02 15:04"))
 		return audit.WriteAlive(stdout, audit.Alive(clones, audit.Everyone), a.now)
 	})

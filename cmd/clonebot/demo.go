@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -15,12 +14,12 @@ import (
 
 // runDemo implements `clonebot demo`: the whole flow on this machine (internal/demo). It uses
 // the Redis of CLONEBOT_REDIS_URL and the PostgreSQL of CLONEBOT_DEMO_POSTGRES_URL when set.
-func runDemo(ctx context.Context, args []string, stdout io.Writer) error {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	users := fs.Int("users", 3000, "rows of the sample users table (two payments each)")
 	logLevel := fs.String("log-level", "warn", "level of clonebot's own JSON logs on stderr")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, "usage: clonebot demo [-users N] [-log-level warn]\n\nThe whole flow on this machine; CLONEBOT_REDIS_URL and CLONEBOT_DEMO_POSTGRES_URL use your own services.", args, stdout, stderr); err != nil {
+		return err
 	}
 	opts := demo.OptionsFromEnv(os.Getenv)
 	opts.Users = *users

@@ -15,26 +15,79 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "clonebot:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
+// cli runs clonebot with args and returns its exit status: 0; 1 when the command failed; 2
+// for a command line it cannot run, whose usage has been printed. -h prints a command's usage
+// and flags to stdout, and is 0.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		if err != errUsage { // the bare errUsage says nothing the printed usage does not
+			fmt.Fprintln(stderr, "clonebot:", err)
+		}
+		return 2
+	}
+	fmt.Fprintln(stderr, "clonebot:", err)
+	return 1
+}
+
+// errUsage is matched by every usage error: a command line clonebot cannot run.
 var errUsage = errors.New("usage")
+
+// usageError is a usage error that says what was wrong with the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string        { return e.msg }
+func (e usageError) Is(target error) bool { return target == errUsage }
+
+// usagef returns a usage error.
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// parseFlags parses a command's flags, then refuses leftover arguments. -h prints usage (the
+// command's synopsis) and the flags to stdout and returns flag.ErrHelp (exit 0); a bad flag
+// prints them to stderr and is a usage error (exit 2).
+func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // printed below, to the right stream
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(fs, usage, stdout)
+		return flag.ErrHelp
+	case err != nil:
+		printFlags(fs, usage, stderr)
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+func printFlags(fs *flag.FlagSet, usage string, w io.Writer) {
+	fmt.Fprint(w, strings.TrimSuffix(usage, "\n")+"\n\nflags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
 
 const usage = `clonebot: governed, temporary, masked copies of production databases, from Slack.
 
@@ -60,13 +113,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "policy":
-		return runPolicy(args[1:], stdout)
+		return runPolicy(args[1:], stdout, stderr)
 	case "serve":
-		return runServe(ctx, args[1:])
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "agent":
-		return runAgent(ctx, args[1:])
+		return runAgent(ctx, args[1:], stdout, stderr)
 	case "demo":
-		return runDemo(ctx, args[1:], stdout)
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "version":
 		return runVersion(stdout)
 	case "audit":
@@ -79,10 +132,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRestore(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		return runAPIKey(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	return usagef("unknown command %q", args[0])
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +25,71 @@ func TestPolicyValidate(t *testing.T) {
 	}
 }
 
-func TestUsage(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, &out, &out); !errors.Is(err, errUsage) {
-		t.Fatalf("err = %v, want usage", err)
+// TestFirstContact runs clonebot's command lines as main does and checks the exit status and
+// what goes to stdout and stderr (issue 14, item 4).
+func TestFirstContact(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     []string // each must appear
+		stderr     []string // each must appear; nil: stderr must be empty
+		stderrOnly string   // stderr must be exactly this
+	}{
+		{name: "no arguments: the usage, once, and nothing else", code: 2, stderrOnly: usage},
+		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"clonebot serve -config clonebot.yaml"}},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: []string{"clonebot version"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2,
+			stderr: []string{"usage:\n  clonebot serve", "clonebot: unknown command \"frobnicate\"\n"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, code: 0,
+			stdout: []string{"usage: clonebot serve [-config clonebot.yaml] [-name NAME]", "flags:", "-config string", "config file (default \"clonebot.yaml\")"}},
+		{name: "agent -h", args: []string{"agent", "-h"}, code: 0, stdout: []string{"usage: clonebot agent", "-name string"}},
+		{name: "demo -h", args: []string{"demo", "--help"}, code: 0, stdout: []string{"usage: clonebot demo", "-users int", "(default 3000)"}},
+		{name: "audit verify -h", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"clonebot audit verify", "-anchor"}},
+		{name: "report -h", args: []string{"report", "-h"}, code: 0, stdout: []string{"usage: clonebot report", "-user string"}},
+		{name: "policy -h", args: []string{"policy", "-h"}, code: 0, stdout: []string{"usage: clonebot policy validate <policy.yaml>"}},
+		{name: "policy without a file", args: []string{"policy", "validate"}, code: 2, stderrOnly: policyUsage},
+		{name: "a flag serve does not have", args: []string{"serve", "-bogus"}, code: 2,
+			stderr: []string{"usage: clonebot serve", "-config string", "clonebot: serve: flag provided but not defined: -bogus\n"}},
+		{name: "an argument serve does not take", args: []string{"serve", "now"}, code: 2,
+			stderr: []string{"clonebot: serve: unexpected argument \"now\"\n"}},
+		{name: "a config that is not there", args: []string{"serve", "-config", "/nonexistent/clonebot.yaml"}, code: 1,
+			stderr: []string{"clonebot: read config: open /nonexistent/clonebot.yaml: no such file or directory\n"}},
+		{name: "version", args: []string{"version"}, code: 0, stdout: []string{"clonebot "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := cli(context.Background(), tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout does not contain %q:\n%s", want, stdout.String())
+				}
+			}
+			if tt.stdout == nil && stdout.Len() > 0 {
+				t.Errorf("stdout: %q, want nothing", stdout.String())
+			}
+			switch {
+			case tt.stderrOnly != "":
+				if stderr.String() != tt.stderrOnly {
+					t.Errorf("stderr:\n%s\nwant exactly:\n%s", stderr.String(), tt.stderrOnly)
+				}
+			case tt.stderr == nil:
+				if stderr.Len() > 0 {
+					t.Errorf("stderr: %q, want nothing", stderr.String())
+				}
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr does not contain %q:\n%s", want, stderr.String())
+				}
+			}
+			if strings.Contains(stderr.String(), "clonebot: usage") || strings.Contains(stdout.String()+stderr.String(), "flag: help requested") {
+				t.Errorf("a stray line: %s", stderr.String())
+			}
+		})
 	}
 }

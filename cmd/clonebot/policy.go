@@ -8,10 +8,17 @@ import (
 	"github.com/clonebot/clonebot/app"
 )
 
+const policyUsage = "usage: clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line\n"
+
 // runPolicy implements `clonebot policy validate <file>`.
-func runPolicy(args []string, stdout io.Writer) error {
+func runPolicy(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[len(args)-1] == "-h" || args[len(args)-1] == "-help" || args[len(args)-1] == "--help") {
+		fmt.Fprint(stdout, policyUsage)
+		return nil
+	}
 	if len(args) != 2 || args[0] != "validate" {
-		return fmt.Errorf("%w: clonebot policy validate <policy.yaml>", errUsage)
+		fmt.Fprint(stderr, policyUsage)
+		return errUsage
 	}
 	p, err := app.ReadPolicyFile(args[1])
 	if err != nil {

@@ -17,14 +17,12 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		d, err := command.ParseDuration(args[0])
 		if err != nil {
-			return fmt.Errorf("%w: report window: %v", errUsage, err)
+			return usagef("report window: %v", err)
 		}
 		window, args = d, args[1:]
 	}
-	a := newAuditCommand("report", stderr)
-	a.fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: clonebot report [30d] [-user U123] [-config clonebot.yaml | -policy policy.yaml]")
-	}
+	a := newAuditCommand("report", stdout, stderr)
+	a.usage = "usage: clonebot report [30d] [-user U123] [-config clonebot.yaml | -policy policy.yaml]"
 	user := a.fs.String("user", "", "show the report as this Slack user sees it (their own requests); default: everyone")
 	if err := a.parse(ctx, args); err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/slack-go/slack"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/bot/transport"
