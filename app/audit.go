@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -42,7 +43,7 @@ type anchorSink struct{ store *redisstore.Store }
 func (s anchorSink) PublishAnchor(ctx context.Context, head audit.Head, at time.Time) error {
 	_, err := s.store.Announce(ctx, handlers.SystemMailbox, "", approvals.Notice{Kind: approvals.NoticeAlert, At: at, Text: fmt.Sprintf(
 		"Audit log head at %s: %s. Keep this line: `clonebot audit verify --anchor %s` proves no row up to it was changed, deleted or cut off.",
-		at.UTC().Format("2006-01-02 15:04 MST"), head, head)})
+		at.UTC().Format(approvals.TimeLayout), head, head)})
 	return err
 }
 
@@ -83,6 +84,36 @@ func (l *auditLog) opened(s *pgstore.Store) {
 	}
 	l.anchorer = a
 	l.log.Info("audit log open")
+}
+
+// AuditNow does at once what serve's audit loop does over time: it opens the audit database
+// (the first time), moves every event waiting in the outbox into the chain, and verifies the
+// whole chain. The demo runs it; serve runs the loop.
+func (a *App) AuditNow(ctx context.Context) (appended int, v audit.Verified, err error) {
+	l := a.audit
+	if l == nil {
+		return 0, audit.Verified{}, errors.New("audit: no audit.url configured")
+	}
+	l.mu.Lock()
+	s := l.store
+	l.mu.Unlock()
+	if s == nil {
+		if s, err = pgstore.Open(ctx, l.url); err != nil {
+			return 0, audit.Verified{}, err
+		}
+		l.opened(s)
+		a.closers = append(a.closers, func() error { s.Close(); return nil })
+	}
+	for more := true; more; {
+		var n int
+		n, more, err = l.consumer.Drain(ctx)
+		appended += n
+		if err != nil {
+			return appended, audit.Verified{}, err
+		}
+	}
+	v, err = audit.Verify(ctx, s)
+	return appended, v, err
 }
 
 // status says how the audit log is doing, for /readyz: the outbox backlog and the consumer's

@@ -6,6 +6,13 @@ import (
 	"time"
 )
 
+// TimeLayout is how every time is written for people, in Slack, the CLI's answers and the
+// demo: one format, always UTC, to the minute.
+const TimeLayout = "2006-01-02 15:04 UTC"
+
+// FormatTime writes t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
 // FormatDuration writes d as the user would type it: 30m, 4h, 1h30m, 48h.
 func FormatDuration(d time.Duration) string {
 	if d <= 0 {

@@ -21,6 +21,14 @@ const (
 	MaskNone    MaskLevel = "none"
 )
 
+// Phrase writes the level for a sentence: "partial masking", "full masking", "no masking".
+func (m MaskLevel) Phrase() string {
+	if m == MaskNone {
+		return "no masking"
+	}
+	return string(m) + " masking"
+}
+
 // ApprovalMode is how a tier's requests are approved.
 type ApprovalMode string
 

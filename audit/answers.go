@@ -259,7 +259,7 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format("2006-01-02 15:04Z")
+	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
 // FormatDuration writes d for people: "4.2s" under a minute, "3h12m" under a day, "2d4h" beyond.

@@ -129,7 +129,7 @@ func TestApproveConfirmsInAModal(t *testing.T) {
 
 	cmd := h.fake.SlashCommand("UONCALL", "CGEN", `prod yesterday tier=debug reason="INC-7 orders stuck"`)
 	h.post(srv.URL+transport.PathCommands, slackfake.CommandBody(cmd), time.Now(), signingSecret)
-	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "tier debug (none masking)")
+	mustContain(t, "the requester's answer", h.answer(cmd.ResponseURL), "tier debug (no masking)")
 	h.flush()
 	r := h.only()
 

@@ -32,13 +32,13 @@ func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Du
 	verb := "extended"
 	switch {
 	case until.Equal(r.ExpiresAt):
-		rep := said("%s already expires at %s.", r.ID, until.UTC().Format("2006-01-02 15:04 MST"))
+		rep := said("%s already expires at %s.", r.ID, until.UTC().Format(approvals.TimeLayout))
 		rep.Request = r
 		return rep, nil
 	case until.Before(r.ExpiresAt):
 		verb = "shortened"
 	}
-	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, until.UTC().Format("2006-01-02 15:04 MST"))
+	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, until.UTC().Format(approvals.TimeLayout))
 	if capped {
 		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
 	}

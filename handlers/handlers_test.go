@@ -482,7 +482,7 @@ func TestExplainBackupsHelp(t *testing.T) {
 	f := newFixture(t)
 	rep, err := ans(f.svc.Explain(ctx, Actor{User: "UONCALL"}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: "debug"}))
 	text := strings.Join(rep.Lines, "\n")
-	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (none masking)") ||
+	if err != nil || rep.Refused || !strings.Contains(text, "Tier: debug (no masking)") ||
 		!strings.Contains(text, "Approval: two distinct approvers, one per slot, each confirming in a modal that restates the request") ||
 		!strings.Contains(text, "Needs approval from security or manager: group:security, group:managers") ||
 		!strings.Contains(text, "Strategy: restore from backup of "+ymd(daysAgo(1))+" (3.0 GiB)") || !strings.Contains(text, "Estimated time to ready: about") {
@@ -513,7 +513,7 @@ func TestVoteAfterTheApprovalWindow(t *testing.T) {
 	_, r := f.request("UDEV", CloneInput{Source: "prod", When: When{At: daysAgo(2)}, Tier: "staging"})
 	f.now = t0.Add(2 * time.Hour)
 	rep := f.vote("ULEAD", r.ID, approvals.DecisionApprove, "")
-	if !rep.Refused || !strings.Contains(rep.Text, "approval window of "+r.ID+" closed at "+t0.Add(time.Hour).Format("15:04 MST")) {
+	if !rep.Refused || !strings.Contains(rep.Text, "approval window of "+r.ID+" closed at "+approvals.FormatTime(t0.Add(time.Hour))) {
 		t.Fatalf("late vote: %+v", rep)
 	}
 	if len(f.life.approved) != 0 {

@@ -120,7 +120,7 @@ func (s *Service) extend(ctx context.Context, by string, r *approvals.Request, u
 }
 
 // stamp writes a time as the answers do.
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+func stamp(t time.Time) string { return approvals.FormatTime(t) }
 
 // Destroy tears a clone down now.
 func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error) {

@@ -85,7 +85,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		if out.AlertSecurity {
 			say = append(say, approvals.Notice{Kind: approvals.NoticeAlert, By: r.Requester, Text: fmt.Sprintf(
 				"Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
-				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))})
+				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format(approvals.TimeLayout))})
 		}
 		err = s.store.Create(ctx, r, lim, say...)
 		if !errors.Is(err, approvals.ErrExists) || in.ID != "" || attempt == maxCreateAttempts {
@@ -110,16 +110,16 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
-		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)), Request: r}, nil
+		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s), ttl %s. Progress follows in the request's thread.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL)), Request: r}, nil
 	}
 	s.requests.WithLabelValues(r.Tier, "pending").Inc()
 	return Reply{
 		Request: r,
-		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)),
+		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s), ttl %s.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL)),
 		Lines: append(slotLines(r.Slots),
-			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format("15:04 MST"), r.ID)),
+			fmt.Sprintf("If nobody decides, it expires at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format(approvals.TimeLayout), r.ID)),
 	}, nil
 }
 
@@ -267,7 +267,7 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 	}
 	src := s.policy.Sources[in.Source]
 	lines := []string{
-		fmt.Sprintf("Tier: %s (%s masking)", out.Tier, out.Masking),
+		fmt.Sprintf("Tier: %s (%s)", out.Tier, out.Masking.Phrase()),
 		"Approval: " + approval,
 	}
 	lines = append(lines, slotLines(out.Slots)...)

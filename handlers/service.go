@@ -137,7 +137,7 @@ func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 // when writes a request's date: a day, or a point in time.
 func when(r *approvals.Request) string {
 	if r.PointInTime {
-		return r.Date.UTC().Format("2006-01-02 15:04 MST")
+		return r.Date.UTC().Format(approvals.TimeLayout)
 	}
 	return day(r.Date)
 }

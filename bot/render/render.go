@@ -78,8 +78,19 @@ func button(action, value, text, style string) *slack.ButtonBlockElement {
 	return b
 }
 
-func clock(t time.Time) string { return t.UTC().Format("15:04 MST") }
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+func stamp(t time.Time) string { return approvals.FormatTime(t) }
+
+// ttl writes a request's time to live with its cap, and how long it has in all once an
+// extension moved its expiry.
+func ttl(r *approvals.Request) string {
+	s := approvals.FormatDuration(r.TTL)
+	if !r.ReadyAt.IsZero() && !r.ExpiresAt.IsZero() {
+		if life := r.ExpiresAt.Sub(r.ReadyAt); life.Round(time.Minute) != r.TTL.Round(time.Minute) {
+			s += ", now " + approvals.FormatDuration(life)
+		}
+	}
+	return s + " (max " + approvals.FormatDuration(r.MaxTTL) + ")"
+}
 
 // date writes a request's date: a day, or a point in time.
 func date(r *approvals.Request) string {
@@ -107,7 +118,7 @@ func Card(r *approvals.Request, now time.Time) Message {
 		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
 			mrkdwn("*Tier*\n" + Escape(r.Tier)),
 			mrkdwn("*Masking*\n" + string(r.Masking)),
-			mrkdwn("*TTL*\n" + approvals.FormatDuration(r.TTL) + " (max " + approvals.FormatDuration(r.MaxTTL) + ")"),
+			mrkdwn("*TTL*\n" + ttl(r)),
 			mrkdwn("*State*\n" + state(r.Status)),
 		}, nil),
 	}
@@ -184,7 +195,7 @@ func cardFooter(r *approvals.Request, now time.Time) string {
 	parts := []string{"Requested " + stamp(r.CreatedAt)}
 	switch {
 	case r.Status == approvals.StatusPending:
-		parts = append(parts, "expires undecided at "+clock(r.PendingExpiresAt))
+		parts = append(parts, "expires at "+stamp(r.PendingExpiresAt)+" unless decided")
 	case r.Status == approvals.StatusReady:
 		parts = append(parts, fmt.Sprintf("expires %s (%s left), then destroyed", stamp(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
 	case r.Status == approvals.StatusFailed && r.Failure != "":
@@ -202,7 +213,7 @@ func Note(by, text string, at time.Time) Message { return note(by, Escape(text),
 // note is Note with text already mrkdwn (user text in it escaped).
 func note(by, text string, at time.Time) Message {
 	line := fmt.Sprintf("%s %s", user(by), text)
-	return Message{Text: line, Blocks: []slack.Block{context(clock(at) + " · " + line)}}
+	return Message{Text: line, Blocks: []slack.Block{context(stamp(at) + " · " + line)}}
 }
 
 // Vote is the timeline line of a counted vote (n, a vote notice) on r: who, as which approver
@@ -249,7 +260,7 @@ func Ready(r *approvals.Request) Message {
 		c = &approvals.CloneInfo{}
 	}
 	blocks := []slack.Block{
-		section(fmt.Sprintf(":large_green_circle: *%s is ready* for %s: %s as of %s, %s masking.", r.ID, user(r.Requester), Escape(r.Source), date(r), r.Masking)),
+		section(fmt.Sprintf(":large_green_circle: *%s is ready* for %s: %s as of %s, %s.", r.ID, user(r.Requester), Escape(r.Source), date(r), r.Masking.Phrase())),
 		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
 			mrkdwn("*Host*\n`" + Escape(c.Host) + "`"),
 			mrkdwn(fmt.Sprintf("*Port*\n`%d`", c.Port)),
@@ -281,7 +292,7 @@ func TTLWarning(r *approvals.Request, left time.Duration) Message {
 // PendingReminder tells the approvers still needed (mentions, already formatted by the caller
 // from Slack IDs) that r expires in left, with the vote buttons.
 func PendingReminder(r *approvals.Request, left time.Duration, mentions []string) Message {
-	text := fmt.Sprintf(":bell: %s is waiting for approval and expires in %s, at %s.", r.ID, approvals.FormatDuration(left), clock(r.PendingExpiresAt))
+	text := fmt.Sprintf(":bell: %s is waiting for approval and expires in %s, at %s.", r.ID, approvals.FormatDuration(left), stamp(r.PendingExpiresAt))
 	if len(mentions) > 0 {
 		text += " " + strings.Join(mentions, " ")
 	}

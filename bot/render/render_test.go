@@ -104,6 +104,9 @@ func TestGolden(t *testing.T) {
 		{User: "ULEAD", Decision: approvals.DecisionApprove, Slot: 1, Eligible: []int{0, 1}, At: t0.Add(5 * time.Minute)},
 		{User: "UPEER", Decision: approvals.DecisionApprove, Slot: 0, Eligible: []int{0}, At: t0.Add(6 * time.Minute)},
 	}
+	// Extended by 2h: the card says the life it has now, not only the TTL asked for.
+	extended := readyRequest(arn)
+	extended.ExpiresAt = extended.ExpiresAt.Add(2 * time.Hour)
 	p, err := approvals.ParsePolicy(deploy.PolicyExample)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +119,7 @@ func TestGolden(t *testing.T) {
 		{"card_pending", Card(debugRequest(), t0.Add(10*time.Minute))},
 		{"card_denied", Card(denied, t0.Add(10*time.Minute))},
 		{"card_ready", Card(readyRequest(arn), t0.Add(time.Hour))},
+		{"card_extended", Card(extended, t0.Add(time.Hour))},
 		{"card_failed", Card(failed, t0.Add(time.Hour))},
 		{"card_breakglass", Card(breakGlass, t0.Add(time.Hour))},
 		{"card_pending_rematch", Card(rematch, t0.Add(10*time.Minute))},

@@ -23,6 +23,7 @@ import (
 	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/internal/fakes"
+	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/provisioner"
 	"github.com/clonebot/clonebot/provisioner/local"
 	"github.com/clonebot/clonebot/redisstore"
@@ -54,8 +55,12 @@ func OptionsFromEnv(getenv func(string) string) Options {
 const (
 	requestChannel  = "C0REQUESTS"
 	securityChannel = "C0SECURITY"
-	developer       = "U0DANA" // asks for the clone
-	lead            = "U0LEE"  // approves it
+	incidentChannel = "C0INC4411"
+	developer       = "U0DANA" // asks for a staging clone
+	lead            = "U0LEE"  // approves it; denies another
+	oncall          = "U0OMAR" // on call: asks for a debug clone, takes a break-glass one
+	peer            = "U0KIM"  // on call too: the debug tier's first approver
+	security        = "U0SAM"  // security: the second approver, alerted, reviews the break-glass
 )
 
 // world is everything the demo wired.
@@ -72,6 +77,7 @@ type world struct {
 	maskKey provisioner.Password
 	prov    *local.Provisioner
 	secrets *local.SecretStore
+	seen    map[string]bool // requests already found by newest
 }
 
 // Run runs the whole flow and prints the Slack thread to out. It returns an error, having
@@ -89,7 +95,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	}
 	var cl cleanups
 	defer func() { cl.run() }()
-	w := &world{out: out, clock: fakes.NewClock(opts.Start.UTC().Truncate(time.Second))}
+	w := &world{out: out, clock: fakes.NewClock(opts.Start.UTC().Truncate(time.Second)), seen: map[string]bool{}}
 
 	// step 1: the services, and a sample "prod" database with yesterday's backup.
 	if err := w.services(ctx, opts, &cl); err != nil {
@@ -118,12 +124,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	id := r.ID
-	cl.add(func() { _ = w.prov.Destroy(context.WithoutCancel(ctx), id) }) // a no-op once the lifecycle destroyed it
+	cl.add(func() { w.destroyAll(context.WithoutCancel(ctx)) }) // no-ops once the lifecycle destroyed them
 	if r, err = w.approve(ctx, r); err != nil {
 		return err
 	}
-	if r, err = w.untilReady(ctx, r); err != nil {
+	if r, err = w.untilReady(ctx, r, "the lifecycle provisions the clone; the restore agent loads yesterday's backup, masking while loading"); err != nil {
 		return err
 	}
 
@@ -136,7 +141,18 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		opts.hooks.ready(w, creds)
 	}
 
-	// step 5: time passes: the TTL warning, the Extend button, the last warning, the expiry.
+	// step 5: meanwhile: a debug clone with two approvers, a denial, a break-glass and its review.
+	if err := w.dual(ctx); err != nil {
+		return err
+	}
+	if err := w.deny(ctx); err != nil {
+		return err
+	}
+	if err := w.breakGlass(ctx); err != nil {
+		return err
+	}
+
+	// step 6: time passes: the TTL warning, the Extend button, the last warning, the expiry.
 	if r, err = w.warnAndExtend(ctx, r); err != nil {
 		return err
 	}
@@ -144,19 +160,26 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		return err
 	}
 
-	// step 6: proof the clone is gone.
+	// step 7: proof the clone is gone, and the audit log of it all.
 	if err := w.gone(ctx, r, creds); err != nil {
 		return err
 	}
 	if opts.hooks != nil {
 		opts.hooks.destroyed(w, r)
 	}
-	return nil
+	return w.audited(ctx)
+}
+
+// destroyAll destroys every clone the demo's requests made, when a step failed half-way.
+func (w *world) destroyAll(ctx context.Context) {
+	for id := range w.seen {
+		_ = w.prov.Destroy(ctx, id)
+	}
 }
 
 // say prints a narration line, stamped with the demo clock.
 func (w *world) say(format string, args ...any) {
-	fmt.Fprintf(w.out, "\n── %s · %s\n", w.clock.Now().Format("2006-01-02 15:04 MST"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(w.out, "\n── %s · %s\n", w.clock.Now().UTC().Format(approvals.TimeLayout), fmt.Sprintf(format, args...))
 }
 
 func (w *world) services(ctx context.Context, opts Options, cl *cleanups) error {
@@ -177,24 +200,28 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	w.fake = slackfake.New()
 	cl.add(w.fake.Close)
 	w.thread = newThread(w.out, w.fake)
-	for id, name := range map[string]string{developer: "dana", lead: "lee"} {
+	for id, name := range map[string]string{developer: "dana", lead: "lee", oncall: "omar", peer: "kim", security: "sam"} {
 		u := slack.User{ID: id, Name: name, RealName: name}
 		u.Profile.DisplayName = name
 		w.fake.AddUser(u)
 		w.thread.names[id] = "@" + name
 	}
-	for _, g := range []struct{ id, handle, member string }{
-		{"S0DEV", "developers", developer}, {"S0SENIOR", "senior-developers", developer},
-		{"S0TEAM", "team-payments", developer}, {"S0LEADS", "leads", lead},
+	for _, g := range []struct {
+		id, handle string
+		members    []string
+	}{
+		{"S0DEV", "developers", []string{developer}}, {"S0SENIOR", "senior-developers", []string{developer}},
+		{"S0TEAM", "team-payments", []string{developer, oncall}}, {"S0LEADS", "leads", []string{lead}},
+		{"S0ONCALL", "oncall", []string{oncall, peer}}, {"S0SEC", "security", []string{security}},
 	} {
-		w.fake.AddUserGroup(g.id, g.handle, g.member)
+		w.fake.AddUserGroup(g.id, g.handle, g.members...)
 		w.thread.names[g.id] = "@" + g.handle
 	}
-	w.fake.AddUserGroup("S0SEC", "security")
-	w.fake.AddChannel(requestChannel, "clone-requests")
-	w.fake.AddChannel(securityChannel, "security-alerts")
-	w.fake.AddChannel("C0GENERAL", "general")
-	w.thread.names[requestChannel], w.thread.names[securityChannel] = "#clone-requests", "#security-alerts"
+	for id, name := range map[string]string{requestChannel: "clone-requests", securityChannel: "security-alerts",
+		"C0GENERAL": "general", incidentChannel: "inc-4411"} {
+		w.fake.AddChannel(id, name)
+		w.thread.names[id] = "#" + name
+	}
 
 	// step 2: policy, masking rules and a masking key made for this run.
 	policy, err := demoPolicy(backups)
@@ -228,6 +255,11 @@ func (w *world) wire(ctx context.Context, backups, secretsDir string, log *zap.L
 	// clock (the restore itself takes real time: its progress shows real rates).
 	cfg := app.DefaultConfig()
 	cfg.Redis.Prefix = w.redis.prefix
+	auditDB, err := w.pg.createDatabase(ctx, "demo_audit_", cl)
+	if err != nil {
+		return err
+	}
+	cfg.Audit.URL = testenv.WithDatabase(w.pg.superURL, auditDB)
 	cfg.Slack.APIURL, cfg.Slack.BotToken = w.fake.APIURL(), "xoxb-demo"
 	cfg.Agent.Block, cfg.Agent.SSLMode = 100*time.Millisecond, "disable"
 	w.app, err = app.New(ctx, cfg, app.Options{Serve: true, Agent: true, Logger: log, Clock: w.clock, Owner: "demo",
@@ -261,7 +293,7 @@ func (w *world) command(ctx context.Context, user, channel, text string) {
 func (w *world) click(ctx context.Context, user string, r *approvals.Request, action, label string) {
 	fmt.Fprintf(w.out, "%-20s [%s]\n", w.thread.name(user)+" clicks", label)
 	cb := w.fake.BlockAction(user, r.Channel, r.MessageTS, action, r.ID)
-	w.thread.answerTo[cb.ResponseURL] = user
+	w.thread.answerTo[cb.ResponseURL], w.thread.viewer[cb.TriggerID] = user, user
 	w.app.Bot.Interaction(ctx, cb)
 	w.flush(ctx)
 }
@@ -299,14 +331,11 @@ func (w *world) advance(t time.Time) {
 func (w *world) request(ctx context.Context) (*approvals.Request, error) {
 	w.say("dana needs realistic data to reproduce a payments bug")
 	w.command(ctx, developer, "C0GENERAL", fmt.Sprintf(`prod %s tier=staging reason="reproduce PAY-812 refund rounding"`, w.sample.date.Format(time.DateOnly)))
-	rs, err := w.store.ListActive(ctx)
+	r, err := w.newest(ctx, developer)
 	if err != nil {
 		return nil, err
 	}
-	if len(rs) != 1 || rs[0].Status != approvals.StatusPending {
-		return nil, fmt.Errorf("after the request: want one pending request, have %d", len(rs))
-	}
-	return rs[0], nil
+	return w.want(ctx, r.ID, approvals.StatusPending, "the request")
 }
 
 func (w *world) approve(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
@@ -315,19 +344,12 @@ func (w *world) approve(ctx context.Context, r *approvals.Request) (*approvals.R
 		return nil, err
 	}
 	w.click(ctx, lead, r, render.ActionApprove, "Approve")
-	r, err := w.store.Get(ctx, r.ID)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != approvals.StatusApproved {
-		return nil, fmt.Errorf("after the approval: request %s is %s, want approved", r.ID, r.Status)
-	}
-	return r, nil
+	return w.want(ctx, r.ID, approvals.StatusApproved, "the approval")
 }
 
 // untilReady drives the lifecycle and the agent until the clone is ready.
-func (w *world) untilReady(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
-	w.say("the lifecycle provisions the clone; the restore agent loads yesterday's backup, masking while loading")
+func (w *world) untilReady(ctx context.Context, r *approvals.Request, narration string) (*approvals.Request, error) {
+	w.say("%s", narration)
 	for pass := 0; pass < 10; pass++ {
 		var err error
 		if r, err = w.tick(ctx, r.ID); err != nil {
@@ -378,15 +400,7 @@ func (w *world) expire(ctx context.Context, r *approvals.Request) (*approvals.Re
 	}
 	w.advance(r.ExpiresAt.Add(time.Second))
 	w.say("the clone's time is up")
-	for pass := 0; pass < 5; pass++ {
-		if r, err = w.tick(ctx, r.ID); err != nil {
-			return nil, err
-		}
-		if r.Status == approvals.StatusDestroyed {
-			return r, nil
-		}
-	}
-	return nil, fmt.Errorf("request %s is %s after its expiry, want destroyed", r.ID, r.Status)
+	return w.untilGone(ctx, r.ID)
 }
 
 // posted reports whether any message the bot sent so far contains s.

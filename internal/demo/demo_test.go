@@ -129,14 +129,55 @@ func (wt *watch) wantThread() []string {
 		`prod (source)  1`, `clone (dana)   1`,
 		`the clone has all 500 users`,
 		`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,
+		// a debug request: two distinct approvers, each confirming in a modal; one clicks twice.
+		`@omar types          /clone prod latest tier=debug`,
+		`@kim clicks          [Approve]`, `[modal for @kim]     Approve cl-`, `You are approving an unmasked copy of prod`,
+		`@kim submits         [Approve]`, `@kim approved as on-call peer`,
+		`@kim clicks          [Approve]`, `You already approved cl-`, `one person counts once`,
+		`@sam submits         [Approve]`, `@sam approved as security or manager; the request is approved`,
+		`is ready for @omar: prod as of ` + day + `, no masking.`,
+		`@omar types          /clone destroy cl-`, `@omar had the clone destroyed; credentials revoked`,
+		// a denial with its reason.
+		`@dana types          /clone prod latest tier=staging`, `@lee clicks          [Deny]`, `[modal for @lee]     Deny cl-`,
+		`@lee submits         [Deny]`, `State: ⛔ denied`, `@lee denied the request: the dev tier (fully masked) is enough`,
+		// break-glass from the incident channel: the alert, the clone, its end, the review.
+		`@omar types          /clone breakglass prod`, `[#inc-4411]          Clone request cl-`,
+		`[#security-alerts]   🚨 @omar: Break-glass: unmasked clone cl-`,
+		`is ready for @omar: prod as of ` + day + `, no masking.`,
+		`clonebot destroyed the clone at expiry; credentials revoked`,
+		`[#security-alerts]   🔍 Break-glass review cl-`, `the requester may not review it`,
+		`@sam clicks          [Reviewed]`, `[modal for @sam]     Review cl-`, `@sam submits         [Reviewed]`,
+		`[#security-alerts, edited]`, `✅ Reviewed by @sam at `,
+		// back to dana's staging clone.
 		`will be destroyed in 1h`,
 		`@dana clicks         [Extend 1h]`,
-		`@dana extended the clone until ` + expires,
+		`TTL: 8h, now 9h (max 48h)`, `@dana extended the clone until ` + expires,
 		`will be destroyed in 10m, at ` + expires,
 		`State: ⚪ destroyed`,
 		`destroyed the clone at expiry`,
 		`: gone; role `,
 		`logging in with the old credentials: refused`,
+		`chain intact, last hash `,
+		`@sam types           /clone report 1d`, `Break-glass per month: `, `ended and not reviewed: 0`,
+		`Clones by tier: breakglass 1, debug 1, staging 1`,
+	}
+}
+
+var (
+	// clockLike is anything that reads as a time of day, with the text around it.
+	clockLike = regexp.MustCompile(`(?:^|[^\d.:])\d{1,2}:\d{2}(?:$|[^\d])`)
+	// oneFormat is the one way a time is written (approvals.TimeLayout).
+	oneFormat = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC`)
+)
+
+// checkOneTimeFormat fails on a time written any other way than approvals.TimeLayout.
+func checkOneTimeFormat(t *testing.T, out string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		rest := oneFormat.ReplaceAllString(line, "")
+		if m := clockLike.FindString(rest); m != "" {
+			t.Errorf("a time not written as %q: %q in\n%s", approvals.TimeLayout, m, line)
+		}
 	}
 }
 
@@ -170,6 +211,7 @@ func TestRunWithNothingConfigured(t *testing.T) {
 	inOrder(t, out, wt.wantThread()...)
 	inOrder(t, out, "embedded Redis (miniredis)", "throwaway PostgreSQL")
 	checkMasked(t, out)
+	checkOneTimeFormat(t, out)
 }
 
 func TestRunOnAGivenRedisDeletesItsKeys(t *testing.T) {

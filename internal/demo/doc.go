@@ -11,7 +11,10 @@
 // rates. The demo drives the lifecycle with Tick and the agent with RunOnce, so every step
 // happens in the order printed.
 //
-// Run prints the request's Slack thread as a person would read it (the card in each of its
-// states, the thread replies, the DMs and the ephemeral answers), then proves the clone is
-// queryable with its own credentials and, at the end, gone. It never prints a password.
+// Run prints what the workspace's people see in Slack (cards in each of their states, thread
+// replies, modals, DMs, alerts and ephemeral answers) as they would read it, through one story:
+// a staging clone approved and queried with its own credentials, a debug clone needing two
+// distinct approvers, a denial, a break-glass clone with its security alert and review, the
+// staging clone's warnings, extension, expiry and proof it is gone, and the audit log, moved
+// into the hash chain on the demo's PostgreSQL and verified. It never prints a password.
 package demo

@@ -136,3 +136,24 @@ func pgCommand(ctx context.Context, bin string, u string, args ...string) (*exec
 	cmd.Env = append(cmd.Environ(), env...)
 	return cmd, nil
 }
+
+// createDatabase creates a database named from prefix, dropped at cleanup.
+func (pg *pgEnv) createDatabase(ctx context.Context, prefix string, cl *cleanups) (string, error) {
+	name := testenv.UniqueName(prefix)
+	super, err := pgx.Connect(ctx, pg.superURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer super.Close(ctx)
+	if _, err := super.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	cl.add(func() {
+		ctx := context.WithoutCancel(ctx)
+		if c, err := pgx.Connect(ctx, pg.superURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	return name, nil
+}

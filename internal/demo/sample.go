@@ -62,23 +62,17 @@ type sample struct {
 // clone's role must not reach it), and writes its pg_dump -Fc backup for day under backups,
 // laid out as the local catalogue expects.
 func makeSample(ctx context.Context, pg *pgEnv, backups string, day time.Time, users int, cl *cleanups) (*sample, error) {
-	s := &sample{database: testenv.UniqueName("demo_prod_"), date: day, users: users}
+	s := &sample{date: day, users: users}
 	// step 1: the database, dropped at the end.
+	var err error
+	if s.database, err = pg.createDatabase(ctx, "demo_prod_", cl); err != nil {
+		return nil, err
+	}
 	super, err := pgx.Connect(ctx, pg.superURL)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	defer super.Close(ctx)
-	if _, err := super.Exec(ctx, "CREATE DATABASE "+s.database+" TEMPLATE template0"); err != nil {
-		return nil, fmt.Errorf("create sample database: %w", err)
-	}
-	cl.add(func() {
-		ctx := context.WithoutCancel(ctx)
-		if c, err := pgx.Connect(ctx, pg.superURL); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+s.database+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
 	if _, err := super.Exec(ctx, "REVOKE CONNECT ON DATABASE "+s.database+" FROM PUBLIC"); err != nil {
 		return nil, fmt.Errorf("close sample database: %w", err)
 	}

@@ -18,11 +18,12 @@ type thread struct {
 	fake     *slackfake.Server
 	names    map[string]string // user and user group IDs → @handle; channel IDs → #name
 	answerTo map[string]string // response_url → the user who sees the answer
+	viewer   map[string]string // trigger_id → the user a modal opened with it shows to
 	printed  int               // calls already printed
 }
 
 func newThread(out io.Writer, fake *slackfake.Server) *thread {
-	return &thread{out: out, fake: fake, names: map[string]string{}, answerTo: map[string]string{}}
+	return &thread{out: out, fake: fake, names: map[string]string{}, answerTo: map[string]string{}, viewer: map[string]string{}}
 }
 
 // flush prints every message write made since the last flush.
@@ -44,14 +45,21 @@ func (t *thread) flush() {
 				label = "[" + t.name(ch) + "]"
 			}
 		case "chat.update":
-			label = "[thread, edited]"
-			if isCard(c.Param("blocks")) {
+			switch m, _ := t.fake.Message(c.Param("channel"), c.Param("ts")); {
+			case isCard(c.Param("blocks")):
 				label = "[card updated]"
+			case m.ThreadTS != "" && m.ThreadTS != m.TS:
+				label = "[thread, edited]"
+			default:
+				label = "[" + t.name(c.Param("channel")) + ", edited]"
 			}
 		case "chat.postEphemeral":
 			label = "[only " + t.name(c.Param("user")) + " sees]"
 		case slackfake.MethodResponseURL:
 			label = "[only " + t.name(t.answerTo[c.URL]) + " sees]"
+		case "views.open":
+			t.modal(c)
+			continue
 		default:
 			continue
 		}
@@ -72,10 +80,34 @@ func (t *thread) print(label, text, blocks string) {
 	}
 }
 
+// modal prints a modal the bot opened: its title, blocks and submit button.
+func (t *thread) modal(c slackfake.Call) {
+	var req struct {
+		TriggerID string `json:"trigger_id"`
+		View      struct {
+			Title  textObj         `json:"title"`
+			Submit *textObj        `json:"submit"`
+			Blocks json.RawMessage `json:"blocks"`
+		} `json:"view"`
+	}
+	if json.Unmarshal(c.JSON, &req) != nil {
+		return
+	}
+	lines := append([]string{req.View.Title.Text}, t.blockLines(string(req.View.Blocks))...)
+	if req.View.Submit != nil {
+		lines = append(lines, "[Cancel] ["+req.View.Submit.Text+"]")
+	}
+	fmt.Fprintf(t.out, "%-20s %s\n", "[modal for "+t.name(t.viewer[req.TriggerID])+"]", lines[0])
+	for _, l := range lines[1:] {
+		fmt.Fprintf(t.out, "%-20s %s\n", "", l)
+	}
+}
+
 // block is the part of a Block Kit block the demo reads.
 type block struct {
 	Type     string     `json:"type"`
 	Text     *textObj   `json:"text"`
+	Label    *textObj   `json:"label"`
 	Fields   []*textObj `json:"fields"`
 	Elements []struct {
 		Type string          `json:"type"`
@@ -124,6 +156,10 @@ func (t *thread) blockLines(blocks string) []string {
 				}
 			}
 			lines = append(lines, strings.Join(parts, " "))
+		case "input":
+			if b.Label != nil {
+				lines = append(lines, t.clean(b.Label.Text)+": ____")
+			}
 		case "divider":
 			lines = append(lines, "────────")
 		case "actions":
@@ -147,7 +183,7 @@ var (
 		":hourglass_flowing_sand:", "⏳", ":white_check_mark:", "✅", ":no_entry:", "⛔", ":clock5:", "🕔",
 		":heavy_multiplication_x:", "✖", ":gear:", "⚙", ":inbox_tray:", "📥", ":large_green_circle:", "🟢",
 		":wastebasket:", "🗑", ":white_circle:", "⚪", ":x:", "❌", ":alarm_clock:", "⏰", ":bell:", "🔔",
-		":rotating_light:", "🚨", ":warning:", "⚠", ":white_square:", "⬜")
+		":rotating_light:", "🚨", ":mag:", "🔍", ":warning:", "⚠", ":white_square:", "⬜")
 	unescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "```", "", "`", "")
 )
 

@@ -37,7 +37,7 @@ type config struct {
 	Maybe    *inner           `yaml:"maybe"`
 	Small    uint8            `yaml:"small"`
 	Skipped  string           `yaml:"-"`
-	hidden   string // unexported: no key sets it
+	hidden   string           // unexported: no key sets it
 }
 
 func TestErrors(t *testing.T) {

@@ -148,7 +148,7 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 		return provisioner.Clone{}, err
 	}
 	log.Info("clone login enabled", zap.Time("valid_until", spec.ExpiresAt))
-	progress.Report("login enabled", "valid until "+spec.ExpiresAt.UTC().Format(time.RFC3339))
+	progress.Report("login enabled", "until the clone expires")
 
 	return provisioner.Clone{
 		RequestID:     spec.RequestID,
