@@ -2,15 +2,14 @@ package app
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files")
+	"github.com/clonebot/clonebot/internal/golden"
+)
 
 // TestConfigErrorsGolden keeps every kind of config-file error as its author reads it in
 // testdata/config_errors.golden (go test -update rewrites it): the key's path, its line, what
@@ -64,20 +63,5 @@ func TestConfigErrorsGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&out, "# %s\n%s\n\n", tt.name, msg)
 	}
-	path := filepath.Join("testdata", "config_errors.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Fatalf("%s differs (go test -update rewrites it):\n%s", path, out.Bytes())
-	}
+	golden.Check(t, "config_errors.golden", out.Bytes())
 }

@@ -3,17 +3,13 @@ package approvals
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/clonebot/clonebot/deploy"
+	"github.com/clonebot/clonebot/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestPolicyErrorsGolden keeps every kind of policy error as its author reads it in
 // testdata/policy_errors.golden (go test -update rewrites it): the field's path, its line,
@@ -64,26 +60,5 @@ func TestPolicyErrorsGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&out, "# %s\n%s\n\n", tt.name, err)
 	}
-	golden(t, "policy_errors.golden", out.Bytes())
-}
-
-// golden compares got with testdata/name; -update rewrites it.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, "policy_errors.golden", out.Bytes())
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/clonebot/clonebot/internal/golden"
 )
 
 // exporterFunc is an Exporter.
@@ -43,7 +45,7 @@ func TestExportFormats(t *testing.T) {
 			if err != nil || n != 4 {
 				t.Fatalf("exported %d, %v", n, err)
 			}
-			golden(t, "export."+format, b.Bytes())
+			golden.Check(t, "export."+format, b.Bytes())
 			switch format {
 			case "csv":
 				recs, err := csv.NewReader(&b).ReadAll()

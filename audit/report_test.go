@@ -2,34 +2,14 @@ package audit
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clonebot/clonebot/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs (go test -update rewrites it)\n got:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func TestSummarize(t *testing.T) {
 	seconds := func(ns ...int) []time.Duration {
@@ -189,7 +169,7 @@ func TestAnswersAndReport(t *testing.T) {
 	b.WriteString(strings.Join(r.Lines(), "\n") + "\n")
 	section("report, 30 days, as alice")
 	b.WriteString(strings.Join(BuildReport(clones, ReportOptions{Now: s.now, Window: 30 * 24 * time.Hour, Scope: Scope{User: "UALICE"}}).Lines(), "\n") + "\n")
-	golden(t, "scenario.golden", b.Bytes())
+	golden.Check(t, "scenario.golden", b.Bytes())
 
 	// the figures, by hand: access ends in the window for cl-a (6h00m05s), cl-b (1h00m02s), cl-e (2h00m12s).
 	want := Stats{N: 3, Mean: (6*time.Hour + 5*time.Second + time.Hour + 2*time.Second + 2*time.Hour + 12*time.Second) / 3,

@@ -3,9 +3,6 @@ package render
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +10,13 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/handlers"
+	"github.com/clonebot/clonebot/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 
-// golden compares v, as indented JSON, with testdata/name.golden.json.
-func golden(t *testing.T, name string, v any) {
+// goldenJSON compares v, as indented JSON, with testdata/name.golden.json.
+func goldenJSON(t *testing.T, name string, v any) {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -29,23 +25,7 @@ func golden(t *testing.T, name string, v any) {
 	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
-	got := buf.Bytes()
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, name+".golden.json", buf.Bytes())
 }
 
 const hostileReason = "<!channel> ping <@U999> and <https://evil.example|click here> & <!here>"
@@ -148,7 +128,7 @@ func TestGolden(t *testing.T) {
 		{"modal_confirm", ConfirmModal(debugRequest(), `{"channel":"CREQ","request":"cl-7f3k2q"}`)},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { golden(t, tt.name, tt.give) })
+		t.Run(tt.name, func(t *testing.T) { goldenJSON(t, tt.name, tt.give) })
 	}
 }
 

@@ -20,7 +20,7 @@ var layers = []struct {
 	{"domain", []string{"approvals", "apikey", "jobs", "provisioner$", "agent/mask", "agent/pgdump", "internal/keepalive", "internal/clock", "internal/yamlerr"}},
 	{"use case", []string{"handlers", "lifecycle", "agent$", "audit$"}},
 	{"adapter", []string{"redisstore", "api", "bot", "provisioner/aws", "provisioner/local", "audit/pgstore", "deploy"}},
-	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/archtest", "internal/deploycheck"}},
+	{"wiring", []string{"app", "cmd/", "internal/demo", "bench/", "internal/testenv", "internal/leakcheck", "internal/fakes", "internal/golden", "internal/archtest", "internal/deploycheck"}},
 }
 
 // libraries may be imported only by the packages listed (prefixes), besides the wiring; Redis
