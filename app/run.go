@@ -111,7 +111,7 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, log *zap.
 	if err != nil {
 		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
 	}
-	return transport.ServeListener(ctx, l, h, log)
+	return transport.ServeListener(ctx, name, l, h, log)
 }
 
 func promhttpHandler(reg *prometheus.Registry) http.Handler {

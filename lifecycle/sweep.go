@@ -41,6 +41,7 @@ const maxListed = 20
 func (m *Manager) Sweep(ctx context.Context, every time.Duration, sweepers ...Sweeper) (Swept, error) {
 	err := m.store.AcquireSweep(ctx, m.cfg.Owner, every)
 	if errors.Is(err, approvals.ErrLeaseHeld) {
+		m.log.Debug("sweep skipped: another replica swept within the interval")
 		return Swept{}, nil
 	}
 	if err != nil {
@@ -70,6 +71,7 @@ func (m *Manager) Sweep(ctx context.Context, every time.Duration, sweepers ...Sw
 		}
 	}
 	// step 2: the audit log and the security channel hear of what was destroyed.
+	m.log.Info("orphan sweep", zap.Int("sweepers", len(sweepers)), zap.Int("destroyed", len(out.Destroyed)), zap.Int("lost", len(out.Lost)))
 	if len(out.Destroyed) > 0 {
 		m.log.Warn("sweep destroyed orphaned clones", zap.Strings("request_ids", out.Destroyed), zap.Strings("lost_requests", out.Lost))
 		m.recordSwept(ctx, out, lost)
