@@ -111,6 +111,10 @@ func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
 			return nil, err
 		}
 	}
+	if e := cfg.exposed; e != nil {
+		a.Log.Warn("the config file holds secrets and its group may read it: keep the group to this process (a pod's fsGroup), or give them by environment variable",
+			zap.String("file", e.path), zap.String("mode", fmt.Sprintf("%04o", e.mode)), zap.Strings("keys", e.keys))
+	}
 	if a.Clock == nil {
 		a.Clock = bot.SystemClock{}
 	}

@@ -42,7 +42,8 @@ type Config struct {
 	Local       *local.Config    `yaml:"local"` // sources with backend: local
 	Audit       AuditSection     `yaml:"audit"` // the audit log's database
 
-	dir string // the config file's directory
+	dir     string    // the config file's directory
+	exposed *exposure // the file holds secrets and its group may read it
 }
 
 // AuditSection is the `audit:` section: where the audit log lives.
@@ -81,7 +82,9 @@ const (
 	envMaskingKey = "CLONEBOT_MASKING_KEY" // the default masking.key_env
 )
 
-// LoadConfig reads the config file, applies the environment and defaults, and validates it.
+// LoadConfig reads the config file, applies the environment and defaults, and validates it. A
+// file holding secrets that every user may read is refused (ErrConfigExposed); one its group
+// may read is accepted, and New logs a warning.
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -94,6 +97,9 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.dir = filepath.Dir(path)
+	if c.exposed, err = checkExposure(path, c.secretKeys()); err != nil {
+		return nil, err
+	}
 	c.applyEnv(getenv)
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
