@@ -19,6 +19,10 @@ build: ## build bin/clonebot, stamped with VERSION (default: git describe)
 test: ## run every test with the race detector (real Redis, PostgreSQL and moto; see README)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
+.PHONY: fuzz
+fuzz: ## every fuzz target for FUZZTIME each (default 30s), printing the inputs each executed
+	GO=$(GO) .ci/fuzz
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
