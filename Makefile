@@ -57,5 +57,5 @@ bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BEN
 	$(GO) run ./bench/audit $(BENCH_AUDIT_ARGS)
 
 .PHONY: bench-lifecycle
-bench-lifecycle: ## revocation latency of 200 clones expiring in one minute; a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
+bench-lifecycle: ## revocation latency of 200 clones expiring in one minute, with serve running and with serve stopped (the expiry guard); a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
 	$(GO) run ./bench/lifecycle

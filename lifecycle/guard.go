@@ -58,7 +58,7 @@ type ExpiryGuard struct {
 	backends provisioner.Backends
 	log      *zap.Logger
 	now      func() time.Time
-	revoked  map[string]bool // requests known revoked, among the last pass's due ones
+	settled  map[string]bool // due requests with nothing left to do: revoked, or on a backend without a Revoker
 }
 
 // NewExpiryGuard returns a guard; now defaults to time.Now.
@@ -73,7 +73,7 @@ func NewExpiryGuard(cfg GuardConfig, store GuardStore, backends provisioner.Back
 		now = time.Now
 	}
 	return &ExpiryGuard{cfg: cfg, store: store, backends: backends, log: log.With(zap.String("owner", cfg.Owner)), now: now,
-		revoked: map[string]bool{}}, nil
+		settled: map[string]bool{}}, nil
 }
 
 // Run revokes what expires until ctx ends: a pass at start, at each expiry and at least every
@@ -81,10 +81,11 @@ func NewExpiryGuard(cfg GuardConfig, store GuardStore, backends provisioner.Back
 func (g *ExpiryGuard) Run(ctx context.Context) error {
 	g.log.Info("expiry guard started", zap.Duration("interval", g.cfg.Interval))
 	for {
-		if _, err := g.Pass(ctx); err != nil && ctx.Err() == nil {
+		passed := g.now()
+		if _, err := g.pass(ctx, passed); err != nil && ctx.Err() == nil {
 			g.log.Warn("expiry guard pass", zap.Error(err))
 		}
-		t := time.NewTimer(g.untilNext(ctx))
+		t := time.NewTimer(g.untilNext(ctx, passed))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -94,20 +95,23 @@ func (g *ExpiryGuard) Run(ctx context.Context) error {
 	}
 }
 
-// untilNext is the wait before the next pass: until the next expiry, at most the interval.
-func (g *ExpiryGuard) untilNext(ctx context.Context) time.Duration {
-	now := g.now()
-	next, ok, err := g.store.NextExpiryAfter(ctx, now)
+// untilNext is the wait before the next pass after one that looked at the expiries up to
+// passed: until the first expiry after passed (at once if that is past already, as when it
+// came while the pass ran), at most the interval.
+func (g *ExpiryGuard) untilNext(ctx context.Context, passed time.Time) time.Duration {
+	next, ok, err := g.store.NextExpiryAfter(ctx, passed)
 	if err != nil || !ok {
 		return g.cfg.Interval
 	}
-	return min(g.cfg.Interval, next.Sub(now)+time.Millisecond)
+	return min(g.cfg.Interval, max(next.Sub(g.now()), 0)+time.Millisecond)
 }
 
 // Pass revokes every clone expired at now that is not revoked yet, and returns how many it
-// revoked. A request whose lease the loop holds is left to the loop.
-func (g *ExpiryGuard) Pass(ctx context.Context) (int, error) {
-	now := g.now()
+// revoked. A request whose lease the loop holds is left to the loop. Passes must not overlap
+// (Run makes them one after another).
+func (g *ExpiryGuard) Pass(ctx context.Context) (int, error) { return g.pass(ctx, g.now()) }
+
+func (g *ExpiryGuard) pass(ctx context.Context, now time.Time) (int, error) {
 	ids, err := g.store.DueExpiry(ctx, now, 0)
 	if err != nil {
 		return 0, err
@@ -117,13 +121,13 @@ func (g *ExpiryGuard) Pass(ctx context.Context) (int, error) {
 	due := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		due[id] = true
-		if !g.revoked[id] {
+		if !g.settled[id] {
 			todo = append(todo, id)
 		}
 	}
-	for id := range g.revoked {
+	for id := range g.settled {
 		if !due[id] {
-			delete(g.revoked, id) // destroyed meanwhile: out of the index
+			delete(g.settled, id) // destroyed meanwhile: out of the index
 		}
 	}
 	if len(todo) == 0 {
@@ -138,7 +142,7 @@ func (g *ExpiryGuard) Pass(ctx context.Context) (int, error) {
 	var errs []error
 	for i, id := range todo {
 		if !mks[i].Revoked.IsZero() {
-			g.revoked[id] = true
+			g.settled[id] = true
 			continue
 		}
 		fresh, err := g.revoke(ctx, id, now)
@@ -176,9 +180,15 @@ func (g *ExpiryGuard) revoke(ctx context.Context, id string, now time.Time) (boo
 	if r.Status != approvals.StatusReady || now.Before(r.ExpiresAt) {
 		return false, nil // extended, or moved on, since the index was read
 	}
+	if be, err := g.backends.For(r.Source); err == nil {
+		if _, ok := be.Provisioner.(Revoker); !ok {
+			g.settled[id] = true // revoked by its destroy, which is serve's
+			return false, nil
+		}
+	}
 	rv, err := revokeExpired(ctx, g.store, g.backends, r, now)
 	if rv.done {
-		g.revoked[id] = true
+		g.settled[id] = true
 	}
 	if rv.fresh {
 		g.log.Info("expired clone's access revoked by the expiry guard", zap.String("request_id", id),

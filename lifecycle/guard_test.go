@@ -60,12 +60,17 @@ func TestExpiryGuardRevokesWithoutTheLoop(t *testing.T) {
 	// step 1: before the expiry nothing is revoked; the guard waits for it.
 	f.clock.Set(r.ExpiresAt.Add(-time.Minute))
 	pass(g1, 0)
-	if wait := g1.untilNext(f.ctx); wait != time.Second {
+	if wait := g1.untilNext(f.ctx, f.clock.Now()); wait != time.Second {
 		t.Fatalf("a minute before the expiry the guard waits %s, want its interval", wait)
 	}
 	f.clock.Set(r.ExpiresAt.Add(-300 * time.Millisecond))
-	if wait := g1.untilNext(f.ctx); wait != 301*time.Millisecond {
+	if wait := g1.untilNext(f.ctx, f.clock.Now()); wait != 301*time.Millisecond {
 		t.Fatalf("300ms before the expiry the guard waits %s, want until just after it", wait)
+	}
+	passed := f.clock.Now()
+	f.clock.Set(r.ExpiresAt.Add(10 * time.Millisecond)) // the expiry came while that pass ran
+	if wait := g1.untilNext(f.ctx, passed); wait != time.Millisecond {
+		t.Fatalf("after a pass that ended past the expiry the guard waits %s, want to pass again at once", wait)
 	}
 	// step 2: expired while the loop holds the lease (a step of serve's under way): left to it.
 	f.clock.Set(r.ExpiresAt.Add(time.Second))
@@ -75,6 +80,16 @@ func TestExpiryGuardRevokesWithoutTheLoop(t *testing.T) {
 	pass(g1, 0)
 	if err := f.store.ReleaseLease(f.ctx, r.ID, "bot-1"); err != nil {
 		t.Fatal(err)
+	}
+	// A backend without a Revoker is left to the loop's destroy.
+	plain, err := NewExpiryGuard(GuardConfig{Owner: "agent-3", Interval: time.Second, LeaseTTL: 30 * time.Second}, f.store,
+		provisioner.Backends{"prod": {Provisioner: f.prov, Strategy: provisioner.StrategyRestore}}, zaptest.NewLogger(t), f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass(plain, 0)
+	if !plain.settled[r.ID] {
+		t.Fatal("a clone its backend cannot revoke is looked at again on every pass")
 	}
 	// step 3: serve is stopped: the guard revokes it, once.
 	pass(g1, 1)
