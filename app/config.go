@@ -60,7 +60,7 @@ type lifecycleSection struct {
 	LeaseTTL           time.Duration `yaml:"lease_ttl"`           // per-request lease (default 2m)
 	RestoreParallelism int           `yaml:"restore_parallelism"` // connections per restore job (default: the agent's)
 	RestoreAllowance   time.Duration `yaml:"restore_allowance"`   // a new clone's credentials last TTL + this until it is ready (default 12h)
-	SweepInterval      time.Duration `yaml:"sweep_interval"`      // aws: how often orphaned clones are reaped (default 15m)
+	SweepInterval      time.Duration `yaml:"sweep_interval"`      // how often every backend's orphaned clones are reaped (default 15m)
 }
 
 // agentSection is the `agent:` section (agent.Config with YAML names).
