@@ -26,6 +26,10 @@ fuzz-masking: ## masking property test, random seed (MASKING_CASES, default 40),
 	$(GO) test -run '^$$' -fuzz FuzzMaskLine -fuzztime $(or $(FUZZTIME),30s) ./agent/mask
 	$(GO) test -run '^$$' -fuzz FuzzScriptReader -fuzztime $(or $(FUZZTIME),30s) ./agent/pgdump
 
+.PHONY: fuzz
+fuzz: ## every fuzz target for FUZZTIME each (default 30s), printing the inputs each executed
+	GO=$(GO) .ci/fuzz
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -60,7 +64,7 @@ bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BEN
 	$(GO) run ./bench/audit $(BENCH_AUDIT_ARGS)
 
 .PHONY: bench-lifecycle
-bench-lifecycle: ## revocation latency of 200 clones expiring in one minute; a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
+bench-lifecycle: ## revocation latency of 200 clones expiring in one minute, with serve running and with serve stopped (the expiry guard); a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
 	$(GO) run ./bench/lifecycle
 
 .PHONY: bench-api

@@ -40,7 +40,7 @@ type Attempts interface {
 }
 
 // Clock is the API's time: Now for key expiry and leases, After for the waits of long polls
-// and idempotent retries (bot.Clock; a test's clock may fire at once).
+// and idempotent retries (clock.Clock; a test's clock may fire at once).
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time

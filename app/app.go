@@ -35,17 +35,19 @@ import (
 
 // The ports of the use-case packages, satisfied by the adapters this package wires.
 var (
-	_ handlers.Store     = (*redisstore.Store)(nil)
-	_ handlers.Lifecycle = (*lifecycle.Manager)(nil)
-	_ handlers.Directory = (*bot.Directory)(nil)
-	_ lifecycle.Store    = (*redisstore.Store)(nil)
-	_ lifecycle.JobQueue = (*redisstore.Queue)(nil)
-	_ lifecycle.Events   = (*redisstore.Events)(nil)
-	_ lifecycle.Sweeper  = (*awsprov.Provisioner)(nil)
-	_ lifecycle.Revoker  = (*local.Provisioner)(nil)
-	_ bot.Mailbox        = (*redisstore.Store)(nil)
-	_ agent.Queue        = (*redisstore.Queue)(nil)
-	_ transport.Deduper  = (*redisstore.Deduper)(nil)
+	_ handlers.Store       = (*redisstore.Store)(nil)
+	_ handlers.Lifecycle   = (*lifecycle.Manager)(nil)
+	_ handlers.Directory   = (*bot.Directory)(nil)
+	_ lifecycle.Store      = (*redisstore.Store)(nil)
+	_ lifecycle.JobQueue   = (*redisstore.Queue)(nil)
+	_ lifecycle.Events     = (*redisstore.Events)(nil)
+	_ lifecycle.Sweeper    = (*awsprov.Provisioner)(nil)
+	_ lifecycle.Sweeper    = (*local.Provisioner)(nil)
+	_ lifecycle.Revoker    = (*local.Provisioner)(nil)
+	_ lifecycle.GuardStore = (*redisstore.Store)(nil)
+	_ bot.Mailbox          = (*redisstore.Store)(nil)
+	_ agent.Queue          = (*redisstore.Queue)(nil)
+	_ transport.Deduper    = (*redisstore.Deduper)(nil)
 )
 
 // Options say which roles to build and replace what the config would otherwise give. The zero
@@ -87,6 +89,7 @@ type App struct {
 
 	// agent
 	Agent *agent.Agent
+	Guard *lifecycle.ExpiryGuard // revokes expired clones' access without serve
 
 	audit *auditLog // serve, with audit.url: nil otherwise
 
@@ -110,6 +113,10 @@ func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
 		if a.Log, err = NewLogger(cfg.LogLevel); err != nil {
 			return nil, err
 		}
+	}
+	if e := cfg.exposed; e != nil {
+		a.Log.Warn("the config file holds secrets and its group may read it: keep the group to this process (a pod's fsGroup), or give them by environment variable",
+			zap.String("file", e.path), zap.String("mode", fmt.Sprintf("%04o", e.mode)), zap.Strings("keys", e.keys))
 	}
 	if a.Clock == nil {
 		a.Clock = clock.System{}
@@ -160,6 +167,7 @@ func (a *App) buildServe() error {
 	lcCfg := lifecycle.DefaultConfig(a.Owner)
 	lcCfg.Interval, lcCfg.LeaseTTL = cfg.Lifecycle.Interval, cfg.Lifecycle.LeaseTTL
 	lcCfg.RestoreParallelism, lcCfg.RestoreAllowance = cfg.Lifecycle.RestoreParallelism, cfg.Lifecycle.RestoreAllowance
+	lcCfg.SystemMailbox = handlers.SystemMailbox
 	var err error
 	if a.Lifecycle, err = lifecycle.New(lcCfg, lifecycle.Deps{
 		Store: a.Store, Policy: a.Policy, Backends: a.backends.sources, Queue: a.DB.Queue(), Events: a.DB.Events(),
@@ -210,7 +218,7 @@ func (a *App) buildServe() error {
 }
 
 // buildAgent wires a restore agent: its queue, the secret stores that resolve its targets,
-// the masking rules and key (never logged), and S3 for backups.
+// the masking rules and key (never logged), and S3 for backups; and the expiry guard.
 func (a *App) buildAgent(o Options) error {
 	cfg := a.Config
 	rules := o.Rules
@@ -237,7 +245,11 @@ func (a *App) buildAgent(o Options) error {
 		deps.S3 = a.backends.aws.S3
 	}
 	var err error
-	a.Agent, err = agent.New(cfg.AgentConfig(a.Owner), deps)
+	if a.Agent, err = agent.New(cfg.AgentConfig(a.Owner), deps); err != nil {
+		return err
+	}
+	a.Guard, err = lifecycle.NewExpiryGuard(lifecycle.GuardConfig{Owner: a.Owner, Interval: cfg.Lifecycle.Interval, LeaseTTL: cfg.Lifecycle.LeaseTTL},
+		a.Store, a.backends.sources, a.Log.Named("expiry-guard"), a.Clock.Now)
 	return err
 }
 

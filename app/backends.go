@@ -46,8 +46,7 @@ func (c *Config) ReadPolicy() (*approvals.Policy, error) {
 type backends struct {
 	sources provisioner.Backends
 	secrets secretRouter
-	aws     *awsprov.Clients     // nil without an aws section
-	awsProv *awsprov.Provisioner // nil without an aws section
+	aws     *awsprov.Clients // nil without an aws section
 }
 
 func newBackends(ctx context.Context, c *Config, log *zap.Logger) (*backends, error) {
@@ -79,7 +78,7 @@ func newBackends(ctx context.Context, c *Config, log *zap.Logger) (*backends, er
 			b.sources[name] = provisioner.Backend{Provisioner: p, Catalogue: p.Catalogue(), Strategy: sc.Strategy}
 		}
 		b.secrets.aws = awsprov.NewSecretStore(clients)
-		b.aws, b.awsProv = &clients, p
+		b.aws = &clients
 	}
 	return b, nil
 }

@@ -42,7 +42,8 @@ type Config struct {
 	Audit       AuditSection     `yaml:"audit"` // the audit log's database
 	API         APISection       `yaml:"api"`   // the REST API (api.go)
 
-	dir string // the config file's directory
+	dir     string    // the config file's directory
+	exposed *exposure // the file holds secrets and its group may read it
 }
 
 // AuditSection is the `audit:` section: where the audit log lives.
@@ -59,7 +60,7 @@ type lifecycleSection struct {
 	LeaseTTL           time.Duration `yaml:"lease_ttl"`           // per-request lease (default 2m)
 	RestoreParallelism int           `yaml:"restore_parallelism"` // connections per restore job (default: the agent's)
 	RestoreAllowance   time.Duration `yaml:"restore_allowance"`   // a new clone's credentials last TTL + this until it is ready (default 12h)
-	SweepInterval      time.Duration `yaml:"sweep_interval"`      // aws: how often orphaned clones are reaped (default 15m)
+	SweepInterval      time.Duration `yaml:"sweep_interval"`      // how often every backend's orphaned clones are reaped (default 15m)
 }
 
 // agentSection is the `agent:` section (agent.Config with YAML names).
@@ -83,7 +84,9 @@ const (
 
 // LoadConfig reads the config file, applies the environment and defaults, and validates it.
 // A key the config does not have, a value of the wrong kind and a YAML syntax error are
-// refused with the key's path and line (internal/yamlerr).
+// refused with the key's path and line (internal/yamlerr). A file holding secrets that every
+// user may read is refused (ErrConfigExposed); one its group may read is accepted, and New logs
+// a warning.
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -95,6 +98,9 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.dir = filepath.Dir(path)
+	if c.exposed, err = checkExposure(path, c.secretKeys()); err != nil {
+		return nil, err
+	}
 	c.applyEnv(getenv)
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,11 +16,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clonebot/clonebot/bot/transport"
+	"github.com/clonebot/clonebot/lifecycle"
 )
 
 // RunServe runs the serve role until ctx ends or a part of it fails: the Slack transport
-// (Socket Mode or signed HTTP), the lifecycle loop, the notifier, the ops server, the REST API
-// when api.listen_addr is set and, with an AWS backend, the orphan sweep.
+// (Socket Mode or signed HTTP), the lifecycle loop, the notifier, the ops server, the audit
+// log, the REST API when api.listen_addr is set, and the orphan sweep of every backend that can
+// sweep.
 func (a *App) RunServe(ctx context.Context) error {
 	if a.Bot == nil {
 		return errors.New("app: the serve role was not built")
@@ -70,15 +74,10 @@ func (a *App) RunServe(ctx context.Context) error {
 	if cfg.API.ListenAddr != "" {
 		loops = append(loops, a.serveAPI)
 	}
-	if p := a.backends.awsProv; p != nil {
-		loops = append(loops, func(ctx context.Context) error {
-			return every(ctx, cfg.Lifecycle.SweepInterval, func(ctx context.Context) {
-				if _, err := a.Lifecycle.Sweep(ctx, p); err != nil && ctx.Err() == nil {
-					log.Error("sweep", zap.Error(err))
-				}
-			})
-		})
-	}
+	sweepers := a.sweepers()
+	loops = append(loops, func(ctx context.Context) error {
+		return a.Lifecycle.RunSweeps(ctx, cfg.Lifecycle.SweepInterval, sweepers...)
+	})
 	err = runAll(ctx, loops...)
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -86,13 +85,26 @@ func (a *App) RunServe(ctx context.Context) error {
 	return err
 }
 
-// RunAgent runs the agent role until ctx ends: jobs from the queue, and its ops server.
+// sweepers are the backends that can find their own clones, each once (sources share them).
+func (a *App) sweepers() []lifecycle.Sweeper {
+	var out []lifecycle.Sweeper
+	for _, name := range slices.Sorted(maps.Keys(a.backends.sources)) {
+		s, ok := a.backends.sources[name].Provisioner.(lifecycle.Sweeper)
+		if ok && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RunAgent runs the agent role until ctx ends: jobs from the queue, the expiry guard and its
+// ops server.
 func (a *App) RunAgent(ctx context.Context) error {
 	if a.Agent == nil {
 		return errors.New("app: the agent role was not built")
 	}
 	a.Log.Info("agent started", zap.String("consumer", a.Owner))
-	return runAll(ctx, a.Agent.Run, func(ctx context.Context) error {
+	return runAll(ctx, a.Agent.Run, a.Guard.Run, func(ctx context.Context) error {
 		return serveHTTP(ctx, "agent metrics", a.Config.Agent.MetricsAddr, a.opsHandler(func() error { return nil }), a.Log)
 	})
 }
@@ -103,25 +115,11 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, log *zap.
 	if err != nil {
 		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
 	}
-	return transport.ServeListener(ctx, l, h, log)
+	return transport.ServeListener(ctx, name, l, h, log)
 }
 
 func promhttpHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-}
-
-// every runs f now and then every interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, f func(context.Context)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		f(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }
 
 // runAll runs every f until ctx ends or one of them fails, then stops the others and returns

@@ -92,9 +92,9 @@ func TestOneRequestOnRedisCluster(t *testing.T) {
 	w.checkDelivered(map[string]string{id: w.users[0]})
 }
 
-// replica builds the serve role of one replica, named owner.
-func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
-	w.t.Helper()
+// serveConfig is the config of a serve replica in this world: the offline Slack in HTTP mode,
+// free ports, a fast loop.
+func (w *world) serveConfig(edit ...func(*app.Config)) *app.Config {
 	cfg := app.DefaultConfig()
 	cfg.Redis.Prefix = w.prefix
 	cfg.Slack.APIURL, cfg.Slack.BotToken = w.fake.APIURL(), "xoxb-test"
@@ -104,6 +104,13 @@ func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 	for _, e := range edit {
 		e(cfg)
 	}
+	return cfg
+}
+
+// replica builds the serve role of one replica, named owner.
+func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
+	w.t.Helper()
+	cfg := w.serveConfig(edit...)
 	var days []time.Time
 	for d := -3; d <= 0; d++ {
 		days = append(days, testenv.Day(testenv.Now(), d))

@@ -101,4 +101,5 @@ type Marks struct {
 	RetryAt  time.Time // no new attempt before this time
 	Enqueued bool      // the restore job is on the queue
 	Told     time.Time // the expiry the backend was last told (credentials' VALID UNTIL, tags)
+	Revoked  time.Time // when the clone's access was revoked at expiry (by the loop or the expiry guard)
 }

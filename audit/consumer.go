@@ -15,6 +15,8 @@ import (
 // Outbox is the engine's stream of events, oldest first (on Redis: the request store's outbox).
 type Outbox interface {
 	// Read returns up to count events after the event afterID ("" for the first), oldest first.
+	// An outbox that lost its events (Redis lost its data) and whose ids start again before
+	// afterID returns what it holds from its first event, so nothing written since is skipped.
 	Read(ctx context.Context, afterID string, count int) ([]Event, error)
 	// Trim removes the events up to and including throughID.
 	Trim(ctx context.Context, throughID string) error

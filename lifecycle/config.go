@@ -28,6 +28,9 @@ type Config struct {
 	// when it is created), so a long restore never outlives them; at ready the bound becomes
 	// ready + TTL.
 	RestoreAllowance time.Duration
+	// SystemMailbox is the store's mailbox of notices about no one request (handlers'
+	// SystemMailbox): the orphan sweep's report to the security channel goes there.
+	SystemMailbox string
 }
 
 // DefaultConfig returns the defaults for replica owner.
@@ -35,7 +38,7 @@ func DefaultConfig(owner string) Config {
 	return Config{
 		Owner: owner, Interval: 5 * time.Second, LeaseTTL: 30 * time.Second, Batch: 100,
 		RestoreParallelism: 0, CreateAttempts: 5,
-		RetryBackoff: 30 * time.Second, Workers: 8, RestoreAllowance: 12 * time.Hour,
+		RetryBackoff: 30 * time.Second, Workers: 8, RestoreAllowance: 12 * time.Hour, SystemMailbox: "system",
 	}
 }
 
@@ -60,6 +63,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("lifecycle config: workers %d: must be positive", c.Workers)
 	case c.RestoreAllowance < 0:
 		return fmt.Errorf("lifecycle config: restore_allowance %s: must not be negative", c.RestoreAllowance)
+	case c.SystemMailbox == "":
+		return errors.New("lifecycle config: system_mailbox is required (where the sweep's reports go)")
 	}
 	return nil
 }
@@ -105,6 +110,13 @@ type Store interface {
 	Teardowns(ctx context.Context) ([]string, error)
 	// Forget drops the marks of a request that reached its end.
 	Forget(ctx context.Context, id string) error
+	// AcquireSweep takes (or renews) the orphan sweep's lease for owner; ErrLeaseHeld if
+	// another owner holds it. ReleaseSweep gives it up.
+	AcquireSweep(ctx context.Context, owner string, ttl time.Duration) error
+	ReleaseSweep(ctx context.Context, owner string) error
+	// PlantSentinel sets a key that is never deleted if it is absent, and reports whether it
+	// did: after the first call, only when Redis lost its data.
+	PlantSentinel(ctx context.Context) (planted bool, err error)
 }
 
 // JobQueue is where restore jobs go (redisstore.Queue).

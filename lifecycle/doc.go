@@ -22,4 +22,11 @@
 // that causes it, or on its own through Store.Announce, and the notifier delivers it later.
 // Given a prometheus.Registerer, it exposes clonebot_revocation_latency_seconds (expiry → clone
 // and credentials destroyed). Tick runs one pass for tests; Run is the loop of a replica.
+//
+// Two more loops live here. RunSweeps reconciles from the backends' truth: every clone a
+// backend can list (Sweeper) that no live request owns is destroyed and reported to the
+// security channel, at start, every sweep interval (one replica per interval, a lease) and at
+// once when Redis turns out to have lost its data (a sentinel key gone). The ExpiryGuard,
+// which the agents run, revokes expired clones' access without the reconcile loop, so open
+// sessions end at expiry even while no serve replica runs.
 package lifecycle

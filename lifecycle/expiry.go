@@ -105,24 +105,16 @@ func (m *Manager) syncExpiry(ctx context.Context, r *approvals.Request) error {
 }
 
 // revoke ends r's access at once where its backend can (no new login, every session ended),
-// ahead of the destroy, and records when. A backend without it is revoked by its destroy.
+// ahead of the destroy, and records when; what the expiry guard revoked already is not revoked
+// again. A backend without it is revoked by its destroy.
 func (m *Manager) revoke(ctx context.Context, r *approvals.Request) (bool, error) {
-	be, err := m.backends.For(r.Source)
-	if err != nil {
-		return false, err
-	}
-	rv, ok := be.Provisioner.(Revoker)
-	if !ok {
-		return false, nil
-	}
-	ended, err := rv.Revoke(ctx, r.ID)
-	if err != nil {
-		return false, fmt.Errorf("revoke %s: %w", r.ID, err)
-	}
 	now := m.now()
-	m.observeRevocation(r, now)
-	m.log.Info("credentials revoked", zap.String("request_id", r.ID), zap.Int("sessions_ended", ended))
-	return true, m.store.RecordEvent(ctx, r.ID, "credentials_revoked", "clonebot", now, map[string]string{"sessions_ended": strconv.Itoa(ended)})
+	rv, err := revokeExpired(ctx, m.store, m.backends, r, now)
+	if rv.fresh {
+		m.observeRevocation(r, now)
+		m.log.Info("credentials revoked", zap.String("request_id", r.ID), zap.Int("sessions_ended", rv.sessions))
+	}
+	return rv.done, err
 }
 
 // observeRevocation records how long r's credentials outlived its expiry, once.

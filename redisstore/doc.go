@@ -12,6 +12,14 @@
 //	<prefix>{clonebot}:outbox        stream: audit events, appended in the same script as the change
 //	<prefix>{clonebot}:lease:<id>    string: the owner of the request's lease, with a PX expiry
 //
+// (keys.go names every key, these and the others.)
+//
+// Redis may lose its data (a restart without persistence, FLUSHALL, a failover to an empty
+// replica). The long-lived readers carry on: a consumer group Redis lost (NOGROUP, or a
+// blocking read UNBLOCKED because its stream went) is made again, a job's heartbeat reports
+// the job gone, and the audit outbox, whose new ids may fall behind the log's cursor, is then
+// read from its start. A sentinel key that is never deleted tells serve the data went.
+//
 // Every method that changes a request is one Lua script run with EVALSHA: one round trip that
 // reads the current state, checks it, writes the request, keeps every index in step with the new
 // status and appends the audit event(s) to the outbox. A call that changes nothing (a repeated

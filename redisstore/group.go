@@ -20,8 +20,11 @@ func ensureGroup(ctx context.Context, c redis.UniversalClient, stream, group str
 }
 
 // noGroup reports whether err is Redis saying the stream or its consumer group is gone (the
-// data was flushed, or a failover promoted an empty replica).
-func noGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
+// data was flushed, or a failover promoted an empty replica): NOGROUP, or UNBLOCKED for a
+// blocking read whose stream was deleted while it waited.
+func noGroup(err error) bool {
+	return err != nil && (strings.HasPrefix(err.Error(), "NOGROUP") || strings.HasPrefix(err.Error(), "UNBLOCKED"))
+}
 
 // withGroup runs op and, when Redis answers that the group is gone, creates it again and runs
 // op once more: a long-lived reader carries on after Redis lost its data.

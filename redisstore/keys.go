@@ -69,6 +69,8 @@ func (k keys) reviews() string           { return k.engine() + nameReviews }    
 func (k keys) teardown() string          { return k.engine() + "teardown" }       // set: failed requests whose clone is to destroy
 func (k keys) notify() string            { return k.engine() + nameNotify }       // zset: requests with notices to send, by the oldest's time (ms)
 func (k keys) progress(id string) string { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack
+func (k keys) sweepLease() string        { return k.engine() + "sweep" }          // string: owner of the orphan sweep, PX the sweep interval (one sweep per interval among the replicas)
+func (k keys) sentinel() string          { return k.engine() + "sentinel" }       // string: set once and never deleted; its absence means Redis lost its data
 
 // Derived in Lua only: team:<name> (the team's active requests), notices:<id> (list: a
 // request's notices to send, oldest first, JSON) and nlease:<id> (the sender working on them).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,6 +46,21 @@ func (s *Store) NextExpiry(ctx context.Context) (time.Time, bool, error) {
 	zs, err := s.c.ZRangeWithScores(ctx, s.k.expiry(), 0, 0).Result()
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next expiry: %w", err)
+	}
+	if len(zs) == 0 {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(int64(zs[0].Score)).UTC(), true, nil
+}
+
+// NextExpiryAfter returns the first expiry of a ready clone after t (false when there is none):
+// when the next clone that is not expired yet at t expires.
+func (s *Store) NextExpiryAfter(ctx context.Context, t time.Time) (time.Time, bool, error) {
+	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.k.expiry(), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(t.UnixMilli(), 10), Max: "+inf", Count: 1,
+	}).Result()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next expiry after %s: %w", t.UTC().Format(time.RFC3339), err)
 	}
 	if len(zs) == 0 {
 		return time.Time{}, false, nil

@@ -22,9 +22,10 @@ const (
 	mRetryAt  = "retry_at_ms"
 	mEnqueued = "enqueued"
 	mTold     = "told_ms"
+	mRevoked  = "revoked_ms"
 )
 
-var markFields = []string{mAttempts, mRetryAt, mEnqueued, mTold}
+var markFields = []string{mAttempts, mRetryAt, mEnqueued, mTold, mRevoked}
 
 func parseMarks(v []any) approvals.Marks {
 	str := func(i int) string { s, _ := v[i].(string); return s }
@@ -33,6 +34,7 @@ func parseMarks(v []any) approvals.Marks {
 	mk.RetryAt, _ = parseMS(str(1))
 	mk.Enqueued = str(2) == "1"
 	mk.Told, _ = parseMS(str(3))
+	mk.Revoked, _ = parseMS(str(4))
 	return mk
 }
 
@@ -61,7 +63,7 @@ func (s *Store) SetMarks(ctx context.Context, id string, mk approvals.Marks) err
 		enq = "1"
 	}
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, s.k.marks(id), mAttempts, mk.Attempts, mRetryAt, ms(mk.RetryAt), mEnqueued, enq, mTold, ms(mk.Told))
+		p.HSet(ctx, s.k.marks(id), mAttempts, mk.Attempts, mRetryAt, ms(mk.RetryAt), mEnqueued, enq, mTold, ms(mk.Told), mRevoked, ms(mk.Revoked))
 		p.PExpire(ctx, s.k.marks(id), marksTTL)
 		return nil
 	})

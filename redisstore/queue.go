@@ -104,9 +104,13 @@ func (q *Queue) Next(ctx context.Context, consumer string, minIdle, block time.D
 		return nil, fmt.Errorf("reclaim jobs: %w", err)
 	}
 	if len(msgs) == 0 {
-		streams, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: q.group, Consumer: consumer, Streams: []string{q.jobs, ">"}, Count: 1, Block: block,
-		}).Result()
+		var streams []redis.XStream
+		err := withGroup(ctx, q.rdb, q.jobs, q.group, func() (err error) {
+			streams, err = q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+				Group: q.group, Consumer: consumer, Streams: []string{q.jobs, ">"}, Count: 1, Block: block,
+			}).Result()
+			return err
+		})
 		if errors.Is(err, redis.Nil) {
 			return nil, nil
 		}
@@ -141,11 +145,14 @@ func (q *Queue) Next(ctx context.Context, consumer string, minIdle, block time.D
 
 // Heartbeat resets the idle time of a job consumer still owns, so no other agent reclaims it
 // while it runs. It returns owned=false if the job was reclaimed by another consumer or is no
-// longer pending.
+// longer pending, and when Redis lost the stream (its data was flushed): the job is gone.
 func (q *Queue) Heartbeat(ctx context.Context, consumer string, d *jobs.Delivery) (owned bool, err error) {
 	pend, err := q.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: q.jobs, Group: q.group, Start: d.ID, End: d.ID, Count: 1,
 	}).Result()
+	if noGroup(err) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("heartbeat %s: %w", d.ID, err)
 	}

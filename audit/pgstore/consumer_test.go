@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -34,15 +35,17 @@ func (c *stepClock) After(d time.Duration) <-chan time.Time {
 
 // engine makes requests move in the real request store, so the outbox fills as in production.
 type engine struct {
-	t   *testing.T
-	s   *redisstore.Store
-	now time.Time
-	n   int
+	t      *testing.T
+	s      *redisstore.Store
+	rdb    *redis.Client
+	outbox string // the outbox's key
+	now    time.Time
+	n      int
 }
 
 func newEngine(t *testing.T) *engine {
 	c, prefix := testenv.Redis(t)
-	e := &engine{t: t, now: t0}
+	e := &engine{t: t, now: t0, rdb: c, outbox: prefix + "{clonebot}:outbox"}
 	e.s = redisstore.New(c, prefix, redisstore.WithClock(func() time.Time { return e.now }))
 	return e
 }
@@ -278,4 +281,56 @@ func TestTwoConsumersOneChain(t *testing.T) {
 		t.Fatalf("log holds %d events (%d distinct), want 240 in stream order", len(got), len(events))
 	}
 	verify(t, log)
+}
+
+// TestConsumerCarriesOnAfterRedisLosesTheOutbox: the outbox is lost with the rest of Redis, and
+// the Redis that takes over stamps its entries by a clock an hour behind the old one, so the new
+// events' ids are all before the log's cursor. The consumer appends them anyway, and then what
+// follows: nothing written after the loss is skipped or trimmed unread.
+func TestConsumerCarriesOnAfterRedisLosesTheOutbox(t *testing.T) {
+	ctx := context.Background()
+	log := open(t, testenv.Postgres(t))
+	eng := newEngine(t)
+	c := audit.NewConsumer(eng.s.AuditOutbox(), log, audit.ConsumerConfig{Batch: 5}, zaptest.NewLogger(t))
+	drain := func(what string, want int) {
+		t.Helper()
+		n, more, err := c.Drain(ctx)
+		if err != nil || more || n != want {
+			t.Fatalf("%s: %d appended (more %v), %v; want %d", what, n, more, err, want)
+		}
+	}
+	// step 1: events stamped by the old Redis, whose clock ran an hour ahead.
+	for range 2 {
+		eng.clone()
+	}
+	old, err := eng.rdb.XRange(ctx, eng.outbox, "-", "+").Result()
+	if err != nil || len(old) != 16 {
+		t.Fatalf("outbox: %d events, %v", len(old), err)
+	}
+	ahead := time.Now().Add(time.Hour).UnixMilli()
+	if err := eng.rdb.Del(ctx, eng.outbox).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range old {
+		if err := eng.rdb.XAdd(ctx, &redis.XAddArgs{Stream: eng.outbox, ID: fmt.Sprintf("%d-%d", ahead, i), Values: m.Values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain("before the loss", 16)
+	// step 2: Redis loses everything; the new one's ids start an hour before the cursor.
+	if err := eng.rdb.Del(ctx, eng.outbox).Err(); err != nil {
+		t.Fatal(err)
+	}
+	drain("right after the loss", 0)
+	eng.clone()
+	drain("after the loss", 8)
+	eng.clone()
+	drain("after that", 8)
+	if got := ids(t, log); len(got) != 32 {
+		t.Fatalf("log holds %d events, want the 32 written", len(got))
+	}
+	verify(t, log)
+	if left := eng.outboxIDs(); len(left) != 0 {
+		t.Fatalf("outbox keeps %d events", len(left))
+	}
 }

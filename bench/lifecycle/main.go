@@ -5,14 +5,17 @@
 //     the same minute; for each clone it measures expiry → new logins refused and its open
 //     session ended, with the lifecycle running as `serve` runs it (real clock, its own loop);
 //
-//  2. the expiry pass's cost: the time of one reconcile pass with 10,000 ready clones waiting
+//  2. the same with serve stopped before the expiries: only the expiry guard the agents run
+//     (lifecycle.ExpiryGuard, as `clonebot agent` runs it) ends the sessions;
+//
+//  3. the expiry pass's cost: the time of one reconcile pass with 10,000 ready clones waiting
 //     for their expiry against 100, same run.
 //
 //     BENCH_CLONES=200 BENCH_ACTIVE=10000 go run ./bench/lifecycle
 //
 // Redis is CLONEBOT_REDIS_URL (default redis://127.0.0.1:6379/0, keys under a prefix of their
 // own, deleted at the end). The last line is: bench-lifecycle revocation_p50_ms=A
-// revocation_p99_ms=B tick_10k_vs_100=R
+// revocation_p99_ms=B guard_p50_ms=C guard_p99_ms=D tick_10k_vs_100=R
 package main
 
 import (
@@ -64,9 +67,13 @@ func run(ctx context.Context) error {
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
-	p50, p99, err := revocation(ctx, redisURL, clones)
+	p50, p99, err := revocation(ctx, redisURL, clones, false)
 	if err != nil {
 		return fmt.Errorf("revocation: %w", err)
+	}
+	g50, g99, err := revocation(ctx, redisURL, clones, true)
+	if err != nil {
+		return fmt.Errorf("revocation with serve stopped: %w", err)
 	}
 	small, err := passCost(ctx, redisURL, 100)
 	if err != nil {
@@ -77,8 +84,8 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("pass with %d: %w", active, err)
 	}
 	fmt.Printf("pass: %s with 100 ready clones, %s with %d\n", small, large, active)
-	fmt.Printf("bench-lifecycle revocation_p50_ms=%d revocation_p99_ms=%d tick_10k_vs_100=%.2f\n",
-		p50.Milliseconds(), p99.Milliseconds(), float64(large)/float64(small))
+	fmt.Printf("bench-lifecycle revocation_p50_ms=%d revocation_p99_ms=%d guard_p50_ms=%d guard_p99_ms=%d tick_10k_vs_100=%.2f\n",
+		p50.Milliseconds(), p99.Milliseconds(), g50.Milliseconds(), g99.Milliseconds(), float64(large)/float64(small))
 	return nil
 }
 
@@ -92,8 +99,9 @@ func openDB(ctx context.Context, redisURL string) (*redisstore.DB, func(), error
 }
 
 // revocation runs n clones to their expiry and returns the p50 and p99 of expiry → logins
-// refused and open session ended.
-func revocation(ctx context.Context, redisURL string, n int) (p50, p99 time.Duration, err error) {
+// refused and open session ended; with serveStopped, the lifecycle stops before the expiries
+// and an expiry guard runs instead.
+func revocation(ctx context.Context, redisURL string, n int, serveStopped bool) (p50, p99 time.Duration, err error) {
 	// step 1: a server that checks passwords and VALID UNTIL, and room for n sessions.
 	srv, err := testenv.StartServerWith(ctx, testenv.ServerOptions{PasswordAuth: true,
 		Settings: []string{"max_connections=" + strconv.Itoa(n+60)}})
@@ -173,6 +181,27 @@ func revocation(ctx context.Context, redisURL string, n int) (p50, p99 time.Dura
 		}
 		expiry[id] = at
 	}
+	if serveStopped {
+		// step 4b: once every backend has its new VALID UNTIL, serve stops; the guard runs.
+		if err := until(ctx, time.Minute, func() (bool, error) {
+			working, err := store.ListWorking(ctx)
+			return len(working) == 0, err
+		}); err != nil {
+			return 0, 0, fmt.Errorf("expiries not told: %w", err)
+		}
+		stopRun()
+		wg.Wait()
+		g, err := lifecycle.NewExpiryGuard(lifecycle.GuardConfig{Owner: "bench-agent", Interval: 5 * time.Second, LeaseTTL: 30 * time.Second},
+			store, provisioner.Backends{"prod": {Provisioner: prov, Strategy: provisioner.StrategyRestore}}, log, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		guardCtx, stopGuard := context.WithCancel(ctx)
+		defer stopGuard()
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = g.Run(guardCtx) }()
+		fmt.Println("serve stopped; the expiry guard alone runs")
+	}
 
 	// step 5: one session per clone, opened with the clone's own credentials before expiry,
 	// blocked in pg_sleep: it returns the moment the session is ended.
@@ -242,7 +271,14 @@ func revocation(ctx context.Context, redisURL string, n int) (p50, p99 time.Dura
 	}
 	slices.Sort(lat)
 	rank := func(p int) time.Duration { return lat[max(0, (p*len(lat)+99)/100-1)] }
-	fmt.Printf("revocation latency over %d clones: min %s, p50 %s, p99 %s, max %s\n", n, lat[0], rank(50), rank(99), lat[len(lat)-1])
+	who := "serve running"
+	if serveStopped {
+		who = "serve stopped, the expiry guard alone"
+		if ok, err := allIn(ctx, store, ids, approvals.StatusReady); err != nil || !ok {
+			return 0, 0, fmt.Errorf("with serve stopped the requests moved on (%v): something else ran", err)
+		}
+	}
+	fmt.Printf("revocation latency over %d clones (%s): min %s, p50 %s, p99 %s, max %s\n", n, who, lat[0], rank(50), rank(99), lat[len(lat)-1])
 	return rank(50), rank(99), nil
 }
 

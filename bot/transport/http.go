@@ -229,32 +229,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = http.NewResponseController(w).Flush()
 }
 
-// Serve listens on addr and runs ServeListener.
-func Serve(ctx context.Context, addr string, handler http.Handler, log *zap.Logger) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for slack http on %s: %w", addr, err)
-	}
-	return ServeListener(ctx, l, handler, log)
-}
-
 // ServeListener serves handler on l until ctx ends, then shuts the server down, giving
-// in-flight requests up to 10 s. It returns nil after a clean shutdown.
-func ServeListener(ctx context.Context, l net.Listener, handler http.Handler, log *zap.Logger) error {
+// in-flight requests up to 10 s. It returns nil after a clean shutdown. name says which
+// listener it is ("slack http", "metrics") in its log and errors.
+func ServeListener(ctx context.Context, name string, l net.Listener, handler http.Handler, log *zap.Logger) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("slack http transport listening", zap.String("addr", l.Addr().String()))
+	log.Info(name+" listening", zap.String("addr", l.Addr().String()))
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve slack http on %s: %w", l.Addr(), err)
+		return fmt.Errorf("serve %s on %s: %w", name, l.Addr(), err)
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shut down slack http on %s: %w", l.Addr(), err)
+		return fmt.Errorf("shut down %s on %s: %w", name, l.Addr(), err)
 	}
 	return nil
 }

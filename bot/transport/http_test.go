@@ -365,7 +365,7 @@ func TestServeListenerAnswersAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- transport.ServeListener(ctx, l, h, zap.NewNop()) }()
+	go func() { done <- transport.ServeListener(ctx, "slack http", l, h, zap.NewNop()) }()
 	status, body := post(t, "http://"+l.Addr().String()+transport.PathEvents, secret, t0, slackfake.URLVerificationBody("c1"))
 	if status != 200 || body != "c1" {
 		t.Fatalf("status %d body %q", status, body)

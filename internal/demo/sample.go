@@ -15,7 +15,8 @@ import (
 
 // sampleSQL makes the sample "prod" data: users with the PII the masking rules name (name,
 // email, SSN, phone) and payments with card numbers, all derived from the row number so every
-// run has the same data. $1 is the number of users; each has two payments.
+// run has the same data. The inserts fill users $1 to $2 (1 and the number of users); each has
+// two payments. Arithmetic on row numbers is in bigint, so a million users fit.
 var sampleSQL = []string{
 	`CREATE TABLE users (
 		id         integer PRIMARY KEY,
@@ -39,15 +40,29 @@ var sampleSQL = []string{
 	          lpad(((g * 37) % 9999 + 1)::text, 4, '0'),
 	        '+1 ' || (200 + g % 700) || '-555-' || lpad((g % 10000)::text, 4, '0'),
 	        timestamptz '2024-01-01 00:00:00+00' + g * interval '17 minutes'
-	 FROM generate_series(1, $1::int) AS g,
+	 FROM generate_series($1::int, $2::int) AS g,
 	      LATERAL (SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken','Radia','Tim'])[1 + g % 10] AS f,
 	                      (ARRAY['Lovelace','Hopper','Turing','Dijkstra','Liskov','Knuth','Allen','Thompson','Perlman','Berners'])[1 + (g / 10) % 10] AS l) AS n`,
 	`INSERT INTO payments
 	 SELECT p, 1 + (p - 1) / 2, substr(c, 1, 4) || ' ' || substr(c, 5, 4) || ' ' || substr(c, 9, 4) || ' ' || substr(c, 13, 4),
-	        ((p * 7919) % 100000) / 100.0, timestamptz '2024-03-01 00:00:00+00' + p * interval '11 minutes'
-	 FROM generate_series(1, 2 * $1::int) AS p,
+	        ((p::bigint * 7919) % 100000) / 100.0, timestamptz '2024-03-01 00:00:00+00' + p * interval '11 minutes'
+	 FROM generate_series(2 * $1::int - 1, 2 * $2::int) AS p,
 	      LATERAL (SELECT '4' || lpad(((p::bigint * 982451653) % 1000000000000000)::text, 15, '0') AS c) AS n`,
 	`ANALYZE`,
+}
+
+// fillSample runs sampleSQL on db for users first to last.
+func fillSample(ctx context.Context, db *pgx.Conn, first, last int) error {
+	for _, stmt := range sampleSQL {
+		var args []any
+		if strings.HasPrefix(stmt, "INSERT") { // sized by the users
+			args = append(args, first, last)
+		}
+		if _, err := db.Exec(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("fill sample database: %w", err)
+		}
+	}
+	return nil
 }
 
 // sample is the generated source database and its backup.
@@ -83,14 +98,8 @@ func makeSample(ctx context.Context, pg *pgEnv, backups string, day time.Time, u
 		return nil, fmt.Errorf("connect to sample database: %w", err)
 	}
 	defer db.Close(ctx)
-	for _, stmt := range sampleSQL {
-		var args []any
-		if strings.HasPrefix(stmt, "INSERT") { // sized by the number of users
-			args = append(args, users)
-		}
-		if _, err := db.Exec(ctx, stmt, args...); err != nil {
-			return nil, fmt.Errorf("fill sample database: %w", err)
-		}
+	if err := fillSample(ctx, db, 1, users); err != nil {
+		return nil, err
 	}
 
 	// step 3: its backup, as the nightly job would have made it.

@@ -35,8 +35,9 @@ const (
 // of each overlay do: the built binary, with exactly the files of the overlay's ConfigMap
 // and, from the environment, what the pods' Secrets and IRSA give them. Redis is real (a
 // private server, since the config fixes the key prefix), AWS is moto (AWS_ENDPOINT_URL),
-// Slack is the offline fake (CLONEBOT_SLACK_API_URL), in Socket Mode as configured. Neither
-// process connects to PostgreSQL before its first request or job.
+// Slack is the offline fake (CLONEBOT_SLACK_API_URL), in Socket Mode as configured. The agent
+// does not connect to PostgreSQL before its first job; serve's orphan sweep tries the local
+// backend's server at start, and a server it cannot reach is a warning, not an error.
 func TestProcessesStartFromTheConfigMap(t *testing.T) {
 	// step 1: the binary, and the world the pods would find.
 	if l, err := net.Listen("tcp", metricsAddr); err != nil {

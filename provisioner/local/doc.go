@@ -6,7 +6,10 @@
 //   - Provisioner: Create (restore: an empty database the agent restores into; fast-clone:
 //     CREATE DATABASE … TEMPLATE the live source), Extend (moves the role's VALID UNTIL) and
 //     Destroy (NOLOGIN, sessions terminated, database and role dropped, secret deleted), each
-//     under a per-request advisory lock on the server so replicas never interleave;
+//     under a per-request advisory lock on the server so replicas never interleave; Revoke
+//     (NOLOGIN and sessions terminated, ahead of the destroy) and Sweep (the orphan reaper:
+//     the clones of this admin role whose role comment or credentials file names a request
+//     no live request owns are destroyed);
 //   - SecretStore: one 0600 JSON file per clone in a 0700 directory, referenced as
 //     file://<absolute path>; the restore agent resolves references with it;
 //   - Catalogue: backup files laid out as <root>/<source>/<YYYY-MM-DD>/<file>; a fast-clone
