@@ -172,30 +172,13 @@ redis.call('HSET', KEYS[1], 'rows', ARGV[2], 'bytes', ARGV[3])
 return 1
 `
 
-// goldenTransitionsLua writes approvals' golden state machine as the Lua table NEXT.
-func goldenTransitionsLua() string {
-	var b strings.Builder
-	b.WriteString("local NEXT = {\n")
-	for _, from := range approvals.AllGoldenStatuses {
-		if next := approvals.GoldenTransitions(from); len(next) > 0 {
-			fmt.Fprintf(&b, "  [%s] = {", luaString(string(from)))
-			for _, to := range next {
-				fmt.Fprintf(&b, "[%s] = true, ", luaString(string(to)))
-			}
-			b.WriteString("},\n")
-		}
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
-
 type goldenScripts struct{ start, move, progress *redis.Script }
 
 func newGoldenScripts() goldenScripts {
 	head := luaKeyNames() + fmt.Sprintf("local RECENT_KEPT, RETIRED_TTL_MS = %d, %d\n", recentKept, retiredTTL.Milliseconds()) + luaGolden
 	return goldenScripts{
 		start:    redis.NewScript(head + luaStartGolden),
-		move:     redis.NewScript(goldenTransitionsLua() + head + luaMoveGolden),
+		move:     redis.NewScript(nextLua(approvals.AllGoldenStatuses, approvals.GoldenTransitions) + head + luaMoveGolden),
 		progress: redis.NewScript(luaGoldenProgress),
 	}
 }
@@ -330,25 +313,9 @@ func (s *Store) Goldens(ctx context.Context) ([]*approvals.Golden, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list golden copies: %w", err)
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.k.golden(id))
-		}
-		return nil
-	}); err != nil {
+	out, err := readHashes(ctx, s.c, ids, s.k.golden, goldenFromHash)
+	if err != nil {
 		return nil, fmt.Errorf("list golden copies: %w", err)
-	}
-	out := make([]*approvals.Golden, 0, len(ids))
-	for _, c := range cmds {
-		if len(c.Val()) == 0 {
-			continue
-		}
-		g, err := goldenFromHash(c.Val())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
 	}
 	sortGoldens(out)
 	return out, nil

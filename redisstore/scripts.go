@@ -21,7 +21,7 @@ import (
 // answer. Scripts read only the fields they need (HMGET), never the whole hash into a table.
 
 // luaCommon holds the helpers every request script shares. ACTIVE (and NEXT, for
-// transitions) are generated from package approvals by activeLua and transitionsLua.
+// transitions) are generated from package approvals by activeLua and nextLua.
 const luaCommon = `
 local REQ, OUTBOX, PENDING, EXPIRY, ACTIVESET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]
@@ -488,19 +488,20 @@ func activeLua() string {
 	return b.String()
 }
 
-// transitionsLua writes approvals' transition table as a Lua table: NEXT[from][to] is true
-// for a legal move.
-func transitionsLua() string {
+// nextLua writes a state machine (every status, and the legal next ones of each) as the Lua
+// table NEXT: NEXT[from][to] is true for a legal move. Requests' (approvals.Transitions) and
+// golden copies' (approvals.GoldenTransitions) are compiled into their scripts this way.
+func nextLua[S ~string](all []S, next func(S) []S) string {
 	var b strings.Builder
 	b.WriteString("local NEXT = {\n")
-	for _, from := range approvals.AllStatuses {
-		next := approvals.Transitions(from)
-		if len(next) == 0 {
+	for _, from := range all {
+		to := next(from)
+		if len(to) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "  [%s] = {", luaString(string(from)))
-		for _, to := range next {
-			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(to)))
+		for _, t := range to {
+			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(t)))
 		}
 		b.WriteString("},\n")
 	}
@@ -537,7 +538,7 @@ func newScripts() scripts {
 	return scripts{
 		create:       redis.NewScript(head + luaCreate),
 		vote:         redis.NewScript(head + luaVote),
-		transition:   redis.NewScript(transitionsLua() + head + luaTransition),
+		transition:   redis.NewScript(nextLua(approvals.AllStatuses, approvals.Transitions) + head + luaTransition),
 		extend:       redis.NewScript(head + luaExtend),
 		setMessage:   redis.NewScript(head + luaSetMessage),
 		announce:     redis.NewScript(head + luaAnnounce),

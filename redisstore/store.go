@@ -463,28 +463,34 @@ func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, err
 
 // requests reads the requests ids in one pipeline, in their order, leaving out those gone.
 func (s *Store) requests(ctx context.Context, ids []string) ([]*approvals.Request, error) {
+	return readHashes(ctx, s.c, ids, s.k.request, fromHash)
+}
+
+// readHashes reads the hashes key(id) of ids in one pipeline and decodes them, in their order,
+// leaving out those gone.
+func readHashes[T any](ctx context.Context, c redis.UniversalClient, ids []string, key func(string) string, decode func(map[string]string) (T, error)) ([]T, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.k.request(id))
+			cmds[i] = p.HGetAll(ctx, key(id))
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]*approvals.Request, 0, len(ids))
+	out := make([]T, 0, len(ids))
 	for _, c := range cmds {
 		if len(c.Val()) == 0 {
 			continue
 		}
-		r, err := fromHash(c.Val())
+		v, err := decode(c.Val())
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, nil
 }
