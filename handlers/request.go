@@ -211,23 +211,15 @@ func (s *Service) cardChannel(a Actor, breakGlass bool) string {
 // nearest dates that have one.
 func (s *Service) backup(ctx context.Context, source string, w When) (provisioner.Backup, error) {
 	at := w.At
+	var b provisioner.Backup
+	var err error
 	if w.Latest {
 		at = s.now()
+		b, err = provisioner.Latest(ctx, s.catalogue, source, at)
+	} else {
+		b, err = s.catalogue.Find(ctx, source, at)
 	}
-	b, err := s.catalogue.Find(ctx, source, at)
 	var nb *provisioner.NoBackupError
-	if errors.As(err, &nb) && w.Latest {
-		// latest: the newest backup before now.
-		var newest time.Time
-		for _, d := range nb.Nearest {
-			if !d.After(at) && d.After(newest) {
-				newest = d
-			}
-		}
-		if !newest.IsZero() {
-			b, err = s.catalogue.Find(ctx, source, newest)
-		}
-	}
 	if errors.As(err, &nb) {
 		e := refuse(ENotFound, "There is no backup of %s for %s.", source, day(nb.Date))
 		if len(nb.Nearest) == 0 {

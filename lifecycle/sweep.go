@@ -31,6 +31,9 @@ func (m *Manager) Sweep(ctx context.Context, s Sweeper) ([]string, error) {
 // cannot answer, the clone is kept: a lookup error must never destroy anything.
 func (m *Manager) known(ctx context.Context) func(string) bool {
 	return func(id string) bool {
+		if approvals.IsGoldenID(id) {
+			return m.goldenKnown(ctx, id)
+		}
 		r, err := m.store.Get(ctx, id)
 		switch {
 		case errors.Is(err, approvals.ErrNotFound):

@@ -68,11 +68,12 @@ local function emit(typ, id, actor, at, data)
     'data', cjson.encode(data))
 end
 
--- announce records notices about the golden copy for the notifier, as a request's.
-local function announce(id, at, from)
-  if #ARGV < from then return end
+-- announce records ARGV[from .. from+n-1], notices about the golden copy, for the notifier,
+-- as a request's.
+local function announce(id, at, from, n)
+  if n == 0 then return end
   local items = {}
-  for i = from, #ARGV do items[#items + 1] = ARGV[i] end
+  for i = from, from + n - 1 do items[#items + 1] = ARGV[i] end
   redis.call('RPUSH', BASE .. K_NOTICES .. id, unpack(items))
   redis.call('ZADD', BASE .. K_NOTIFY, 'NX', at, id)
 end
@@ -101,7 +102,7 @@ redis.call('HSET', LINE, 'building', id, 'gen', gen)
 if slot ~= '' then redis.call('HSET', LINE, 'slot_ms', slot) end
 redis.call('SADD', GOLDENS, id)
 emit('golden_started', id, by, at, {slot_ms = slot, backup = backup})
-announce(id, at, 8 + n_fields)
+announce(id, at, 8 + n_fields, #ARGV - 7 - n_fields)
 return {'ok', gen}
 `
 
@@ -161,7 +162,7 @@ if to == 'retired' then
   redis.call('PEXPIRE', GOLDEN, RETIRED_TTL_MS)
 end
 emit('golden_' .. to, id, by, at, data)
-announce(id, at, 9)
+announce(id, at, 9, n_say)
 return {'ok', cur, redis.call('HGETALL', GOLDEN)}
 `
 

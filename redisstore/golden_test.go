@@ -106,7 +106,7 @@ func TestGoldenBuildLine(t *testing.T) {
 	}
 	equalStrings(t, "audit events of generation 1", types, []string{"golden_started", "golden_restoring", "golden_ready"})
 	said, err := fakes.TakeNotices(ctx, f.s, g.ID)
-	if err != nil || len(said) != 1 || said[0] != "golden "+g.ID {
+	if err != nil || len(said) != 1 || said[0] != "golden "+g.ID+" [] building" {
 		t.Fatalf("notices %v, %v", said, err)
 	}
 }
