@@ -66,9 +66,16 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	}
 	out := p.out
 
-	// step 2: store it, with the backup it is to be made from and, for break-glass, the
-	// security alert; a taken id is drawn again.
+	// step 2: store it, with the backup it is to be made from (a golden copy's, when one
+	// serves it) and, for break-glass, the security alert; a taken id is drawn again.
 	r := p.draft(a, in)
+	golden, err := s.servingGolden(ctx, in.Source, out.Masking, in.When)
+	if err != nil {
+		return Reply{}, err
+	}
+	if golden != nil && !breakGlass {
+		fromGolden(r, golden)
+	}
 	r.Channel, r.Status = s.cardChannel(a, breakGlass), approvals.StatusPending
 	r.CreatedAt, r.UpdatedAt, r.PendingExpiresAt = now, now, now.Add(out.PendingExpiry)
 	if out.AutoApproved() {
@@ -88,6 +95,12 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format("2006-01-02 15:04 MST"))})
 		}
 		err = s.store.Create(ctx, r, lim, say...)
+		if errors.Is(err, approvals.ErrGoldenGone) && attempt < maxCreateAttempts {
+			// retired between the look and the create: restored from the backup instead.
+			fresh := p.draft(a, in)
+			r.Golden, r.Date, r.Backup, r.PointInTime = "", fresh.Date, fresh.Backup, fresh.PointInTime
+			continue
+		}
 		if !errors.Is(err, approvals.ErrExists) || in.ID != "" || attempt == maxCreateAttempts {
 			break
 		}
@@ -110,17 +123,25 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
-		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s. Progress follows in the request's thread.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)), Request: r}, nil
+		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s masking), ttl %s%s. Progress follows in the request's thread.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL), thinNote(r)), Request: r}, nil
 	}
 	s.requests.WithLabelValues(r.Tier, "pending").Inc()
 	return Reply{
 		Request: r,
-		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL)),
+		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s masking), ttl %s%s.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking, approvals.FormatDuration(r.TTL), thinNote(r)),
 		Lines: append(slotLines(r.Slots),
 			fmt.Sprintf("Expires undecided at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format("15:04 MST"), r.ID)),
 	}, nil
+}
+
+// thinNote says that r is made from a golden copy.
+func thinNote(r *approvals.Request) string {
+	if r.Golden == "" {
+		return ""
+	}
+	return ", a thin copy of golden copy " + r.Golden
 }
 
 // plan is what a request would be: who asks, the policy's outcome and the backup.
@@ -258,17 +279,35 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 		approval += ", each confirming in a modal that restates the request"
 	}
 	src := s.policy.Sources[in.Source]
+	draft := p.draft(a, in)
+	golden, err := s.servingGolden(ctx, in.Source, out.Masking, in.When)
+	if err != nil {
+		return Reply{}, err
+	}
+	strategy := fmt.Sprintf("Strategy: %s from %s", out.Strategy, backupLine(b))
+	eta := "Estimated time to ready: " + estimate(src, b)
+	if golden != nil {
+		fromGolden(draft, golden)
+		b.Date = golden.BackupDate
+		strategy = fmt.Sprintf("Strategy: thin copy of golden copy %s (generation %d, %s, backup of %s)",
+			golden.Line(), golden.Generation, golden.ID, day(golden.BackupDate))
+		eta = "Estimated time to ready: " + thinCopyTime(src)
+	}
 	lines := []string{
 		fmt.Sprintf("Tier: %s (%s masking)", out.Tier, out.Masking),
 		"Approval: " + approval,
 	}
 	lines = append(lines, slotLines(out.Slots)...)
-	lines = append(lines,
-		fmt.Sprintf("Strategy: %s from %s", out.Strategy, backupLine(b)),
+	goldens, err := s.goldenLines(ctx, in.Source)
+	if err != nil {
+		return Reply{}, err
+	}
+	lines = append(lines, strategy,
 		fmt.Sprintf("TTL: %s (the tier allows up to %s)", approvals.FormatDuration(out.TTL), approvals.FormatDuration(out.MaxTTL)),
-		"Estimated time to ready: "+estimate(src, b),
+		eta,
 	)
-	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: p.draft(a, in)}, nil
+	lines = append(lines, goldens...)
+	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: draft}, nil
 }
 
 // Backups lists the dates of source that can be cloned: in month, or the last 31 days.
@@ -297,6 +336,11 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 		rep.Lines = append(rep.Lines, backupLine(bs[i]))
 		rep.Backups = append(rep.Backups, bs[i])
 	}
+	goldens, err := s.goldenLines(ctx, source)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep.Lines = append(rep.Lines, goldens...)
 	return rep, nil
 }
 
