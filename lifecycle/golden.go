@@ -153,7 +153,7 @@ func (m *Manager) StartGolden(ctx context.Context, source string, level approval
 		zap.Int("generation", g.Generation), zap.Time("slot", slot), zap.String("by", by))
 	if berr != nil {
 		m.log.Warn("golden copy has no backup to build from", zap.String("golden", g.ID), zap.Error(berr))
-		return g, m.failGolden(ctx, g, "there is no backup to build it from ("+berr.Error()+")")
+		return g, m.failGolden(ctx, g, "there is no backup to build it from ("+berr.Error()+")", false)
 	}
 	m.poke()
 	return g, nil
@@ -173,7 +173,7 @@ func (m *Manager) reconcileGolden(ctx context.Context, id string) error {
 		return m.buildGolden(ctx, g)
 	case approvals.GoldenRestoring:
 		if m.now().Sub(g.CreatedAt) > m.cfg.RestoreAllowance {
-			return m.failGolden(ctx, g, fmt.Sprintf("no restore agent finished it within %s", approvals.FormatDuration(m.cfg.RestoreAllowance)))
+			return m.failGolden(ctx, g, fmt.Sprintf("no restore agent finished it within %s", approvals.FormatDuration(m.cfg.RestoreAllowance)), true)
 		}
 		return m.enqueueGolden(ctx, g)
 	case approvals.GoldenReady:
@@ -201,7 +201,7 @@ func (m *Manager) buildGolden(ctx context.Context, g *approvals.Golden) error {
 	}
 	be, err := m.backends.For(g.Source)
 	if err != nil {
-		return m.failGolden(ctx, g, fmt.Sprintf("source %s is not configured any more", g.Source))
+		return m.failGolden(ctx, g, fmt.Sprintf("source %s is not configured any more", g.Source), true)
 	}
 	c, err := be.Provisioner.Create(ctx, provisioner.Spec{
 		RequestID: g.ID, Source: g.Source, Strategy: be.Strategy, Tier: goldenTier, Requester: "clonebot",
@@ -216,7 +216,7 @@ func (m *Manager) buildGolden(ctx context.Context, g *approvals.Golden) error {
 		mk.Attempts++
 		if mk.Attempts >= m.cfg.CreateAttempts {
 			m.log.Error("golden copy not created; giving up", zap.String("golden", g.ID), zap.Error(err))
-			return m.failGolden(ctx, g, fmt.Sprintf("its database could not be created after %d attempts; the platform team can find the cause in the logs under %s", mk.Attempts, g.ID))
+			return m.failGolden(ctx, g, fmt.Sprintf("its database could not be created after %d attempts; the platform team can find the cause in the logs under %s", mk.Attempts, g.ID), true)
 		}
 		mk.RetryAt = m.now().Add(min(m.cfg.RetryBackoff<<(mk.Attempts-1), maxBackoff))
 		m.log.Warn("golden copy not created; retrying", zap.String("golden", g.ID), zap.Int("attempt", mk.Attempts), zap.Error(err))
@@ -243,7 +243,7 @@ func (m *Manager) enqueueGolden(ctx context.Context, g *approvals.Golden) error 
 	}
 	be, err := m.backends.For(g.Source)
 	if err != nil || g.Clone == nil {
-		return m.failGolden(ctx, g, "it has no database to restore into")
+		return m.failGolden(ctx, g, "it has no database to restore into", true)
 	}
 	if _, err := m.queue.Enqueue(ctx, jobs.Job{
 		RequestID: g.ID, Backup: jobs.BackupRef{Location: g.Backup.Location, Size: g.Backup.Size, SHA256: g.Backup.Checksum},
@@ -288,15 +288,15 @@ func (m *Manager) goldenRestored(ctx context.Context, id string, e jobs.Event) e
 		if reason == "" {
 			reason = "the restore agent gave up without a reason"
 		}
-		return m.failGolden(ctx, g, reason)
+		return m.failGolden(ctx, g, reason, true)
 	}
 	be, err := m.backends.For(g.Source)
 	if err != nil {
-		return m.failGolden(ctx, g, fmt.Sprintf("source %s is not configured any more", g.Source))
+		return m.failGolden(ctx, g, fmt.Sprintf("source %s is not configured any more", g.Source), true)
 	}
 	gb, ok := be.Provisioner.(provisioner.GoldenBackend)
 	if !ok {
-		return m.failGolden(ctx, g, fmt.Sprintf("the backend of %s makes no copies of golden copies", g.Source))
+		return m.failGolden(ctx, g, fmt.Sprintf("the backend of %s makes no copies of golden copies", g.Source), true)
 	}
 	// step 1: sealed before anyone is served from it: no session can hold a copy up.
 	if err := gb.Seal(ctx, g.ID); err != nil {
@@ -347,8 +347,9 @@ func formatBuild(d time.Duration) string {
 }
 
 // failGolden fails a build, says why in the request channel (the previous generation, if any,
-// still serves), and destroys what was made for it.
-func (m *Manager) failGolden(ctx context.Context, g *approvals.Golden, reason string) error {
+// still serves), and destroys what was made for it; a build that failed before anything could
+// be made (made false: no backup) is retired without asking the backend.
+func (m *Manager) failGolden(ctx context.Context, g *approvals.Golden, reason string, made bool) error {
 	text := fmt.Sprintf("Golden copy %s (generation %d, %s) failed: %s. Requests are served by the previous golden copy, if there is one, or restored from their backup as usual.",
 		g.Line(), g.Generation, g.ID, reason)
 	next, err := m.goldens.MoveGolden(ctx, approvals.GoldenTransitionInput{ID: g.ID, To: approvals.GoldenFailed,
@@ -358,6 +359,9 @@ func (m *Manager) failGolden(ctx context.Context, g *approvals.Golden, reason st
 		return err
 	}
 	m.log.Warn("golden copy failed", zap.String("golden", g.ID), zap.String("reason", reason))
+	if !made {
+		return m.retireUnmade(ctx, next)
+	}
 	return m.destroyGolden(ctx, next)
 }
 
@@ -448,6 +452,18 @@ func (m *Manager) destroyGolden(ctx context.Context, g *approvals.Golden) error 
 		return err
 	}
 	m.log.Info("golden copy destroyed", zap.String("golden", g.ID))
+	return m.store.Forget(ctx, g.ID)
+}
+
+// retireUnmade retires a failed golden copy for which nothing was made.
+func (m *Manager) retireUnmade(ctx context.Context, g *approvals.Golden) error {
+	for _, to := range []approvals.GoldenStatus{approvals.GoldenRetiring, approvals.GoldenRetired} {
+		next, err := m.goldens.MoveGolden(ctx, approvals.GoldenTransitionInput{ID: g.ID, To: to, By: "clonebot", At: m.now()})
+		if err != nil {
+			return err
+		}
+		g = next
+	}
 	return m.store.Forget(ctx, g.ID)
 }
 
