@@ -45,7 +45,7 @@ demo: ## run the whole flow on this machine (clonebot demo)
 	$(GO) run ./cmd/clonebot demo
 
 .PHONY: bench
-bench: bench-engine bench-slack bench-restore bench-audit bench-lifecycle bench-api ## run every benchmark; figures go to docs/BENCHMARKS.md
+bench: bench-engine bench-slack bench-restore bench-audit bench-lifecycle bench-api bench-access ## run every benchmark; figures go to docs/BENCHMARKS.md
 
 .PHONY: bench-engine
 bench-engine: ## approval votes/s vs bare Redis PING at 16 clients
@@ -66,6 +66,10 @@ bench-audit: ## hash-chained audit appends/s vs plain COPY of the same rows (BEN
 .PHONY: bench-lifecycle
 bench-lifecycle: ## revocation latency of 200 clones expiring in one minute, with serve running and with serve stopped (the expiry guard); a pass's cost with 10,000 ready clones vs 100 (BENCH_CLONES, BENCH_ACTIVE)
 	$(GO) run ./bench/lifecycle
+
+.PHONY: bench-access
+bench-access: ## time-to-access by restore vs by a golden copy's thin copy, 250 MB and 1 GB sources, 3 runs each (BENCH_SIZES, BENCH_REPEAT)
+	$(GO) run ./bench/access
 
 .PHONY: bench-api
 bench-api: ## REST API p99 of GET /clones/{id} and POST /clones?dry_run=true vs a bare net/http handler at 100 clients

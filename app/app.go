@@ -35,19 +35,22 @@ import (
 
 // The ports of the use-case packages, satisfied by the adapters this package wires.
 var (
-	_ handlers.Store       = (*redisstore.Store)(nil)
-	_ handlers.Lifecycle   = (*lifecycle.Manager)(nil)
-	_ handlers.Directory   = (*bot.Directory)(nil)
-	_ lifecycle.Store      = (*redisstore.Store)(nil)
-	_ lifecycle.JobQueue   = (*redisstore.Queue)(nil)
-	_ lifecycle.Events     = (*redisstore.Events)(nil)
-	_ lifecycle.Sweeper    = (*awsprov.Provisioner)(nil)
-	_ lifecycle.Sweeper    = (*local.Provisioner)(nil)
-	_ lifecycle.Revoker    = (*local.Provisioner)(nil)
-	_ lifecycle.GuardStore = (*redisstore.Store)(nil)
-	_ bot.Mailbox          = (*redisstore.Store)(nil)
-	_ agent.Queue          = (*redisstore.Queue)(nil)
-	_ transport.Deduper    = (*redisstore.Deduper)(nil)
+	_ handlers.Store         = (*redisstore.Store)(nil)
+	_ handlers.Lifecycle     = (*lifecycle.Manager)(nil)
+	_ handlers.Directory     = (*bot.Directory)(nil)
+	_ handlers.Goldens       = (*redisstore.Store)(nil)
+	_ handlers.GoldenBuilder = (*lifecycle.Manager)(nil)
+	_ lifecycle.Store        = (*redisstore.Store)(nil)
+	_ lifecycle.JobQueue     = (*redisstore.Queue)(nil)
+	_ lifecycle.Events       = (*redisstore.Events)(nil)
+	_ lifecycle.Sweeper      = (*awsprov.Provisioner)(nil)
+	_ lifecycle.Sweeper      = (*local.Provisioner)(nil)
+	_ lifecycle.Revoker      = (*local.Provisioner)(nil)
+	_ lifecycle.GuardStore   = (*redisstore.Store)(nil)
+	_ lifecycle.GoldenStore  = (*redisstore.Store)(nil)
+	_ bot.Mailbox            = (*redisstore.Store)(nil)
+	_ agent.Queue            = (*redisstore.Queue)(nil)
+	_ transport.Deduper      = (*redisstore.Deduper)(nil)
 )
 
 // Options say which roles to build and replace what the config would otherwise give. The zero
@@ -171,14 +174,14 @@ func (a *App) buildServe() error {
 	var err error
 	if a.Lifecycle, err = lifecycle.New(lcCfg, lifecycle.Deps{
 		Store: a.Store, Policy: a.Policy, Backends: a.backends.sources, Queue: a.DB.Queue(), Events: a.DB.Events(),
-		Metrics: a.Metrics, Logger: a.Log.Named("lifecycle"), Now: a.Clock.Now,
+		Goldens: a.Store, Metrics: a.Metrics, Logger: a.Log.Named("lifecycle"), Now: a.Clock.Now,
 	}); err != nil {
 		return err
 	}
 	a.Slack = cfg.Slack.WebClient()
 	dir := bot.NewDirectory(a.Slack, cfg.Bot, a.Clock)
 	deps := handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
-		Lifecycle: a.Lifecycle, Directory: dir, Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
+		Lifecycle: a.Lifecycle, Directory: dir, Goldens: a.Store, Builder: a.Lifecycle, Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
 	if cfg.Audit.URL != "" {
 		a.audit = &auditLog{url: cfg.Audit.URL, outbox: a.Store.AuditOutbox(), sink: anchorSink{a.Store}, clock: a.Clock,
 			log: a.Log.Named("audit"), actorOf: func(ctx context.Context, id string) string {

@@ -18,6 +18,7 @@ const (
 	NoticeReviewTask NoticeKind = "review_task" // the security channel gets the post-incident review task of an ended break-glass clone
 	NoticeReviewDue  NoticeKind = "review_due"  // the security channel is reminded that the review is overdue
 	NoticeReviewed   NoticeKind = "reviewed"    // the review task shows who reviewed it (By, Text: the notes)
+	NoticeGolden     NoticeKind = "golden"      // the request channel hears Text about a golden copy (built, failed)
 )
 
 // Notice is something people must be told about a request. It is recorded in the same atomic

@@ -124,6 +124,8 @@ type Source struct {
 	Strategy string `yaml:"strategy"` // restore | fast-clone | snapshot
 	Backups  string `yaml:"backups"`  // where backups are: an s3:// or folder template with {source} and {date}
 	Team     string `yaml:"team"`     // owning team, for reports
+	// Golden, when set, prepares golden copies of the source on a schedule (schedule.go).
+	Golden *GoldenConfig `yaml:"golden"`
 }
 
 // Quota limits active clones (pending ones included).
@@ -280,6 +282,9 @@ func (p *Policy) Validate() error {
 		if s.Strategy == "restore" && s.Backups == "" {
 			add(p.bad(f+".backups", "restore needs a backups location"))
 		}
+		if s.Golden != nil {
+			add(p.validateGolden(f+".golden", s.Golden))
+		}
 	}
 	if len(p.Tiers) == 0 {
 		add(p.bad("tiers", "at least one tier is required"))
@@ -393,6 +398,42 @@ func (p *Policy) validateTier(name string, t Tier) error {
 	}
 	if t.Approval == ModeBreakGlass && t.ReviewWithin <= 0 {
 		return p.bad(f+".review_within", "a breakglass tier needs a review deadline")
+	}
+	return nil
+}
+
+func (p *Policy) validateGolden(f string, g *GoldenConfig) error {
+	if len(g.Levels) == 0 {
+		return p.bad(f+".levels", "name the masking levels to prepare, like [full]")
+	}
+	for i, l := range g.Levels {
+		switch {
+		case l == MaskNone:
+			return p.bad(fmt.Sprintf("%s.levels.%d", f, i), "golden copies are masked: full or partial, not none")
+		case l != MaskFull && l != MaskPartial:
+			return p.bad(fmt.Sprintf("%s.levels.%d", f, i), "must be full or partial, not %q", l)
+		case slices.Contains(g.Levels[:i], l):
+			return p.bad(fmt.Sprintf("%s.levels.%d", f, i), "%s is listed twice", l)
+		}
+	}
+	if g.Keep < 0 {
+		return p.bad(f+".keep", "must be 1 or more (default %d)", DefaultGoldenKeep)
+	}
+	if g.Margin < 0 {
+		return p.bad(f+".margin", "must not be negative")
+	}
+	if _, err := time.LoadLocation(g.TimeZone); err != nil {
+		return p.bad(f+".timezone", "%q is not a time zone like Europe/Paris or UTC", g.TimeZone)
+	}
+	if _, err := g.Schedule(); err != nil {
+		field := f + ".ready_by"
+		switch {
+		case g.Cron != "":
+			field = f + ".cron"
+		case g.ReadyBy == "":
+			field = f
+		}
+		return p.bad(field, "%v", err)
 	}
 	return nil
 }

@@ -28,8 +28,12 @@ type Request struct {
 	Votes       []Vote        `json:"votes,omitempty"`
 	History     []Event       `json:"history,omitempty"`
 	Backup      Backup        `json:"backup"` // the backup the requester was shown; the clone is made from exactly this one
-	Clone       *CloneInfo    `json:"clone,omitempty"`
-	Failure     string        `json:"failure,omitempty"` // a reason a user can read
+	// Golden is the golden copy (its id) the clone is made from by a thin copy; "" for a
+	// restore. The store refuses it unless that copy is ready, and counts the request among
+	// the copy's dependants until the lifecycle releases it.
+	Golden  string     `json:"golden,omitempty"`
+	Clone   *CloneInfo `json:"clone,omitempty"`
+	Failure string     `json:"failure,omitempty"` // a reason a user can read
 
 	CreatedAt        time.Time `json:"created_at"`
 	PendingExpiresAt time.Time `json:"pending_expires_at"`

@@ -37,6 +37,12 @@ var runners = map[command.Kind]runner{
 	command.KindDestroyAll: func(ctx context.Context, svc *handlers.Service, a handlers.Actor, _ command.Command) (handlers.Reply, error) {
 		return svc.DestroyAll(ctx, a)
 	},
+	command.KindGolden: func(ctx context.Context, svc *handlers.Service, a handlers.Actor, _ command.Command) (handlers.Reply, error) {
+		return svc.GoldenCopies(ctx, a)
+	},
+	command.KindRefresh: func(ctx context.Context, svc *handlers.Service, a handlers.Actor, c command.Command) (handlers.Reply, error) {
+		return svc.Refresh(ctx, a, c.Source, c.Level)
+	},
 	command.KindHelp: func(ctx context.Context, svc *handlers.Service, a handlers.Actor, _ command.Command) (handlers.Reply, error) {
 		return svc.Help(ctx, a, command.Help())
 	},

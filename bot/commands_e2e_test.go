@@ -33,6 +33,8 @@ func TestEveryCommandCallsItsUseCase(t *testing.T) {
 			"Break-glass works only in incident channels"},
 		{command.KindReport, "UADMIN", "report 7d", "Governance report"},
 		{command.KindDestroyAll, "UDEV", "destroy-all confirm", "Only admins can use the kill switch"},
+		{command.KindGolden, "UDEV", "golden", "No golden copies are configured"},
+		{command.KindRefresh, "UDEV", "refresh prod full", "Only admins can rebuild golden copies"},
 		{command.KindHelp, "UDEV", "help", "clonebot makes temporary, masked copies"},
 	}
 	var typed []command.Kind

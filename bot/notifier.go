@@ -352,7 +352,7 @@ func permanent(err error) bool {
 
 // send sends one notice that is neither the card nor the progress line.
 func (n *Notifier) send(ctx context.Context, r *approvals.Request, no approvals.Notice) error {
-	if r == nil && no.Kind != approvals.NoticeAlert && no.Kind != approvals.NoticeDM {
+	if r == nil && no.Kind != approvals.NoticeAlert && no.Kind != approvals.NoticeDM && no.Kind != approvals.NoticeGolden {
 		return nil // about a request that is gone: nothing to show it under
 	}
 	switch no.Kind {
@@ -384,6 +384,12 @@ func (n *Notifier) send(ctx context.Context, r *approvals.Request, no approvals.
 		return err
 	case approvals.NoticeDM:
 		_, _, err := n.post(ctx, no.To, render.Message{Text: render.Escape(no.Text)})
+		return err
+	case approvals.NoticeGolden: // about a golden copy, not a request
+		if n.policy.RequestChannel == "" {
+			return errNoRequestChannel
+		}
+		_, _, err := n.post(ctx, n.policy.RequestChannel, render.Message{Text: render.Escape(no.Text)})
 		return err
 	case approvals.NoticeReviewTask, approvals.NoticeReviewDue, approvals.NoticeReviewed:
 		return n.review(ctx, r, no)
@@ -422,6 +428,10 @@ func (n *Notifier) review(ctx context.Context, r *approvals.Request, no approval
 	}
 	return nil
 }
+
+// errNoRequestChannel is permanent: a policy without a request channel hears nothing of its
+// golden copies (they are in /clone golden and the audit log all the same).
+var errNoRequestChannel = slack.SlackErrorResponse{Err: "the policy names no request_channel"}
 
 // errNoSecurityChannel is permanent: a policy without a security channel cannot be alerted.
 var errNoSecurityChannel = slack.SlackErrorResponse{Err: "the policy names no security_channel"}

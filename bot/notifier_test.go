@@ -355,3 +355,17 @@ func TestPendingReminderMentionsOpenSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenNoticeGoesToTheRequestChannel: what the lifecycle says of a golden copy (built or
+// failed) is posted to the request channel, escaped, though no request has its id.
+func TestGoldenNoticeGoesToTheRequestChannel(t *testing.T) {
+	e := newNotifierEnv(t)
+	id := approvals.NewGoldenID()
+	e.announce(id, approvals.Notice{Kind: approvals.NoticeGolden, Text: "Golden copy prod/full (generation 2, " + id + ") failed: <!channel> gate hit."})
+	e.flush(e.notifier("bot-1"))
+	msgs := e.fake.Messages()
+	if len(msgs) != 1 || msgs[0].Channel != "CREQ" || msgs[0].ThreadTS != "" || !strings.Contains(msgs[0].Text, "Golden copy prod/full (generation 2") ||
+		strings.Contains(msgs[0].Text, "<!channel>") {
+		t.Fatalf("messages %+v, want one escaped post in CREQ", msgs)
+	}
+}

@@ -66,9 +66,16 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 	}
 	out := p.out
 
-	// step 2: store it, with the backup it is to be made from and, for break-glass, the
-	// security alert; a taken id is drawn again.
+	// step 2: store it, with the backup it is to be made from (a golden copy's, when one
+	// serves it) and, for break-glass, the security alert; a taken id is drawn again.
 	r := p.draft(a, in)
+	golden, err := s.servingGolden(ctx, in.Source, out.Masking, in.When)
+	if err != nil {
+		return Reply{}, err
+	}
+	if golden != nil && !breakGlass {
+		fromGolden(r, golden)
+	}
 	r.Channel, r.Status = s.cardChannel(a, breakGlass), approvals.StatusPending
 	r.CreatedAt, r.UpdatedAt, r.PendingExpiresAt = now, now, now.Add(out.PendingExpiry)
 	if out.AutoApproved() {
@@ -88,6 +95,12 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format(approvals.TimeLayout))})
 		}
 		err = s.store.Create(ctx, r, lim, say...)
+		if errors.Is(err, approvals.ErrGoldenGone) && attempt < maxCreateAttempts {
+			// retired between the look and the create: restored from the backup instead.
+			fresh := p.draft(a, in)
+			r.Golden, r.Date, r.Backup, r.PointInTime = "", fresh.Date, fresh.Backup, fresh.PointInTime
+			continue
+		}
 		if !errors.Is(err, approvals.ErrExists) || in.ID != "" || attempt == maxCreateAttempts {
 			break
 		}
@@ -110,17 +123,25 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		if err := s.lifecycle.Approved(ctx, r); err != nil {
 			s.log.Error("lifecycle start", zap.String("request_id", r.ID), zap.Error(err))
 		}
-		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s), ttl %s. Progress follows in the request's thread.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL)), Request: r}, nil
+		return Reply{Text: fmt.Sprintf("%s approved automatically: %s as of %s, tier %s (%s), ttl %s%s. Progress follows in the request's thread.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL), thinNote(r)), Request: r}, nil
 	}
 	s.requests.WithLabelValues(r.Tier, "pending").Inc()
 	return Reply{
 		Request: r,
-		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s), ttl %s.",
-			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL)),
+		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s), ttl %s%s.",
+			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL), thinNote(r)),
 		Lines: append(slotLines(r.Slots),
 			fmt.Sprintf("If nobody decides, it expires at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format(approvals.TimeLayout), r.ID)),
 	}, nil
+}
+
+// thinNote says that r is made from a golden copy.
+func thinNote(r *approvals.Request) string {
+	if r.Golden == "" {
+		return ""
+	}
+	return ", a thin copy of golden copy " + r.Golden
 }
 
 // plan is what a request would be: who asks, the policy's outcome and the backup.
@@ -211,23 +232,15 @@ func (s *Service) cardChannel(a Actor, breakGlass bool) string {
 // nearest dates that have one.
 func (s *Service) backup(ctx context.Context, source string, w When) (provisioner.Backup, error) {
 	at := w.At
+	var b provisioner.Backup
+	var err error
 	if w.Latest {
 		at = s.now()
+		b, err = provisioner.Latest(ctx, s.catalogue, source, at)
+	} else {
+		b, err = s.catalogue.Find(ctx, source, at)
 	}
-	b, err := s.catalogue.Find(ctx, source, at)
 	var nb *provisioner.NoBackupError
-	if errors.As(err, &nb) && w.Latest {
-		// latest: the newest backup before now.
-		var newest time.Time
-		for _, d := range nb.Nearest {
-			if !d.After(at) && d.After(newest) {
-				newest = d
-			}
-		}
-		if !newest.IsZero() {
-			b, err = s.catalogue.Find(ctx, source, newest)
-		}
-	}
 	if errors.As(err, &nb) {
 		e := refuse(ENotFound, "There is no backup of %s for %s.", source, day(nb.Date))
 		if len(nb.Nearest) == 0 {
@@ -266,17 +279,35 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 		approval += ", each confirming in a modal that restates the request"
 	}
 	src := s.policy.Sources[in.Source]
+	draft := p.draft(a, in)
+	golden, err := s.servingGolden(ctx, in.Source, out.Masking, in.When)
+	if err != nil {
+		return Reply{}, err
+	}
+	strategy := fmt.Sprintf("Strategy: %s from %s", out.Strategy, backupLine(b))
+	eta := "Estimated time to ready: " + estimate(src, b)
+	if golden != nil {
+		fromGolden(draft, golden)
+		b.Date = golden.BackupDate
+		strategy = fmt.Sprintf("Strategy: thin copy of golden copy %s (generation %d, %s, backup of %s)",
+			golden.Line(), golden.Generation, golden.ID, day(golden.BackupDate))
+		eta = "Estimated time to ready: " + thinCopyTime(src)
+	}
 	lines := []string{
 		fmt.Sprintf("Tier: %s (%s)", out.Tier, out.Masking.Phrase()),
 		"Approval: " + approval,
 	}
 	lines = append(lines, slotLines(out.Slots)...)
-	lines = append(lines,
-		fmt.Sprintf("Strategy: %s from %s", out.Strategy, backupLine(b)),
+	goldens, err := s.goldenLines(ctx, in.Source)
+	if err != nil {
+		return Reply{}, err
+	}
+	lines = append(lines, strategy,
 		fmt.Sprintf("TTL: %s (the tier allows up to %s)", approvals.FormatDuration(out.TTL), approvals.FormatDuration(out.MaxTTL)),
-		"Estimated time to ready: "+estimate(src, b),
+		eta,
 	)
-	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: p.draft(a, in)}, nil
+	lines = append(lines, goldens...)
+	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: draft}, nil
 }
 
 // Backups lists the dates of source that can be cloned: in month, or the last 31 days.
@@ -305,6 +336,11 @@ func (s *Service) Backups(ctx context.Context, a Actor, source string, month tim
 		rep.Lines = append(rep.Lines, backupLine(bs[i]))
 		rep.Backups = append(rep.Backups, bs[i])
 	}
+	goldens, err := s.goldenLines(ctx, source)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep.Lines = append(rep.Lines, goldens...)
 	return rep, nil
 }
 

@@ -20,7 +20,9 @@ type Service struct {
 	catalogue Catalogue
 	lifecycle Lifecycle
 	dir       Directory
-	reports   Reports // nil without an audit log
+	reports   Reports       // nil without an audit log
+	goldens   Goldens       // nil: no golden copies
+	builder   GoldenBuilder // nil: no golden copies
 	requests  *prometheus.CounterVec
 	log       *zap.Logger
 	now       func() time.Time
@@ -34,6 +36,8 @@ type Deps struct {
 	Lifecycle Lifecycle
 	Directory Directory
 	Reports   Reports               // optional: the report from the audit log
+	Goldens   Goldens               // optional: golden copies, which requests are served from
+	Builder   GoldenBuilder         // optional: starts golden copy builds (/clone refresh)
 	Metrics   prometheus.Registerer // optional: requests by tier and result
 	Logger    *zap.Logger
 	Now       func() time.Time
@@ -58,7 +62,7 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("handlers: Now is required")
 	}
 	s := &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
-		dir: d.Directory, reports: d.Reports, log: d.Logger, now: d.Now,
+		dir: d.Directory, reports: d.Reports, goldens: d.Goldens, builder: d.Builder, log: d.Logger, now: d.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clonebot_requests_total",
 			Help: "Clone requests by tier and result: auto_approved, pending, refused (bad input or the policy), approved and denied (by votes), cancelled."},
 			[]string{"tier", "result"})}

@@ -158,9 +158,11 @@ type Deps struct {
 	Backends provisioner.Backends
 	Queue    JobQueue
 	Events   Events
-	Logger   *zap.Logger
-	Now      func() time.Time      // default time.Now
-	Metrics  prometheus.Registerer // optional: the revocation latency histogram is registered here
+	// Goldens, optional, keeps the golden copies: without it none is built or served.
+	Goldens GoldenStore
+	Logger  *zap.Logger
+	Now     func() time.Time      // default time.Now
+	Metrics prometheus.Registerer // optional: the revocation latency histogram is registered here
 }
 
 func (d Deps) validate() error {

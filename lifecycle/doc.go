@@ -20,6 +20,11 @@
 // The Manager never waits for Slack: what people must be told (progress, the ready message,
 // TTL warnings, reminders, timeline notes) is recorded as approvals.Notice with the state change
 // that causes it, or on its own through Store.Announce, and the notifier delivers it later.
+// Golden copies (golden.go) are reconciled the same way, by their ids: the schedules start
+// their builds, which are made by the backends and restored by the agents like clones, sealed
+// when ready, and retired beyond the policy's keep once no clone depends on them; a request
+// made from one is a thin copy, ready without a restore job.
+//
 // Given a prometheus.Registerer, it exposes clonebot_revocation_latency_seconds (expiry → clone
 // and credentials destroyed). Tick runs one pass for tests; Run is the loop of a replica.
 //

@@ -92,6 +92,9 @@ func (m *Manager) handleEvent(ctx context.Context, rec jobs.Received) bool {
 		return true
 	}
 	e := rec.Event
+	if approvals.IsGoldenID(e.RequestID) {
+		return m.goldenEvent(ctx, e)
+	}
 	log := m.log.With(zap.String("request_id", e.RequestID), zap.String("event_id", rec.ID))
 	if e.State == jobs.StateRunning {
 		r, err := m.store.Get(ctx, e.RequestID)
@@ -109,12 +112,18 @@ func (m *Manager) handleEvent(ctx context.Context, rec jobs.Received) bool {
 		}
 		return true
 	}
-	if !m.claim(e.RequestID) {
+	return m.settle(ctx, e.RequestID, func(ctx context.Context, id string) error { return m.restored(ctx, id, e) })
+}
+
+// settle applies a job's result to id with fn under id's lease, and reports whether the event
+// is done with: false while another step holds the lease (it is read again later).
+func (m *Manager) settle(ctx context.Context, id string, fn func(context.Context, string) error) bool {
+	if !m.claim(id) {
 		return false
 	}
-	defer m.unclaim(e.RequestID)
-	ran, err := m.leased(ctx, e.RequestID, func(ctx context.Context, id string) error { return m.restored(ctx, id, e) })
-	m.logStep(e.RequestID, err)
+	defer m.unclaim(id)
+	ran, err := m.leased(ctx, id, fn)
+	m.logStep(id, err)
 	return ran && (err == nil || errors.Is(err, approvals.ErrIllegalTransition))
 }
 

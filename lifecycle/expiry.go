@@ -151,6 +151,9 @@ func (m *Manager) destroy(ctx context.Context, r *approvals.Request) error {
 	if err := m.store.Forget(ctx, r.ID); err != nil {
 		return err
 	}
+	if err := m.releaseAfterCopy(ctx, next); err != nil {
+		m.log.Warn("golden copy's dependant not released; the retirement step will", zap.String("request_id", r.ID), zap.Error(err))
+	}
 	// step 3: how long credentials outlived the expiry, when no revoke ahead of the destroy
 	// measured it (a clone destroyed before its expiry, on request or after a failure, has no
 	// latency to report).

@@ -23,6 +23,7 @@ type Manager struct {
 	backends provisioner.Backends
 	queue    JobQueue
 	events   Events
+	goldens  GoldenStore // nil: no golden copies
 	log      *zap.Logger
 	now      func() time.Time
 
@@ -44,7 +45,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg: cfg, store: d.Store, policy: d.Policy, backends: d.Backends, queue: d.Queue, events: d.Events,
+		cfg: cfg, store: d.Store, policy: d.Policy, backends: d.Backends, queue: d.Queue, events: d.Events, goldens: d.Goldens,
 		log: d.Logger.With(zap.String("owner", cfg.Owner)), now: d.Now,
 		wake: make(chan struct{}, 1), sem: make(chan struct{}, cfg.Workers), inflight: map[string]bool{},
 		metrics: newMetrics(),
@@ -156,6 +157,9 @@ func (m *Manager) pass(ctx context.Context, wg *sync.WaitGroup) error {
 	// step 6: ended break-glass clones whose review is overdue.
 	reviews, err := m.store.DueReviews(ctx, now, m.cfg.Batch)
 	ids, errs = append(ids, reviews...), append(errs, err)
+	// step 7: golden copies: the builds the schedules make due, and the copies with a step.
+	goldens, err := m.goldenWork(ctx, now)
+	ids, errs = append(ids, goldens...), append(errs, err)
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if !seen[id] {
@@ -262,8 +266,11 @@ func (m *Manager) leased(ctx context.Context, id string, fn func(context.Context
 	return true, err
 }
 
-// reconcile does what request id needs now, under its lease.
+// reconcile does what request (or golden copy) id needs now, under its lease.
 func (m *Manager) reconcile(ctx context.Context, id string) error {
+	if approvals.IsGoldenID(id) && m.goldens != nil {
+		return m.reconcileGolden(ctx, id)
+	}
 	r, err := m.store.Get(ctx, id)
 	if errors.Is(err, approvals.ErrNotFound) {
 		return m.store.Forget(ctx, id)

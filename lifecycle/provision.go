@@ -47,10 +47,14 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 
 	// step 3: the clone, with a first bound on its credentials' life long enough for the
 	// restore (the agent logs in with them); the real expiry is set when the clone is ready.
-	m.progress(ctx, r, "provisioning: creating the clone")
+	if r.Golden != "" {
+		m.progress(ctx, r, "provisioning: copying golden copy "+r.Golden)
+	} else {
+		m.progress(ctx, r, "provisioning: creating the clone")
+	}
 	c, err := be.Provisioner.Create(ctx, provisioner.Spec{
 		RequestID: r.ID, Source: r.Source, Strategy: be.Strategy, Backup: b, Tier: r.Tier,
-		Requester: r.Requester, ExpiresAt: m.now().Add(m.cfg.RestoreAllowance + r.TTL),
+		Requester: r.Requester, ExpiresAt: m.now().Add(m.cfg.RestoreAllowance + r.TTL), Golden: r.Golden,
 	}, m.reporter(ctx, r))
 	if err != nil {
 		return m.createFailed(ctx, r, mk, err)
@@ -66,7 +70,10 @@ func (m *Manager) provision(ctx context.Context, r *approvals.Request) error {
 	}
 	r = next
 
-	// step 5: the agent's job.
+	// step 5: the agent's job; a thin copy of a golden copy is masked and verified already.
+	if r.Golden != "" {
+		return m.thinReady(ctx, r)
+	}
 	return m.enqueue(ctx, r, mk, be, b)
 }
 
@@ -140,6 +147,9 @@ func (m *Manager) ensureJob(ctx context.Context, r *approvals.Request) error {
 	if m.restoreOverdue(r, m.now()) {
 		return m.failAndDestroy(ctx, r, fmt.Sprintf("no restore agent finished the restore within %s (are agents running? `clonebot agent`)",
 			approvals.FormatDuration(m.cfg.RestoreAllowance)))
+	}
+	if r.Golden != "" { // a crash between the thin copy's restoring and ready
+		return m.thinReady(ctx, r)
 	}
 	mk, err := m.marks(ctx, r.ID)
 	if err != nil || mk.Enqueued {

@@ -89,10 +89,13 @@ func (m *Manager) Sweep(ctx context.Context, every time.Duration, sweepers ...Sw
 }
 
 // known reports whether a clone of request id should still exist (keep: its request is active,
-// or failed and being torn down), and whether the store does not know the request at all
+// or failed and being torn down; a golden copy's, until it is retired), and whether the store does not know the request at all
 // (lost). Finished requests' clones, and unknown ones', are orphans. When the store cannot
 // answer, the clone is kept: a lookup error must never destroy anything.
 func (m *Manager) known(ctx context.Context, id string) (keep, lost bool) {
+	if approvals.IsGoldenID(id) { // a golden copy: kept until retired
+		return m.goldenKnown(ctx, id), false
+	}
 	r, err := m.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, approvals.ErrNotFound):

@@ -2,6 +2,7 @@ package provisioner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -45,4 +46,25 @@ func (b Backends) Find(ctx context.Context, source string, at time.Time) (Backup
 		return Backup{}, err
 	}
 	return be.Catalogue.Find(ctx, source, at)
+}
+
+// Latest returns the newest backup of source at now: the one of now's day, else the newest
+// before it among the nearest the catalogue names. With none, the catalogue's
+// *NoBackupError.
+func Latest(ctx context.Context, c Catalogue, source string, now time.Time) (Backup, error) {
+	b, err := c.Find(ctx, source, now)
+	var nb *NoBackupError
+	if !errors.As(err, &nb) {
+		return b, err
+	}
+	var newest time.Time
+	for _, d := range nb.Nearest {
+		if !d.After(now) && d.After(newest) {
+			newest = d
+		}
+	}
+	if newest.IsZero() {
+		return b, err
+	}
+	return c.Find(ctx, source, newest)
 }

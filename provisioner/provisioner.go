@@ -62,6 +62,10 @@ type Spec struct {
 	Tier      string
 	Requester string
 	ExpiresAt time.Time
+	// Golden, when set, is the id of a golden copy this provisioner made (a clone Create made
+	// for that id and Seal sealed): the clone is a thin copy of it, its data ready as made,
+	// rather than an empty database for a restore.
+	Golden string
 }
 
 // Clone is a made clone: where it is and the reference to its credentials. It never holds a password.
@@ -100,6 +104,19 @@ type Provisioner interface {
 	// Destroy removes everything made for requestID, credentials included. Destroying what is
 	// already gone is success.
 	Destroy(ctx context.Context, requestID string) error
+}
+
+// GoldenBackend is a Provisioner that serves clones from the golden copies it made. A golden
+// copy is made by Create like any clone (its id is the golden copy's) and restored and masked
+// by the agent; Seal then makes it a template, and Create with Spec.Golden copies it.
+type GoldenBackend interface {
+	// Seal readies golden copy id to be copied: nobody logs in to it or stays connected
+	// (local: its role loses login and its database takes no connections, so a copy never
+	// waits for a session to end). Sealing a sealed copy is no error.
+	Seal(ctx context.Context, id string) error
+	// CopiesDependOnGolden reports whether a thin copy needs its golden copy for as long as it
+	// lives (true: the golden copy is not destroyed before it) or only while it is made.
+	CopiesDependOnGolden() bool
 }
 
 // Catalogue lists what can be cloned.

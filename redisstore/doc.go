@@ -11,6 +11,7 @@
 //	<prefix>{clonebot}:team:<team>   set:  the team's active requests
 //	<prefix>{clonebot}:outbox        stream: audit events, appended in the same script as the change
 //	<prefix>{clonebot}:lease:<id>    string: the owner of the request's lease, with a PX expiry
+//	<prefix>{clonebot}:golden:<id>   hash: one golden copy, and gusers:<id>, goldens, gline:<line> (golden.go)
 //
 // (keys.go names every key, these and the others.)
 //

@@ -41,6 +41,7 @@ const (
 	fReview           = "review"    // JSON of approvals.Review, set by the review script
 	fReviewTS         = "review_ts" // the review task's message in the security channel
 	fUpdatedAt        = "updated_at_ms"
+	fGolden           = "golden" // the golden copy the clone is a thin copy of
 )
 
 // voteDTO is a stored vote. At is unix milliseconds as a string, so Lua never formats a
@@ -166,7 +167,7 @@ func toHash(r *approvals.Request) ([]any, error) {
 		{fVotes, string(votesJSON)}, {fHistory, string(historyJSON)}, {fBackup, backup}, {fClone, clone}, {fFailure, r.Failure},
 		{fCreatedAt, ms(r.CreatedAt)}, {fPendingExpiresAt, ms(r.PendingExpiresAt)}, {fReadyAt, ms(r.ReadyAt)},
 		{fExpiresAt, ms(r.ExpiresAt)}, {fReviewDueAt, ms(r.ReviewDueAt)}, {fUpdatedAt, ms(r.UpdatedAt)},
-		{fReview, review}, {fReviewTS, r.ReviewMessageTS},
+		{fReview, review}, {fReviewTS, r.ReviewMessageTS}, {fGolden, r.Golden},
 	}
 	out := make([]any, 0, 2*len(fields))
 	for _, f := range fields {
@@ -198,6 +199,7 @@ func fromHash(h map[string]string) (*approvals.Request, error) {
 		MessageTS:   h[fMessageTS],
 		Status:      approvals.Status(h[fStatus]),
 		Failure:     h[fFailure],
+		Golden:      h[fGolden],
 
 		ReviewMessageTS: h[fReviewTS],
 	}

@@ -38,13 +38,15 @@ const (
 	nameNoticeLease = "nlease:" // + request id
 	nameWorking     = "working"
 	nameReviews     = "reviews"
+	nameGolden      = "golden:" // + golden copy id
+	nameGoldenUsers = "gusers:" // + golden copy id
 )
 
 // luaKeyNames is the header that gives the scripts those names.
 func luaKeyNames() string {
-	return fmt.Sprintf("local K_USER, K_TEAM, K_MARKS, K_NOTICES, K_NOTIFY, K_NLEASE, K_WORKING, K_REVIEWS = %s, %s, %s, %s, %s, %s, %s, %s\n",
+	return fmt.Sprintf("local K_USER, K_TEAM, K_MARKS, K_NOTICES, K_NOTIFY, K_NLEASE, K_WORKING, K_REVIEWS, K_GOLDEN, K_GUSERS = %s, %s, %s, %s, %s, %s, %s, %s, %s, %s\n",
 		luaString(nameUser), luaString(nameTeam), luaString(nameMarks), luaString(nameNotices), luaString(nameNotify), luaString(nameNoticeLease),
-		luaString(nameWorking), luaString(nameReviews))
+		luaString(nameWorking), luaString(nameReviews), luaString(nameGolden), luaString(nameGoldenUsers))
 }
 
 // keys names the keys under one prefix.
@@ -71,6 +73,15 @@ func (k keys) notify() string            { return k.engine() + nameNotify }     
 func (k keys) progress(id string) string { return k.engine() + "progress:" + id } // string: ts of the request's progress line in Slack
 func (k keys) sweepLease() string        { return k.engine() + "sweep" }          // string: owner of the orphan sweep, PX the sweep interval (one sweep per interval among the replicas)
 func (k keys) sentinel() string          { return k.engine() + "sentinel" }       // string: set once and never deleted; its absence means Redis lost its data
+
+// Golden copies (golden.go). They share the engine's tag: a request made from a golden copy
+// checks, in its create script, that the copy is ready and joins its dependants.
+func (k keys) golden(id string) string      { return k.engine() + nameGolden + id }      // hash: one golden copy
+func (k keys) goldenUsers(id string) string { return k.engine() + nameGoldenUsers + id } // set: requests that depend on it
+func (k keys) goldens() string              { return k.engine() + "goldens" }            // set: golden copies not retired
+func (k keys) goldenLine(line string) string {
+	return k.engine() + "gline:" + line // hash: a line's last slot, generation, build under way, recent build times
+}
 
 // Derived in Lua only: team:<name> (the team's active requests), notices:<id> (list: a
 // request's notices to send, oldest first, JSON) and nlease:<id> (the sender working on them).

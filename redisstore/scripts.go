@@ -21,7 +21,7 @@ import (
 // answer. Scripts read only the fields they need (HMGET), never the whole hash into a table.
 
 // luaCommon holds the helpers every request script shares. ACTIVE (and NEXT, for
-// transitions) are generated from package approvals by activeLua and transitionsLua.
+// transitions) are generated from package approvals by activeLua and nextLua.
 const luaCommon = `
 local REQ, OUTBOX, PENDING, EXPIRY, ACTIVESET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]
@@ -101,8 +101,8 @@ end
 `
 
 // ARGV: base, id, requester, team, status, pending_at, per_user, per_team, n_events, n_say,
-// created_at, n_events × (type, actor, at, data), n_say notices, then the request's
-// field/value pairs.
+// created_at, golden (the golden copy it is made from, or ”), n_events × (type, actor, at,
+// data), n_say notices, then the request's field/value pairs.
 const luaCreate = `
 if redis.call('EXISTS', REQ) == 1 then return {'exists', ''} end
 local id, requester, team, status, pending_at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -115,14 +115,21 @@ if per_team > 0 and team ~= '' then
   local n = redis.call('SCARD', BASE .. K_TEAM .. team)
   if n >= per_team then return {'quota_team', tostring(n)} end
 end
+-- a thin copy: its golden copy is ready now, and cannot be retired while the request needs it.
+local golden = ARGV[12]
+if golden ~= '' then
+  local gs = redis.call('HGET', BASE .. K_GOLDEN .. golden, 'status')
+  if gs ~= 'ready' then return {'golden_gone', gs or ''} end
+  redis.call('SADD', BASE .. K_GUSERS .. golden, id)
+end
 local n_events, n_say, created_at = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
-local say_from = 12 + 4 * n_events
+local say_from = 13 + 4 * n_events
 local fields = {}
 for i = say_from + n_say, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', REQ, unpack(fields))
 sync(id, '', status, requester, team, pending_at, false)
 for i = 0, n_events - 1 do
-  local j = 12 + 4 * i
+  local j = 13 + 4 * i
   redis.call('XADD', OUTBOX, '*', 'type', ARGV[j], 'request_id', id, 'actor', ARGV[j + 1],
     'at', ARGV[j + 2], 'data', ARGV[j + 3])
 end
@@ -481,19 +488,20 @@ func activeLua() string {
 	return b.String()
 }
 
-// transitionsLua writes approvals' transition table as a Lua table: NEXT[from][to] is true
-// for a legal move.
-func transitionsLua() string {
+// nextLua writes a state machine (every status, and the legal next ones of each) as the Lua
+// table NEXT: NEXT[from][to] is true for a legal move. Requests' (approvals.Transitions) and
+// golden copies' (approvals.GoldenTransitions) are compiled into their scripts this way.
+func nextLua[S ~string](all []S, next func(S) []S) string {
 	var b strings.Builder
 	b.WriteString("local NEXT = {\n")
-	for _, from := range approvals.AllStatuses {
-		next := approvals.Transitions(from)
-		if len(next) == 0 {
+	for _, from := range all {
+		to := next(from)
+		if len(to) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "  [%s] = {", luaString(string(from)))
-		for _, to := range next {
-			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(to)))
+		for _, t := range to {
+			fmt.Fprintf(&b, "[%s] = true, ", luaString(string(t)))
 		}
 		b.WriteString("},\n")
 	}
@@ -530,7 +538,7 @@ func newScripts() scripts {
 	return scripts{
 		create:       redis.NewScript(head + luaCreate),
 		vote:         redis.NewScript(head + luaVote),
-		transition:   redis.NewScript(transitionsLua() + head + luaTransition),
+		transition:   redis.NewScript(nextLua(approvals.AllStatuses, approvals.Transitions) + head + luaTransition),
 		extend:       redis.NewScript(head + luaExtend),
 		setMessage:   redis.NewScript(head + luaSetMessage),
 		announce:     redis.NewScript(head + luaAnnounce),

@@ -23,6 +23,7 @@ type Store struct {
 	k       keys
 	now     func() time.Time
 	scripts scripts
+	golden  goldenScripts
 }
 
 // Option configures a Store.
@@ -37,7 +38,7 @@ func WithClock(now func() time.Time) Option {
 // New returns a Store that keeps its keys under prefix (keys.go). The prefix must not contain
 // braces: the first {...} of a key is its hash tag.
 func New(c redis.UniversalClient, prefix string, opts ...Option) *Store {
-	s := &Store{c: c, k: newKeys(prefix), now: time.Now, scripts: newScripts()}
+	s := &Store{c: c, k: newKeys(prefix), now: time.Now, scripts: newScripts(), golden: newGoldenScripts()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,7 +96,9 @@ func parseReply(res []any) (reply, error) {
 }
 
 // Create stores a new request in status pending (the default) or approved (auto tiers), and
-// appends "requested" (and, when approved, "approved") to its timeline and the outbox.
+// appends "requested" (and, when approved, "approved") to its timeline and the outbox. A
+// request with Golden is refused with ErrGoldenGone unless that golden copy is ready, and
+// becomes one of its dependants (ReleaseGolden).
 // Pending requests need PendingExpiresAt. Times are kept to the millisecond.
 func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.Limits, say ...approvals.Notice) error {
 	if r.ID == "" || r.Requester == "" {
@@ -128,6 +131,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 	events := []outboxArgs{{typ: "requested", actor: by, at: stored.CreatedAt, data: map[string]string{
 		"tier": stored.Tier, "source": stored.Source, "mode": string(stored.Mode), "ttl_ms": durationMS(stored.TTL),
 		"reason": stored.Reason, "team": stored.Team, "channel": stored.Channel, "masking": string(stored.Masking),
+		"golden": stored.Golden,
 	}}}
 	if r.Via != "" {
 		events[0].data["requester"] = r.Requester
@@ -153,7 +157,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 		return fmt.Errorf("create request %s: %w", r.ID, err)
 	}
 	args := []any{r.ID, r.Requester, r.Team, string(stored.Status), ms(stored.PendingExpiresAt),
-		lim.PerUser, lim.PerTeam, len(events), len(notices), ms(stored.CreatedAt)}
+		lim.PerUser, lim.PerTeam, len(events), len(notices), ms(stored.CreatedAt), stored.Golden}
 	for _, e := range events {
 		a, err := e.args()
 		if err != nil {
@@ -177,6 +181,8 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request, lim approvals.
 	case "quota_team":
 		return fmt.Errorf("create request %s: team %s has %s active requests (limit %d): %w",
 			r.ID, r.Team, rep.detail, lim.PerTeam, approvals.ErrQuotaExceeded)
+	case "golden_gone":
+		return fmt.Errorf("create request %s: golden copy %s is %q: %w", r.ID, r.Golden, rep.detail, approvals.ErrGoldenGone)
 	}
 	return fmt.Errorf("create request %s: unexpected answer %q", r.ID, rep.code)
 }
@@ -457,28 +463,34 @@ func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, err
 
 // requests reads the requests ids in one pipeline, in their order, leaving out those gone.
 func (s *Store) requests(ctx context.Context, ids []string) ([]*approvals.Request, error) {
+	return readHashes(ctx, s.c, ids, s.k.request, fromHash)
+}
+
+// readHashes reads the hashes key(id) of ids in one pipeline and decodes them, in their order,
+// leaving out those gone.
+func readHashes[T any](ctx context.Context, c redis.UniversalClient, ids []string, key func(string) string, decode func(map[string]string) (T, error)) ([]T, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.k.request(id))
+			cmds[i] = p.HGetAll(ctx, key(id))
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]*approvals.Request, 0, len(ids))
+	out := make([]T, 0, len(ids))
 	for _, c := range cmds {
 		if len(c.Val()) == 0 {
 			continue
 		}
-		r, err := fromHash(c.Val())
+		v, err := decode(c.Val())
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, nil
 }

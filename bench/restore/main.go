@@ -41,6 +41,7 @@ import (
 
 	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/bench/benchdata"
 	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/jobs"
@@ -51,42 +52,7 @@ import (
 const agentModeEnv = "BENCH_RESTORE_AGENT"
 
 // rawDomain marks every generated email, so the grep needs one pattern for all of them.
-const rawDomain = "@rawmail.example"
-
-// schema generates the source. SSNs use areas 100-899 as real ones do (9xx is never issued,
-// and is where fake-ssn draws from).
-const schema = `
-CREATE TABLE users (
-  id bigint PRIMARY KEY,
-  email text NOT NULL UNIQUE,
-  ssn text NOT NULL,
-  phone text NOT NULL,
-  name text NOT NULL,
-  created_at timestamptz NOT NULL
-);
-CREATE INDEX users_created_at_idx ON users (created_at);
-CREATE INDEX users_name_idx ON users (name);
-CREATE TABLE payments (
-  id bigint PRIMARY KEY,
-  user_id bigint NOT NULL REFERENCES users (id),
-  card_number text NOT NULL,
-  amount numeric(12,2) NOT NULL,
-  created_at timestamptz NOT NULL
-);
-CREATE INDEX payments_user_id_idx ON payments (user_id);
-INSERT INTO users
-  SELECT g, 'u' || g || '.' || substr(md5(g::text), 1, 8) || '` + rawDomain + `',
-         (((g::bigint * 7919) % 800) + 100)::text || '-' || lpad(((g * 31) % 99 + 1)::text, 2, '0') || '-' || lpad(((g * 17) % 9999 + 1)::text, 4, '0'),
-         '+1 (415) 555-' || lpad((g % 10000)::text, 4, '0'),
-         (ARRAY['Alice','Bob','Carol','Dave','Erin','Frank','Grace','Heidi'])[g % 8 + 1] || ' ' || substr(md5(g::text), 9, 8),
-         timestamptz '2020-01-01' + g * interval '1 second'
-  FROM generate_series(1, :rows) g;
-INSERT INTO payments
-  SELECT g, (g::bigint * 7) % :rows + 1,
-         '4' || lpad(((g::bigint * 2654435761) % 1000000000000000)::text, 15, '0'),
-         (g % 100000) / 100.0, timestamptz '2021-01-01' + g * interval '1 second'
-  FROM generate_series(1, :rows) g;
-`
+const rawDomain = benchdata.RawDomain
 
 // updateMask masks the same columns in SQL after a plain restore (article 002's way).
 const updateMask = `
@@ -139,7 +105,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := execSQL(ctx, src, strings.ReplaceAll(schema, ":rows", strconv.Itoa(rows))); err != nil {
+	if err := execSQL(ctx, src, benchdata.Schema(rows)); err != nil {
 		return fmt.Errorf("generate source: %w", err)
 	}
 	dump := filepath.Join(work, "source.dump")

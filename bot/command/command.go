@@ -26,6 +26,8 @@ const (
 	KindBreakGlass Kind = "breakglass"
 	KindReport     Kind = "report"
 	KindDestroyAll Kind = "destroy-all"
+	KindGolden     Kind = "golden"
+	KindRefresh    Kind = "refresh"
 	KindHelp       Kind = "help"
 )
 
@@ -51,7 +53,7 @@ func (d Date) String() string {
 // Command is one parsed /clone command. Only the fields of its Kind are set.
 type Command struct {
 	Kind     Kind
-	Source   string        // request, explain, backups, breakglass
+	Source   string        // request, explain, backups, breakglass, refresh
 	Date     Date          // request, explain
 	Tier     string        // request, explain: "" means the policy's default
 	TTL      time.Duration // request, explain: 0 means the tier's default
@@ -61,6 +63,7 @@ type Command struct {
 	ID       string        // status, extend, destroy, cancel
 	Duration time.Duration // extend: how much longer
 	Window   time.Duration // report: how far back
+	Level    string        // refresh: the masking level to rebuild; "" means every level of the source
 }
 
 // DefaultReportWindow is the report window when none is typed.

@@ -48,6 +48,9 @@ var specs = []spec{
 	{kind: KindDestroyAll, keyword: true, args: []arg{argConfirm},
 		misuse: "the kill switch destroys every active clone; type /clone destroy-all confirm to use it",
 		usage:  `/clone destroy-all confirm   (admins only)`, example: "destroy-all confirm"},
+	{kind: KindGolden, keyword: true, usage: `/clone golden   (the golden copies: age, state, what they serve)`, example: "golden"},
+	{kind: KindRefresh, keyword: true, args: []arg{argSource, argLevel},
+		usage: `/clone refresh <source> [full|partial]   (admins: rebuild its golden copies now)`, example: "refresh prod full"},
 	{kind: KindHelp, keyword: true, usage: `/clone help`, example: "help"},
 }
 
@@ -102,6 +105,14 @@ var (
 			}
 			return approvals.FormatDuration(c.Window)
 		}}
+	argLevel = arg{name: "[full|partial]", set: func(p parser, c *Command, s string) error {
+		switch l := strings.ToLower(s); l {
+		case string(approvals.MaskFull), string(approvals.MaskPartial):
+			c.Level = l
+			return nil
+		}
+		return p.errorf("%q: golden copies are of masking level full or partial", s)
+	}, get: func(c Command) string { return c.Level }}
 	argConfirm = arg{name: "confirm", set: func(p parser, _ *Command, s string) error {
 		if !strings.EqualFold(s, "confirm") {
 			return p.errorf("%s", p.spec.misuse)

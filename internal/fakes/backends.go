@@ -79,3 +79,23 @@ func (p *Provisioner) Destroy(ctx context.Context, requestID string) error {
 func (p *Provisioner) Extend(ctx context.Context, requestID string, expiresAt time.Time) error {
 	return p.ExtendFunc(ctx, requestID, expiresAt)
 }
+
+// GoldenProvisioner is a Provisioner that also makes thin copies of golden copies
+// (provisioner.GoldenBackend): Create gets them as Spec.Golden.
+type GoldenProvisioner struct {
+	*Provisioner
+	SealFunc func(ctx context.Context, id string) error // nil: sealing succeeds
+	// Lasting is CopiesDependOnGolden: true like Aurora's clones, false like a local copy.
+	Lasting bool
+}
+
+// Seal calls SealFunc.
+func (p *GoldenProvisioner) Seal(ctx context.Context, id string) error {
+	if p.SealFunc == nil {
+		return nil
+	}
+	return p.SealFunc(ctx, id)
+}
+
+// CopiesDependOnGolden returns Lasting.
+func (p *GoldenProvisioner) CopiesDependOnGolden() bool { return p.Lasting }

@@ -39,7 +39,7 @@ func TakeNotices(ctx context.Context, box Mailbox, ids ...string) ([]string, err
 func NoticeLine(id string, n approvals.Notice) string {
 	line := fmt.Sprintf("%s %s", n.Kind, id)
 	switch n.Kind {
-	case approvals.NoticeNote, approvals.NoticeAlert:
+	case approvals.NoticeNote, approvals.NoticeAlert, approvals.NoticeGolden:
 		line += fmt.Sprintf(" [%s] %s", n.By, n.Text)
 	case approvals.NoticeVote:
 		line += fmt.Sprintf(" [%s] %s", n.By, n.Outcome)

@@ -156,7 +156,8 @@ func (p *Provisioner) create(ctx context.Context, n names, spec provisioner.Spec
 	// The secret gets the cluster's host only after this step, so a secret without it means
 	// the password may not be set yet.
 	endpoint := sdkaws.ToString(cluster.Endpoint)
-	if spec.Strategy != provisioner.StrategyRestore && (created || secret.creds.Host != endpoint) {
+	copied := spec.Strategy != provisioner.StrategyRestore || spec.Golden != ""
+	if copied && (created || secret.creds.Host != endpoint) {
 		if err := p.setMasterPassword(ctx, n.cluster, secret.creds.Password); err != nil {
 			return provisioner.Clone{}, err
 		}
@@ -217,12 +218,14 @@ func (p *Provisioner) ensureCluster(ctx context.Context, n names, spec provision
 	if !errors.Is(err, ErrNotFound) {
 		return c, false, err
 	}
-	switch spec.Strategy {
-	case provisioner.StrategyRestore:
+	switch {
+	case spec.Golden != "":
+		err = p.cloneGolden(ctx, n, spec.Golden, tags)
+	case spec.Strategy == provisioner.StrategyRestore:
 		err = p.createEmptyCluster(ctx, n, src, tags, password)
-	case provisioner.StrategyFastClone:
+	case spec.Strategy == provisioner.StrategyFastClone:
 		err = p.cloneCluster(ctx, n, spec, src, tags)
-	case provisioner.StrategySnapshot:
+	case spec.Strategy == provisioner.StrategySnapshot:
 		err = p.restoreSnapshot(ctx, n, spec, tags)
 	}
 	var exists *rdstypes.DBClusterAlreadyExistsFault
@@ -284,6 +287,42 @@ func (p *Provisioner) cloneCluster(ctx context.Context, n names, spec provisione
 	}
 	return nil
 }
+
+// cloneGolden makes the clone a copy-on-write clone of golden copy golden's cluster, at its
+// latest restorable time: the golden copy is masked and verified already, so the clone is
+// ready once it has its instance and password.
+func (p *Provisioner) cloneGolden(ctx context.Context, n names, golden string, tags tagSet) error {
+	g, err := namesFor(golden)
+	if err != nil {
+		return err
+	}
+	_, err = p.rds.RestoreDBClusterToPointInTime(ctx, &rds.RestoreDBClusterToPointInTimeInput{
+		DBClusterIdentifier:       sdkaws.String(n.cluster),
+		SourceDBClusterIdentifier: sdkaws.String(g.cluster),
+		RestoreType:               sdkaws.String("copy-on-write"),
+		UseLatestRestorableTime:   sdkaws.Bool(true),
+		DBSubnetGroupName:         sdkaws.String(p.cfg.DBSubnetGroup),
+		VpcSecurityGroupIds:       p.cfg.VPCSecurityGroupIDs,
+		DeletionProtection:        sdkaws.Bool(false),
+		CopyTagsToSnapshot:        sdkaws.Bool(true),
+		Tags:                      tags.rds(),
+	})
+	if err != nil {
+		return fmt.Errorf("clone golden copy %s to %s: %w", g.cluster, n.cluster, err)
+	}
+	return nil
+}
+
+// Seal has nothing to do on Aurora: a golden copy's cluster keeps its instance (Aurora clones
+// only a cluster that has one) and nobody but clonebot has its credentials. Implements
+// provisioner.GoldenBackend.
+func (p *Provisioner) Seal(context.Context, string) error { return nil }
+
+// CopiesDependOnGolden is true: an Aurora clone shares the golden copy's storage pages
+// (copy-on-write), so clonebot keeps a golden copy until the last clone made from it is gone.
+func (p *Provisioner) CopiesDependOnGolden() bool { return true }
+
+var _ provisioner.GoldenBackend = (*Provisioner)(nil)
 
 // restoreSnapshot restores the snapshot named by spec.Backup.Location, or the catalogue's
 // snapshot of spec.Backup.Date when the location is empty.

@@ -12,6 +12,7 @@ import (
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/provisioner"
 )
@@ -627,5 +628,55 @@ func TestNoPasswordInLogsOrErrors(t *testing.T) {
 	}
 	if secrets, texts := rec.Counts(); secrets == 0 || texts < 5 {
 		t.Errorf("the recorder saw %d secrets and %d texts; the check looked at nothing", secrets, texts)
+	}
+}
+
+// TestThinCopyOfGoldenCopy: a golden copy is made like any clone of its source (here a
+// restore source, which the agent fills); a clone of it is an Aurora copy-on-write clone of its
+// cluster with an instance and a password of its own.
+func TestThinCopyOfGoldenCopy(t *testing.T) {
+	e := newEnv(t)
+	golden := e.spec("orders")
+	golden.RequestID = approvals.NewGoldenID()
+	golden.Backup = provisioner.Backup{Kind: provisioner.BackupFile}
+	if _, _, err := e.create(golden); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Seal(e.ctx, golden.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	calls := e.crashAt(nil)
+	spec := e.spec("orders")
+	spec.Golden = golden.RequestID
+	clone, steps, err := e.create(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(steps, wantSteps) {
+		t.Errorf("progress = %q, want %q", steps, wantSteps)
+	}
+	g, _ := namesFor(golden.RequestID)
+	n, _ := namesFor(spec.RequestID)
+	in, _ := calls.input("RestoreDBClusterToPointInTime").(*rds.RestoreDBClusterToPointInTimeInput)
+	if calls.count("CreateDBCluster") != 0 || in == nil {
+		t.Fatalf("the clone was not made by RestoreDBClusterToPointInTime (CreateDBCluster calls: %d)", calls.count("CreateDBCluster"))
+	}
+	// moto keeps neither the restore type nor the network settings: the request is checked.
+	if sdkaws.ToString(in.RestoreType) != "copy-on-write" || !sdkaws.ToBool(in.UseLatestRestorableTime) || in.RestoreToTime != nil ||
+		sdkaws.ToString(in.SourceDBClusterIdentifier) != g.cluster || sdkaws.ToString(in.DBClusterIdentifier) != n.cluster ||
+		sdkaws.ToString(in.DBSubnetGroupName) != "clonebot-private" || !slices.Equal(in.VpcSecurityGroupIds, e.cfg.VPCSecurityGroupIDs) ||
+		rdsTagMap(in.Tags)[TagRequestID] != spec.RequestID {
+		t.Errorf("RestoreDBClusterToPointInTime sent %+v", in)
+	}
+	checkPasswordSet(t, calls, e.generated()[1])
+	inst, _ := calls.input("CreateDBInstance").(*rds.CreateDBInstanceInput)
+	if inst == nil || sdkaws.ToString(inst.DBClusterIdentifier) != n.cluster || sdkaws.ToBool(inst.PubliclyAccessible) {
+		t.Errorf("CreateDBInstance sent %+v", inst)
+	}
+	if c := e.cluster(n.cluster); c.status != "available" || clone.Database != "orders" || clone.CredentialRef == "" {
+		t.Errorf("clone %+v, cluster %+v", clone, c)
+	}
+	if !e.p.CopiesDependOnGolden() {
+		t.Error("an Aurora clone shares its golden copy's pages: it depends on it")
 	}
 }

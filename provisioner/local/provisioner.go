@@ -115,7 +115,11 @@ func (p *Provisioner) Create(ctx context.Context, spec provisioner.Spec, progres
 		return provisioner.Clone{}, err
 	}
 
-	// step 2: the database, owned by the role: empty for restore, a template copy for fast-clone.
+	// step 2: the database, owned by the role: empty for restore, a template copy for
+	// fast-clone, a file copy of the golden copy for a thin copy.
+	if spec.Golden != "" {
+		src = SourceConfig{Strategy: strategyGolden, Template: cloneName(spec.Golden)}
+	}
 	if err := p.createDatabase(ctx, conn, name, src); err != nil {
 		return provisioner.Clone{}, err
 	}
@@ -232,11 +236,19 @@ func (p *Provisioner) createDatabase(ctx context.Context, conn *pgx.Conn, name s
 	}
 	ident := pgx.Identifier{name}.Sanitize()
 	stmt := "CREATE DATABASE " + ident + " OWNER " + ident
-	if src.Strategy == provisioner.StrategyFastClone {
+	switch src.Strategy {
+	case provisioner.StrategyFastClone:
 		if err := p.freeTemplate(ctx, conn, src.Template); err != nil {
 			return err
 		}
 		stmt = "CREATE DATABASE " + ident + " TEMPLATE " + pgx.Identifier{src.Template}.Sanitize() + " OWNER " + ident
+	case strategyGolden:
+		// A sealed golden copy takes no connections, so nothing can hold the copy up; its
+		// files are copied as they are (FILE_COPY: no WAL for each page, unlike WAL_LOG).
+		if err := p.freeTemplate(ctx, conn, src.Template); err != nil {
+			return err
+		}
+		stmt = "CREATE DATABASE " + ident + " TEMPLATE " + pgx.Identifier{src.Template}.Sanitize() + " STRATEGY FILE_COPY OWNER " + ident
 	}
 	_, err = conn.Exec(ctx, stmt)
 	switch {
@@ -290,7 +302,7 @@ func (p *Provisioner) restrict(ctx context.Context, conn *pgx.Conn, name string,
 	if _, err := conn.Exec(ctx, "REVOKE ALL ON DATABASE "+ident+" FROM PUBLIC"); err != nil {
 		return fmt.Errorf("revoke PUBLIC access to %s: %w", name, err)
 	}
-	if src.Strategy != provisioner.StrategyFastClone {
+	if src.Strategy != provisioner.StrategyFastClone && src.Strategy != strategyGolden {
 		return nil
 	}
 	db, err := p.connect(ctx, name)
@@ -298,6 +310,9 @@ func (p *Provisioner) restrict(ctx context.Context, conn *pgx.Conn, name string,
 		return err
 	}
 	defer db.Close(context.WithoutCancel(ctx))
+	if src.Strategy == strategyGolden {
+		return p.takeOwnership(ctx, db, name, src.Template)
+	}
 	_, err = db.Exec(ctx, `DO $grant$
 DECLARE s name;
 BEGIN
@@ -313,6 +328,75 @@ END $grant$`)
 	}
 	return nil
 }
+
+// strategyGolden is how Create makes a thin copy of a golden copy (Spec.Golden): a file copy
+// of its sealed database, whose objects then pass to the clone's role.
+const strategyGolden provisioner.Strategy = "golden"
+
+// takeOwnership gives the clone's role (named as its database) every object of the copy that
+// the golden copy's role owned, as a restore would have made it their owner: schemas first
+// (a new owner needs CREATE on an object's schema), tables before the sequences they own
+// (which follow them). The clone's role never becomes a member of the golden copy's role, and
+// REASSIGN OWNED is not used: it would also hand over the golden copy's database itself.
+func (p *Provisioner) takeOwnership(ctx context.Context, db *pgx.Conn, name, golden string) error {
+	_, err := db.Exec(ctx, `DO $own$
+DECLARE
+  golden oid := (SELECT oid FROM pg_roles WHERE rolname = `+quoteLiteral(golden)+`);
+  here oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+  o record;
+BEGIN
+  FOR o IN SELECT d.classid, d.objid, i.type, i.identity
+           FROM pg_shdepend d, LATERAL pg_identify_object(d.classid, d.objid, 0) i
+           WHERE d.dbid = here AND d.refclassid = 'pg_authid'::regclass AND d.refobjid = golden
+             AND d.deptype = 'o' AND i.type <> 'extension'
+           ORDER BY CASE i.type WHEN 'schema' THEN 0 WHEN 'table' THEN 1 WHEN 'sequence' THEN 3 ELSE 2 END LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_shdepend WHERE dbid = here AND classid = o.classid
+      AND objid = o.objid AND refobjid = golden AND deptype = 'o');
+    EXECUTE format('ALTER %s %s OWNER TO %I',
+      CASE o.type WHEN 'statistics object' THEN 'STATISTICS' WHEN 'composite type' THEN 'TYPE' ELSE upper(o.type) END,
+      o.identity, current_database());
+  END LOOP;
+END $own$`)
+	if err != nil {
+		return fmt.Errorf("give %s the objects of golden copy %s: %w", name, golden, err)
+	}
+	return nil
+}
+
+// Seal readies golden copy id to be copied: its role can no longer log in, its database
+// takes no new connections, and the sessions it had are ended. Implements
+// provisioner.GoldenBackend.
+func (p *Provisioner) Seal(ctx context.Context, id string) error {
+	name := cloneName(id)
+	conn, err := p.lock(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	exists, err := p.ownRole(ctx, conn, name, id)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("seal golden copy %s: %w", id, ErrUnknownClone)
+	}
+	if _, err := p.lockOut(ctx, conn, name); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" ALLOW_CONNECTIONS false"); err != nil {
+		return fmt.Errorf("seal golden copy %s: %w", id, err)
+	}
+	if err := p.freeTemplate(ctx, conn, name); err != nil {
+		return err
+	}
+	p.log.Info("golden copy sealed", zap.String("golden", id), zap.String("database", name))
+	return nil
+}
+
+// CopiesDependOnGolden is false: a thin copy is a file copy, whole once made.
+func (p *Provisioner) CopiesDependOnGolden() bool { return false }
+
+var _ provisioner.GoldenBackend = (*Provisioner)(nil)
 
 // storeSecret returns the stored credentials of clone name, storing new ones (with a fresh
 // password) when there are none, and the expiry of spec when a retry brings another.
