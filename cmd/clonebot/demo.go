@@ -16,7 +16,7 @@ import (
 // the Redis of CLONEBOT_REDIS_URL and the PostgreSQL of CLONEBOT_DEMO_POSTGRES_URL when set.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	users := fs.Int("users", 3000, "rows of the sample users table (two payments each)")
+	users := fs.Int("users", 100000, "rows of the sample users table (two payments each)")
 	logLevel := fs.String("log-level", "warn", "level of clonebot's own JSON logs on stderr")
 	if err := parseFlags(fs, "usage: clonebot demo [-users N] [-log-level warn]\n\nThe whole flow on this machine; CLONEBOT_REDIS_URL and CLONEBOT_DEMO_POSTGRES_URL use your own services.", args, stdout, stderr); err != nil {
 		return err

@@ -44,7 +44,7 @@ func TestFirstContact(t *testing.T) {
 		{name: "serve -h", args: []string{"serve", "-h"}, code: 0,
 			stdout: []string{"usage: clonebot serve [-config clonebot.yaml] [-name NAME]", "flags:", "-config string", "config file (default \"clonebot.yaml\")"}},
 		{name: "agent -h", args: []string{"agent", "-h"}, code: 0, stdout: []string{"usage: clonebot agent", "-name string"}},
-		{name: "demo -h", args: []string{"demo", "--help"}, code: 0, stdout: []string{"usage: clonebot demo", "-users int", "(default 3000)"}},
+		{name: "demo -h", args: []string{"demo", "--help"}, code: 0, stdout: []string{"usage: clonebot demo", "-users int", "(default 100000)"}},
 		{name: "audit verify -h", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"clonebot audit verify", "-anchor"}},
 		{name: "report -h", args: []string{"report", "-h"}, code: 0, stdout: []string{"usage: clonebot report", "-user string"}},
 		{name: "policy -h", args: []string{"policy", "-h"}, code: 0, stdout: []string{"usage: clonebot policy validate <policy.yaml>"}},

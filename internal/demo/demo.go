@@ -33,7 +33,7 @@ import (
 type Options struct {
 	RedisURL    string      // a Redis to use (CLONEBOT_REDIS_URL); "" starts an embedded one
 	PostgresURL string      // a server role with CREATEDB and CREATEROLE (CLONEBOT_DEMO_POSTGRES_URL); "" starts a throwaway server
-	Users       int         // rows of the sample users table (two payments each); 0 is 3000
+	Users       int         // rows of the sample users table (two payments each); 0 is 100000
 	Start       time.Time   // where the demo clock starts; zero is now
 	Logger      *zap.Logger // clonebot's own logs; nil discards them
 
@@ -84,7 +84,7 @@ type world struct {
 // cleaned up everything it started, if any step does not do what it should.
 func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if opts.Users <= 0 {
-		opts.Users = 3000
+		opts.Users = 100000
 	}
 	if opts.Start.IsZero() {
 		opts.Start = time.Now()
@@ -119,7 +119,12 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		return err
 	}
 
-	// step 3: the developer asks; the lead approves; the clone is made and restored, masked.
+	// step 3: the scheduled golden copy is built; the developer asks; the lead approves; the
+	// clone is made and restored, masked.
+	if err := w.goldenCopy(ctx); err != nil {
+		return err
+	}
+	asked := time.Now()
 	r, err := w.request(ctx)
 	if err != nil {
 		return err
@@ -131,6 +136,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if r, err = w.untilReady(ctx, r, "the lifecycle provisions the clone; the restore agent loads yesterday's backup, masking while loading"); err != nil {
 		return err
 	}
+	restored := time.Since(asked)
 
 	// step 4: the developer uses the clone with its own credentials.
 	creds, err := w.query(ctx, r)
@@ -141,7 +147,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		opts.hooks.ready(w, creds)
 	}
 
-	// step 5: meanwhile: a debug clone with two approvers, a denial, a break-glass and its review.
+	// step 5: meanwhile: a thin copy of the golden copy, a debug clone with two approvers, a
+	// denial, a break-glass and its review.
+	if err := w.thinCopy(ctx, restored); err != nil {
+		return err
+	}
 	if err := w.dual(ctx); err != nil {
 		return err
 	}
@@ -361,8 +371,8 @@ func (w *world) untilReady(ctx context.Context, r *approvals.Request, narration 
 		case approvals.StatusFailed, approvals.StatusDestroying, approvals.StatusDestroyed:
 			return nil, fmt.Errorf("request %s is %s: %s", r.ID, r.Status, r.Failure)
 		case approvals.StatusRestoring:
-			if _, err := w.app.Agent.RunOnce(ctx); err != nil {
-				return nil, fmt.Errorf("restore agent: %w", err)
+			if err := w.restore(ctx); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -401,6 +411,17 @@ func (w *world) expire(ctx context.Context, r *approvals.Request) (*approvals.Re
 	w.advance(r.ExpiresAt.Add(time.Second))
 	w.say("the clone's time is up")
 	return w.untilGone(ctx, r.ID)
+}
+
+// restore runs the agent once, and moves the demo clock by the real time the restore took, so
+// build times, times to ready and the report's figures are the real ones.
+func (w *world) restore(ctx context.Context) error {
+	start := time.Now()
+	if _, err := w.app.Agent.RunOnce(ctx); err != nil {
+		return fmt.Errorf("restore agent: %w", err)
+	}
+	w.advance(w.clock.Now().Add(time.Since(start).Round(time.Second)))
+	return nil
 }
 
 // posted reports whether any message the bot sent so far contains s.

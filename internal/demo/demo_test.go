@@ -111,6 +111,8 @@ func (wt *watch) wantThread() []string {
 	day := testenv.Day(wt.start, -1).Format(time.DateOnly)
 	expires := wt.expires.UTC().Format("2006-01-02 15:04 MST")
 	return []string{
+		`builds the scheduled golden copy of prod (full masking)`,
+		`[#clone-requests]    Golden copy prod/full (generation 1, gd-`, `masked and verified, built in`,
 		`@dana types          /clone prod ` + day + ` tier=staging`,
 		`[#clone-requests]    Clone request cl-`,
 		`State: ⏳ pending`,
@@ -129,6 +131,11 @@ func (wt *watch) wantThread() []string {
 		`prod (source)  1`, `clone (dana)   1`,
 		`the clone has all 500 users`,
 		`[App Home of @dana]  Your clones`, `staging · 🟢 ready · 8h left · @dana`, `[Extend 1h] [Destroy now]`,
+		// a thin copy of the golden copy, next to the restore's time.
+		`@dana types          /clone prod latest reason=`, `tier dev (full masking), ttl 8h, a thin copy of golden copy gd-`,
+		`is ready for @dana: prod as of ` + day + `, full masking.`,
+		`time to ready: `, `as a thin copy of golden copy gd-`, `for dana's staging clone, restored from its backup`,
+		`@dana had the clone destroyed; credentials revoked`,
 		// a debug request: two distinct approvers, each confirming in a modal; one clicks twice.
 		`@omar types          /clone prod latest tier=debug`,
 		`@kim clicks          [Approve]`, `[modal for @kim]     Approve cl-`, `You are approving an unmasked copy of prod`,
@@ -159,7 +166,7 @@ func (wt *watch) wantThread() []string {
 		`logging in with the old credentials: refused`,
 		`chain intact, last hash `,
 		`@sam types           /clone report 1d`, `Break-glass per month: `, `ended and not reviewed: 0`,
-		`Clones by tier: breakglass 1, debug 1, staging 1`,
+		`Clones by tier: breakglass 1, debug 1, dev 1, staging 1`,
 	}
 }
 

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,57 @@ import (
 // The rest of the story, after the staging clone is in use: a debug request that needs two
 // distinct approvers, a denied request, and a break-glass clone from an incident channel with
 // its security alert and review.
+
+// goldenCopy drives the scheduled build of the golden copy the policy asks for (prod at full
+// masking): a policy with a schedule that has never built builds at its first pass.
+func (w *world) goldenCopy(ctx context.Context) error {
+	w.say("before anyone asks: clonebot builds the scheduled golden copy of prod (full masking) from its newest backup")
+	for pass := 0; pass < 10; pass++ {
+		if err := w.app.Lifecycle.Tick(ctx); err != nil {
+			return fmt.Errorf("lifecycle pass: %w", err)
+		}
+		w.flush(ctx)
+		gs, err := w.store.Goldens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			switch {
+			case g.Status == approvals.GoldenReady:
+				return nil
+			case g.Status == approvals.GoldenFailed:
+				return fmt.Errorf("golden copy %s failed: %s", g.ID, g.Failure)
+			}
+		}
+		if err := w.restore(ctx); err != nil {
+			return err
+		}
+	}
+	return errors.New("the golden copy is not ready after 10 lifecycle passes")
+}
+
+// thinCopy: dana asks for a fully masked copy of the latest backup (the dev tier, approved
+// automatically); it is a thin copy of the golden copy, ready in a fraction of the restore's time.
+func (w *world) thinCopy(ctx context.Context, restored time.Duration) error {
+	w.say("dana also wants a fully masked copy of the latest backup: the dev tier, approved automatically and served from the golden copy")
+	start := time.Now()
+	w.command(ctx, developer, "C0GENERAL", `prod latest reason="check the refunds report"`)
+	r, err := w.newest(ctx, developer)
+	if err != nil {
+		return err
+	}
+	if r.Golden == "" {
+		return fmt.Errorf("request %s was not served from the golden copy", r.ID)
+	}
+	if r, err = w.untilReady(ctx, r, "the lifecycle makes a thin copy of the golden copy: no restore"); err != nil {
+		return err
+	}
+	w.say("time to ready: %s as a thin copy of golden copy %s; %s for dana's staging clone, restored from its backup (the gap grows with the database: make bench-access)",
+		time.Since(start).Round(10*time.Millisecond), r.Golden, restored.Round(10*time.Millisecond))
+	w.command(ctx, developer, "C0GENERAL", "destroy "+r.ID)
+	_, err = w.untilGone(ctx, r.ID)
+	return err
+}
 
 // newest returns the request user made last (the one the demo has not seen yet).
 func (w *world) newest(ctx context.Context, user string) (*approvals.Request, error) {
