@@ -14,8 +14,8 @@
 //     BENCH_CLONES=200 BENCH_ACTIVE=10000 go run ./bench/lifecycle
 //
 // Redis is CLONEBOT_REDIS_URL (default redis://127.0.0.1:6379/0, keys under a prefix of their
-// own, deleted at the end). The last line is: bench-lifecycle revocation_p50_ms=A
-// revocation_p99_ms=B guard_p50_ms=C guard_p99_ms=D tick_10k_vs_100=R
+// own, deleted at the end). The line before the last gives the expiry guard's figures; the last
+// line is: bench-lifecycle revocation_p50_ms=A revocation_p99_ms=B tick_10k_vs_100=R
 package main
 
 import (
@@ -84,8 +84,9 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("pass with %d: %w", active, err)
 	}
 	fmt.Printf("pass: %s with 100 ready clones, %s with %d\n", small, large, active)
-	fmt.Printf("bench-lifecycle revocation_p50_ms=%d revocation_p99_ms=%d guard_p50_ms=%d guard_p99_ms=%d tick_10k_vs_100=%.2f\n",
-		p50.Milliseconds(), p99.Milliseconds(), g50.Milliseconds(), g99.Milliseconds(), float64(large)/float64(small))
+	fmt.Printf("expiry guard with serve stopped: guard_p50_ms=%d guard_p99_ms=%d\n", g50.Milliseconds(), g99.Milliseconds())
+	fmt.Printf("bench-lifecycle revocation_p50_ms=%d revocation_p99_ms=%d tick_10k_vs_100=%.2f\n",
+		p50.Milliseconds(), p99.Milliseconds(), float64(large)/float64(small))
 	return nil
 }
 
