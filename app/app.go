@@ -243,11 +243,14 @@ func (a *App) buildAgent(o Options) error {
 	if secrets == nil {
 		secrets = a.backends.secrets
 	}
-	deps := agent.Deps{Queue: a.DB.Queue(), Secrets: secrets, Rules: rules, MaskKey: key, Log: a.Log.Named("agent"), Now: a.Clock.Now}
+	queue, err := newMeteredQueue(a.DB.Queue(), a.Metrics)
+	if err != nil {
+		return fmt.Errorf("agent metrics: %w", err)
+	}
+	deps := agent.Deps{Queue: queue, Secrets: secrets, Rules: rules, MaskKey: key, Log: a.Log.Named("agent"), Now: a.Clock.Now}
 	if a.backends.aws != nil {
 		deps.S3 = a.backends.aws.S3
 	}
-	var err error
 	if a.Agent, err = agent.New(cfg.AgentConfig(a.Owner), deps); err != nil {
 		return err
 	}
