@@ -90,14 +90,7 @@ func (s *Keys) Create(ctx context.Context, k *apikey.Key) error {
 
 // Get returns the key with id; apikey.ErrInvalid if there is none.
 func (s *Keys) Get(ctx context.Context, id string) (*apikey.Key, error) {
-	h, err := s.c.HGetAll(ctx, s.k.apiKey(id)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("get API key %s: %w", id, err)
-	}
-	if len(h) == 0 {
-		return nil, fmt.Errorf("API key %s: %w", id, apikey.ErrInvalid)
-	}
-	return keyFromHash(h)
+	return readHash(ctx, s.c, s.k.apiKey(id), "API key "+id, apikey.ErrInvalid, keyFromHash)
 }
 
 // List returns every key, revoked and expired ones too, oldest first.

@@ -298,14 +298,7 @@ func (s *Store) GoldenProgress(ctx context.Context, id string, rows, bytes int64
 
 // Golden returns a golden copy. ErrGoldenNotFound.
 func (s *Store) Golden(ctx context.Context, id string) (*approvals.Golden, error) {
-	h, err := s.c.HGetAll(ctx, s.k.golden(id)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("get golden copy %s: %w", id, err)
-	}
-	if len(h) == 0 {
-		return nil, fmt.Errorf("get golden copy %s: %w", id, approvals.ErrGoldenNotFound)
-	}
-	return goldenFromHash(h)
+	return readHash(ctx, s.c, s.k.golden(id), "golden copy "+id, approvals.ErrGoldenNotFound, goldenFromHash)
 }
 
 // Goldens returns every golden copy not retired, by line and generation.

@@ -210,14 +210,7 @@ func (e outboxArgs) args() ([]any, error) {
 
 // Get returns a request. ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*approvals.Request, error) {
-	h, err := s.c.HGetAll(ctx, s.k.request(id)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("get request %s: %w", id, err)
-	}
-	if len(h) == 0 {
-		return nil, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
-	}
-	return fromHash(h)
+	return readHash(ctx, s.c, s.k.request(id), "request "+id, approvals.ErrNotFound, fromHash)
 }
 
 // Vote records an approval or denial and decides the outcome in one script: state, approval
@@ -464,6 +457,20 @@ func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, err
 // requests reads the requests ids in one pipeline, in their order, leaving out those gone.
 func (s *Store) requests(ctx context.Context, ids []string) ([]*approvals.Request, error) {
 	return readHashes(ctx, s.c, ids, s.k.request, fromHash)
+}
+
+// readHash reads the hash at key and decodes it; what names it in errors, and missing is the
+// error it wraps when there is no such hash.
+func readHash[T any](ctx context.Context, c redis.UniversalClient, key, what string, missing error, decode func(map[string]string) (T, error)) (T, error) {
+	var zero T
+	h, err := c.HGetAll(ctx, key).Result()
+	if err != nil {
+		return zero, fmt.Errorf("get %s: %w", what, err)
+	}
+	if len(h) == 0 {
+		return zero, fmt.Errorf("get %s: %w", what, missing)
+	}
+	return decode(h)
 }
 
 // readHashes reads the hashes key(id) of ids in one pipeline and decodes them, in their order,
