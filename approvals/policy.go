@@ -199,11 +199,7 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	what := "policy"
-	if e.File != "" {
-		what += " " + e.File
-	}
-	return what + ": " + (&yamlerr.Error{Path: e.Field, Line: e.Line, Msg: e.Msg}).Error()
+	return (&yamlerr.Error{Path: e.Field, Line: e.Line, Msg: e.Msg}).InFile("policy", e.File)
 }
 
 // ParsePolicy parses and validates a policy. Unknown fields are refused, so a typo is an
