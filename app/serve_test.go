@@ -120,7 +120,7 @@ func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 		ExtendFunc:  func(context.Context, string, time.Time) error { return nil },
 	}
 	o := app.Options{Serve: true, Logger: zaptest.NewLogger(w.t), Owner: owner, DB: w.db,
-		Policy: fakes.Policy(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
+		Policy: fakes.Policy(), Rules: fakes.Rules(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
 			Strategy: provisioner.StrategyRestore}}}
 	if w.options != nil {
 		w.options(&o)
