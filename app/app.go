@@ -180,7 +180,7 @@ func (a *App) buildServe() error {
 	a.Slack = cfg.Slack.WebClient()
 	dir := bot.NewDirectory(a.Slack, cfg.Bot, a.Clock)
 	deps := handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
-		Lifecycle: a.Lifecycle, Directory: dir, Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
+		Lifecycle: a.Lifecycle, Directory: dir, Masking: newCoverage(a.Rules), Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
 	if cfg.Audit.URL != "" {
 		a.audit = &auditLog{url: cfg.Audit.URL, outbox: a.Store.AuditOutbox(), sink: anchorSink{a.Store}, clock: a.Clock,
 			log: a.Log.Named("audit"), actorOf: func(ctx context.Context, id string) string {

@@ -21,6 +21,7 @@ type Service struct {
 	lifecycle Lifecycle
 	dir       Directory
 	reports   Reports // nil without an audit log
+	masking   Masking // nil: explain says nothing of the columns
 	requests  *prometheus.CounterVec
 	log       *zap.Logger
 	now       func() time.Time
@@ -34,12 +35,13 @@ type Deps struct {
 	Lifecycle Lifecycle
 	Directory Directory
 	Reports   Reports               // optional: the report from the audit log
+	Masking   Masking               // optional: explain counts the columns the rules leave unclassified
 	Metrics   prometheus.Registerer // optional: requests by tier and result
 	Logger    *zap.Logger
 	Now       func() time.Time
 }
 
-// New returns a Service. Every dependency is required but Reports.
+// New returns a Service. Every dependency is required but Reports, Masking and Metrics.
 func New(d Deps) (*Service, error) {
 	switch {
 	case d.Store == nil:
@@ -58,7 +60,7 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("handlers: Now is required")
 	}
 	s := &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
-		dir: d.Directory, reports: d.Reports, log: d.Logger, now: d.Now,
+		dir: d.Directory, reports: d.Reports, masking: d.Masking, log: d.Logger, now: d.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clonebot_requests_total",
 			Help: "Clone requests by tier and result: auto_approved, pending, refused (bad input or the policy), approved and denied (by votes), cancelled."},
 			[]string{"tier", "result"})}
