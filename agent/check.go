@@ -223,18 +223,36 @@ func columnValues(rows [][]byte, pos int) [][]byte {
 
 // BackupTables reads the tables of the backup at path (its schema only: a custom archive's
 // table of contents, or a script read to its end), for a dry run such as /clone explain:
-// rules.Summarize(level, tables) then counts the masked, kept and unclassified columns.
-func BackupTables(path string) ([]mask.Table, error) {
+// rules.Summarize(level, tables) then counts the masked, kept and unclassified columns. It
+// stops reading when ctx ends (a large script takes as long as its size), returning ctx's
+// error.
+func BackupTables(ctx context.Context, path string) ([]mask.Table, error) {
 	f, size, format, err := openLocal(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	src, err := openBackup(f, size, format)
+	src, err := openBackup(ctxReaderAt{ctx: ctx, r: f}, size, format)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read the schema of %s: %w", path, err)
+	}
 	if err != nil {
 		return nil, backupFailure(err)
 	}
 	return maskTables(src.schema), nil
+}
+
+// ctxReaderAt reads r until ctx ends.
+type ctxReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.ReadAt(p, off)
 }
 
 // openLocal opens a local backup file and tells its format, refusing what the agent does not

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -27,9 +28,14 @@ func TestCheckBackup(t *testing.T) {
 				t.Fatal(err)
 			}
 			// What /clone explain reports: the schema alone, counted.
-			tables, err := BackupTables(file)
+			tables, err := BackupTables(context.Background(), file)
 			if err != nil {
 				t.Fatal(err)
+			}
+			ended, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := BackupTables(ended, file); !errors.Is(err, context.Canceled) {
+				t.Errorf("BackupTables after its context ended: %v, want context.Canceled", err)
 			}
 			if s, err := rules.Summarize("full", tables); err != nil || s.Unclassified != 1 || s.Columns != c.Report.Summary.Columns || s.Tables != 6 {
 				t.Errorf("Summarize = %+v, %v", s, err)

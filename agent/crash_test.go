@@ -94,6 +94,21 @@ func TestCrashedAgentJobIsReclaimed(t *testing.T) {
 	if e.State != jobs.StateReady || e.Attempt != 2 {
 		t.Fatalf("final = %+v, want ready on attempt 2", e)
 	}
+	// Every report says its attempt, the delivery count Redis kept through the takeover, and
+	// how many there may be: the progress line can say "attempt 2 of 3" (issue 13).
+	seen := map[int]int{}
+	for _, ev := range events(t, q, "crash") {
+		if ev.State != jobs.StateRunning {
+			continue
+		}
+		seen[ev.Attempt]++
+		if ev.MaxAttempts != 3 {
+			t.Errorf("report %+v: max attempts %d, want 3", ev, ev.MaxAttempts)
+		}
+	}
+	if len(seen) != 2 || seen[1] == 0 || seen[2] == 0 {
+		t.Errorf("reports per attempt: %v, want reports of attempts 1 and 2 only", seen)
+	}
 	compareWithReference(t, ref, target)
 	if w, g := digest(t, ref, "public.slow", []string{"id", "payload"}), digest(t, target, "public.slow", []string{"id", "payload"}); w != g {
 		t.Fatal("public.slow differs after the reclaimed restore")

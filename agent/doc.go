@@ -20,5 +20,6 @@
 //
 // RestoreOnce runs the same restore once, outside the queue (clonebot restore); CheckBackup
 // reads a backup without a database and reports each column's masking (clonebot masking
-// check); BackupTables and mask.Rules.Summarize count a level's unclassified columns.
+// check); BackupTables (which stops when its context ends) and mask.Rules.Summarize count a
+// level's unclassified columns, for /clone explain.
 package agent

@@ -65,7 +65,7 @@ func RestoreOnce(ctx context.Context, o OneShot) error {
 	job := jobs.Job{RequestID: "restore", Attempt: 1}
 	x := attempt{
 		cfg: cfg, rules: o.Rules, key: []byte(o.Key.Reveal()), log: o.Log,
-		progress: &reporter{ctx: ctx, publish: progress, log: o.Log, now: o.Now, job: job},
+		progress: &reporter{ctx: ctx, publish: progress, log: o.Log, now: o.Now, job: job, attempts: 1},
 		backup:   jobs.BackupRef{Location: o.Backup}, strategy: provisioner.StrategyRestore, level: o.Level,
 	}
 	return x.run(ctx, creds)

@@ -22,6 +22,7 @@ type reporter struct {
 	log        *zap.Logger
 	now        func() time.Time
 	job        jobs.Job
+	attempts   int // the agents' max attempts, for the events
 	phase      jobs.Phase
 	phaseStart time.Time
 	last       time.Time
@@ -31,7 +32,7 @@ type reporter struct {
 }
 
 func (p *reporter) send(e jobs.Event) {
-	e.RequestID, e.State, e.Attempt, e.At = p.job.RequestID, jobs.StateRunning, p.job.Attempt, p.now()
+	e.RequestID, e.State, e.Attempt, e.MaxAttempts, e.At = p.job.RequestID, jobs.StateRunning, p.job.Attempt, p.attempts, p.now()
 	if err := p.publish(p.ctx, e); err != nil {
 		p.log.Warn("progress not published", zap.Error(err))
 	}

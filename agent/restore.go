@@ -60,7 +60,7 @@ func (a *Agent) runJob(ctx context.Context, job jobs.Job, log *zap.Logger) error
 	}
 	x := attempt{
 		cfg: a.cfg, rules: a.deps.Rules, key: []byte(a.deps.MaskKey.Reveal()), s3: a.deps.S3, log: log,
-		progress: &reporter{ctx: ctx, publish: a.deps.Queue.Publish, log: log, now: a.now, job: job},
+		progress: &reporter{ctx: ctx, publish: a.deps.Queue.Publish, log: log, now: a.now, job: job, attempts: a.cfg.MaxAttempts},
 		backup:   job.Backup, strategy: job.Strategy, level: job.MaskLevel, parallelism: job.Parallelism,
 	}
 	return x.run(ctx, creds)

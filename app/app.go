@@ -66,7 +66,7 @@ type Options struct {
 	Policy   *approvals.Policy       // default: the config's policy file
 	Backends provisioner.Backends    // default: the config's aws and local sections
 	Secrets  provisioner.SecretStore // the agent's; default: the backends' secret stores
-	Rules    *mask.Rules             // the agent's; default: the config's masking rules file
+	Rules    *mask.Rules             // default: the config's masking rules file
 	MaskKey  provisioner.Password    // the agent's; default: the variable the config's masking.key_env names
 	Metrics  *prometheus.Registry    // default: a new registry with the Go and process collectors
 }
@@ -80,6 +80,7 @@ type App struct {
 	DB      *redisstore.DB
 	Store   *redisstore.Store
 	Policy  *approvals.Policy
+	Rules   *mask.Rules // checked against the policy: they define every masking level its tiers use
 	Metrics *prometheus.Registry
 
 	// serve
@@ -101,17 +102,31 @@ type App struct {
 }
 
 // New builds the roles o asks for from cfg.
-func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
+func New(ctx context.Context, cfg *Config, o Options) (_ *App, err error) {
 	if !o.Serve && !o.Agent {
 		return nil, errors.New("app: build at least one role (serve or agent)")
 	}
-	a = &App{Config: cfg, Log: o.Logger, Clock: o.Clock, Owner: o.Owner, DB: o.DB, Policy: o.Policy, Metrics: o.Metrics}
+	a := &App{Config: cfg, Log: o.Logger, Clock: o.Clock, Owner: o.Owner, DB: o.DB, Policy: o.Policy, Rules: o.Rules, Metrics: o.Metrics}
 	defer func() {
 		if err != nil {
-			a.Close()
+			a.Close() // what was opened before the error (a, not the nil returned)
 		}
 	}()
-	// step 1: the logger, clock, name, metrics, Redis and policy every role needs.
+	// step 1: the policy and the masking rules every role needs, checked against each other
+	// before anything connects anywhere: a bad file stops the process having changed nothing.
+	if a.Policy == nil {
+		if a.Policy, err = cfg.ReadPolicy(); err != nil {
+			return nil, err
+		}
+	}
+	if a.Rules == nil {
+		if a.Rules, err = cfg.ReadRules(a.Policy); err != nil {
+			return nil, err
+		}
+	} else if err := CheckRules(a.Rules, "the masking rules given", a.Policy); err != nil {
+		return nil, err
+	}
+	// step 2: the logger, clock, name, metrics and Redis.
 	if a.Log == nil {
 		if a.Log, err = NewLogger(cfg.LogLevel); err != nil {
 			return nil, err
@@ -138,19 +153,14 @@ func New(ctx context.Context, cfg *Config, o Options) (a *App, err error) {
 		a.closers = append(a.closers, a.DB.Close)
 	}
 	a.Store = a.DB.Store(redisstore.WithClock(a.Clock.Now))
-	if a.Policy == nil {
-		if a.Policy, err = cfg.ReadPolicy(); err != nil {
-			return nil, err
-		}
-	}
-	// step 2: the backends.
+	// step 3: the backends.
 	if a.backends, err = newBackends(ctx, cfg, a.Log); err != nil {
 		return nil, err
 	}
 	if o.Backends != nil {
 		a.backends.sources = o.Backends
 	}
-	// step 3: the roles.
+	// step 4: the roles.
 	if o.Serve {
 		if err := a.buildServe(); err != nil {
 			return nil, err
@@ -181,7 +191,8 @@ func (a *App) buildServe() error {
 	a.Slack = cfg.Slack.WebClient()
 	dir := bot.NewDirectory(a.Slack, cfg.Bot, a.Clock)
 	deps := handlers.Deps{Store: a.Store, Policy: a.Policy, Catalogue: a.backends.sources,
-		Lifecycle: a.Lifecycle, Directory: dir, Goldens: a.Store, Builder: a.Lifecycle, Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
+		Lifecycle: a.Lifecycle, Directory: dir, Goldens: a.Store, Builder: a.Lifecycle, Masking: newCoverage(a.Rules),
+		Metrics: a.Metrics, Logger: a.Log.Named("handlers"), Now: a.Clock.Now}
 	if cfg.Audit.URL != "" {
 		a.audit = &auditLog{url: cfg.Audit.URL, outbox: a.Store.AuditOutbox(), sink: anchorSink{a.Store}, clock: a.Clock,
 			log: a.Log.Named("audit"), actorOf: func(ctx context.Context, id string) string {
@@ -224,13 +235,6 @@ func (a *App) buildServe() error {
 // the masking rules and key (never logged), and S3 for backups; and the expiry guard.
 func (a *App) buildAgent(o Options) error {
 	cfg := a.Config
-	rules := o.Rules
-	if rules == nil {
-		var err error
-		if rules, err = mask.LoadRules(cfg.path(cfg.Masking.Rules)); err != nil {
-			return err
-		}
-	}
 	key := o.MaskKey
 	if key.Reveal() == "" {
 		v := os.Getenv(cfg.Masking.KeyEnv)
@@ -247,7 +251,7 @@ func (a *App) buildAgent(o Options) error {
 	if err != nil {
 		return fmt.Errorf("agent metrics: %w", err)
 	}
-	deps := agent.Deps{Queue: queue, Secrets: secrets, Rules: rules, MaskKey: key, Log: a.Log.Named("agent"), Now: a.Clock.Now}
+	deps := agent.Deps{Queue: queue, Secrets: secrets, Rules: a.Rules, MaskKey: key, Log: a.Log.Named("agent"), Now: a.Clock.Now}
 	if a.backends.aws != nil {
 		deps.S3 = a.backends.aws.S3
 	}

@@ -202,6 +202,9 @@ func orDuration(v, def time.Duration) time.Duration {
 // PolicyPath is the path of the policy file.
 func (c *Config) PolicyPath() string { return c.path(c.Policy) }
 
+// RulesPath is the path of the masking rules file; "" when the config names none.
+func (c *Config) RulesPath() string { return c.path(c.Masking.Rules) }
+
 // path resolves a path of the config file relative to the file's directory.
 func (c *Config) path(p string) string {
 	if p == "" || filepath.IsAbs(p) {

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/internal/clock"
@@ -129,7 +128,7 @@ func (w *world) localReplica(owner string, s *localServer, log *zap.Logger, cloc
 		c.Bot.ChannelInterval, c.Lifecycle.SweepInterval, c.Local = time.Millisecond, time.Hour, &lc
 	})
 	a, err := app.New(w.ctx, cfg, app.Options{Serve: true, Logger: log.With(zap.String("replica", owner)), Owner: owner, DB: w.db,
-		Policy: fakes.Policy(), Clock: clock})
+		Policy: fakes.Policy(), Rules: fakes.Rules(), Clock: clock})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -330,7 +329,7 @@ func TestExpiredSessionsEndWithServeStopped(t *testing.T) {
 	lc := pg.cfg
 	cfg.Local = &lc
 	ag, err := app.New(w.ctx, cfg, app.Options{Agent: true, Logger: log.Named("agent"), Owner: "agent-1", DB: w.db, Clock: clock,
-		Policy: fakes.Policy(), Rules: &mask.Rules{}, MaskKey: provisioner.NewPassword("a masking key of the test")})
+		Policy: fakes.Policy(), Rules: fakes.Rules(), MaskKey: provisioner.NewPassword("a masking key of the test")})
 	if err != nil {
 		t.Fatal(err)
 	}

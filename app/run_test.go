@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/provisioner"
@@ -38,7 +37,7 @@ func TestTakenPortNamesItsListener(t *testing.T) {
 			cfg := app.DefaultConfig()
 			cfg.Redis.Prefix, cfg.Agent.MetricsAddr = w.prefix, addr
 			a, err := app.New(w.ctx, cfg, app.Options{Agent: true, Logger: zaptest.NewLogger(t), Owner: "agent-1", DB: w.db,
-				Policy: fakes.Policy(), Rules: &mask.Rules{}, MaskKey: provisioner.NewPassword("a masking key of the test")})
+				Policy: fakes.Policy(), Rules: fakes.Rules(), MaskKey: provisioner.NewPassword("a masking key of the test")})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap/zaptest"
 
@@ -37,6 +40,7 @@ type world struct {
 	ctx    context.Context
 	fake   *slackfake.Server
 	db     *redisstore.DB
+	rdb    redis.UniversalClient // db's client
 	prefix string
 	users  []string
 
@@ -60,7 +64,7 @@ func newWorld(t *testing.T, developers int) *world {
 	w.fake.AddUserGroup("S1", "developers", w.users...)
 	w.fake.AddChannel("CREQ", "clone-requests")
 	rdb, prefix := testenv.Redis(t)
-	w.db, w.prefix = redisstore.NewDB(rdb, prefix), prefix
+	w.db, w.rdb, w.prefix = redisstore.NewDB(rdb, prefix), rdb, prefix
 	return w
 }
 
@@ -127,7 +131,7 @@ func (w *world) replica(owner string, edit ...func(*app.Config)) *app.App {
 		ExtendFunc:  func(context.Context, string, time.Time) error { return nil },
 	}
 	o := app.Options{Serve: true, Logger: zaptest.NewLogger(w.t), Owner: owner, DB: w.db,
-		Policy: fakes.Policy(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
+		Policy: fakes.Policy(), Rules: fakes.Rules(), Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: fakes.Daily("prod", 1<<20, days...),
 			Strategy: provisioner.StrategyRestore}}}
 	if w.options != nil {
 		w.options(&o)
@@ -450,4 +454,118 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestProgressLineAfterATakeover follows a restore whose agent loses its job to another agent
+// (attempt 2 of 3) and goes on reporting, through two replicas' lifecycles and notifiers on
+// real Redis into the offline Slack: once the second attempt reports, the progress line says
+// which attempt it is on, never shows the first attempt's counts again, and never goes back
+// to an earlier report of its attempt (issue 13).
+func TestProgressLineAfterATakeover(t *testing.T) {
+	w := newWorld(t, 1)
+	for _, owner := range []string{"bot-1", "bot-2"} {
+		a := w.replica(owner)
+		start(t, w.ctx, a.Lifecycle.Run)
+		start(t, w.ctx, a.Notifier.Run)
+	}
+	id := w.request(w.replica("bot-3"), w.users[0])
+	w.until("the restore is queued", func() bool { return w.status(id) == approvals.StatusRestoring })
+	q := w.db.Queue()
+	take := func(agent string, minIdle time.Duration) *jobs.Delivery {
+		var d *jobs.Delivery
+		w.until(agent+" takes the job", func() bool {
+			var err error
+			d, err = q.Next(w.ctx, agent, minIdle, 10*time.Millisecond)
+			return err == nil && d != nil
+		})
+		return d
+	}
+	base := testenv.Now()
+	report := func(d *jobs.Delivery, sec int, rows int64) {
+		t.Helper()
+		if err := q.Publish(w.ctx, jobs.Event{RequestID: id, State: jobs.StateRunning, Phase: jobs.PhaseData, Table: "public.users",
+			Rows: rows, Bytes: rows * 100, Attempt: d.Job.Attempt, MaxAttempts: 3, At: base.Add(time.Duration(sec) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// settled: every report handled by a replica and every notice sent.
+	settled := func() bool {
+		groups, err := w.rdb.XInfoGroups(w.ctx, q.EventsKey()).Result()
+		if err != nil || len(groups) != 1 {
+			return false
+		}
+		return groups[0].Lag == 0 && groups[0].Pending == 0 && w.noticesLeft() == 0
+	}
+	line := func() string { // what the progress line says now
+		texts := progressTexts(w, id)
+		if len(texts) == 0 {
+			return ""
+		}
+		return texts[len(texts)-1]
+	}
+
+	// step 1: agent A's first attempt reports twice.
+	a := take("agent-a", time.Hour)
+	report(a, 1, 1000)
+	report(a, 2, 2000)
+	w.until("attempt 1's second report is shown", func() bool { return settled() && strings.Contains(line(), "2000 rows") })
+
+	// step 2: A stalls; B takes the job over (Redis counts the second delivery) and reports.
+	b := take("agent-b", 0)
+	if a.Job.Attempt != 1 || b.Job.Attempt != 2 {
+		t.Fatalf("attempts %d and %d, want 1 and 2", a.Job.Attempt, b.Job.Attempt)
+	}
+	report(b, 3, 300)
+	report(b, 5, 500)
+	w.until("attempt 2's report is shown", func() bool { return settled() && strings.Contains(line(), "500 rows") })
+
+	// step 3: A wakes up and reports on, and a report of B's is handled late; then B's next.
+	report(a, 6, 6000)
+	report(b, 4, 400)
+	w.until("the late reports are handled", settled)
+	if got := line(); !strings.Contains(got, "500 rows") {
+		t.Errorf("after the lost attempt and a late report, the line says %q, want attempt 2's 500 rows", got)
+	}
+	report(b, 7, 700)
+	w.until("attempt 2's next report is shown", func() bool { return settled() && strings.Contains(line(), "700 rows") })
+
+	// What the line said, in order: attempt 1 at first, then only attempt 2, its counts growing.
+	texts := progressTexts(w, id)
+	rows := regexp.MustCompile(`data, (\d+) rows`)
+	last, second := int64(-1), false
+	for _, text := range texts {
+		m := rows.FindStringSubmatch(text)
+		if m == nil {
+			continue // the line before any report ("waiting for a restore agent")
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		isSecond := strings.Contains(text, "restoring (attempt 2 of 3, started over): data")
+		switch {
+		case second && !isSecond:
+			t.Errorf("after attempt 2 the line showed %q", text)
+		case isSecond && !second:
+			second, last = true, -1 // attempt 2 starts over from an empty clone
+		}
+		if n < last {
+			t.Errorf("the line went back from %d rows to %q", last, text)
+		}
+		last = n
+	}
+	if !second {
+		t.Errorf("the line never said attempt 2: %q", texts)
+	}
+}
+
+// progressTexts returns what request id's progress line said, write by write.
+func progressTexts(w *world, id string) []string {
+	var out []string
+	for _, c := range w.fake.Calls() {
+		if c.Method != "chat.postMessage" && c.Method != "chat.update" {
+			continue
+		}
+		if text := c.Param("text"); strings.HasPrefix(text, ":gear: "+id+": ") {
+			out = append(out, strings.TrimPrefix(text, ":gear: "+id+": "))
+		}
+	}
+	return out
 }

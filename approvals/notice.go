@@ -32,6 +32,21 @@ type Notice struct {
 	To      string      // dm: the user
 	Outcome VoteOutcome // vote
 	At      time.Time   // when it was said; the store's now when zero
+	// Attempt, on a progress line a restore agent reported, is the restore's attempt (1 for
+	// the first); 0 on clonebot's own lines. With At it orders the reports (Stale).
+	Attempt int
+}
+
+// Stale reports whether progress notice n says less than shown, the report the progress line
+// shows now: a report of an earlier attempt of the restore (its agent lost the job but still
+// reported), or an earlier report of the same attempt (reports handled out of order by two
+// replicas). A line of clonebot's own (Attempt 0) is never stale, and after one any report is
+// news: it is said when the restore is queued again.
+func (n Notice) Stale(shown Notice) bool {
+	if n.Attempt == 0 || shown.Attempt == 0 {
+		return false
+	}
+	return n.Attempt < shown.Attempt || n.Attempt == shown.Attempt && n.At.Before(shown.At)
 }
 
 // Note is a timeline line of the request's thread: by ("" for clonebot) did text.

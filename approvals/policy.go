@@ -197,6 +197,7 @@ type Policy struct {
 	Services map[string]Service `yaml:"services"`
 
 	lines map[string]int // field path → YAML line, for Validate
+	file  string         // the file's name, when ParsePolicyFile was given one
 }
 
 // ValidationError names the bad field of a policy (its dotted path; "" for the whole file)
@@ -209,11 +210,7 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	what := "policy"
-	if e.File != "" {
-		what += " " + e.File
-	}
-	return what + ": " + (&yamlerr.Error{Path: e.Field, Line: e.Line, Msg: e.Msg}).Error()
+	return (&yamlerr.Error{Path: e.Field, Line: e.Line, Msg: e.Msg}).InFile("policy", e.File)
 }
 
 // ParsePolicy parses and validates a policy. Unknown fields are refused, so a typo is an
@@ -233,7 +230,7 @@ func ParsePolicyFile(name string, data []byte) (*Policy, error) {
 		}
 		return nil, fmt.Errorf("policy %s: %w", name, err)
 	}
-	p.lines = yamlerr.Lines(root)
+	p.lines, p.file = yamlerr.Lines(root), name
 	if err := p.Validate(); err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
@@ -504,6 +501,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// CheckMaskLevels checks the policy against the masking levels the masking rules define:
+// every tier's level but none must be one of levels. The first tier (by name) whose level is
+// not is a *ValidationError at its masking key; rules says what the rules define ("masking.yaml
+// defines full, none"), for its message.
+func (p *Policy) CheckMaskLevels(levels []string, rules string) error {
+	for _, name := range p.TierNames() {
+		level := p.Tiers[name].Masking
+		if level == MaskNone || slices.Contains(levels, string(level)) {
+			continue
+		}
+		f := "tiers." + name + ".masking"
+		return &ValidationError{File: p.file, Field: f, Line: p.lines[f],
+			Msg: fmt.Sprintf("masking level %s has no rules: %s", level, rules)}
+	}
+	return nil
 }
 
 // SourceNames lists the configured sources, sorted.

@@ -62,3 +62,35 @@ func TestPolicyErrorsGolden(t *testing.T) {
 	}
 	golden.Check(t, "policy_errors.golden", out.Bytes())
 }
+
+// TestCheckMaskLevels checks the policy against the levels the masking rules define: a tier
+// whose level has no rules is named with its line, and none needs none (issue 13, item 2).
+func TestCheckMaskLevels(t *testing.T) {
+	p, err := ParsePolicyFile("policy.yaml", deploy.PolicyExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		levels []string
+		want   string // "" for no error
+	}{
+		{"every level defined", []string{"full", "none", "partial"}, ""},
+		{"none left to its default", []string{"full", "partial"}, ""},
+		{"partial missing", []string{"full", "none"},
+			"policy policy.yaml: tiers.staging.masking (line 49): masking level partial has no rules: m.yaml defines full, none"},
+		{"no rules at all", nil, "policy policy.yaml: tiers.dev.masking (line 42): masking level full has no rules: m.yaml defines full, none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.CheckMaskLevels(tt.levels, "m.yaml defines full, none")
+			var ve *ValidationError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("err = %v, want none", err)
+			case tt.want != "" && (!errors.As(err, &ve) || err.Error() != tt.want):
+				t.Errorf("err = %v, want a *ValidationError %q", err, tt.want)
+			}
+		})
+	}
+}

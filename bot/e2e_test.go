@@ -126,7 +126,7 @@ func newHarness(t *testing.T) *harness {
 			ExtendFunc: func(context.Context, string, time.Time) error { return nil }}}}
 	var err error
 	h.app, err = app.New(ctx, cfg, app.Options{Serve: true, Logger: h.log, Clock: h.clock, Owner: "bot-1",
-		DB: redisstore.NewDB(rdb, prefix), Policy: fakes.Policy(), Backends: backends})
+		DB: redisstore.NewDB(rdb, prefix), Policy: fakes.Policy(), Rules: fakes.Rules(), Backends: backends})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,10 @@ type Mailbox interface {
 	Get(ctx context.Context, id string) (*approvals.Request, error)
 	// SetMessage records where a request's card is.
 	SetMessage(ctx context.Context, id, channel, ts string) error
-	// ProgressTS and SetProgressTS keep where a request's progress line is.
-	ProgressTS(ctx context.Context, id string) (string, error)
-	SetProgressTS(ctx context.Context, id, ts string) error
+	// ProgressLine returns where a request's progress line is ("" before it is posted) and
+	// the progress notice it shows; SetProgressLine records them.
+	ProgressLine(ctx context.Context, id string) (ts string, shown approvals.Notice, err error)
+	SetProgressLine(ctx context.Context, id, ts string, shown approvals.Notice) error
 	// SetReviewMessage records where a break-glass clone's review task is.
 	SetReviewMessage(ctx context.Context, id, ts string) error
 }
@@ -290,13 +291,15 @@ func (n *Notifier) release(ctx context.Context, id string, sent int) {
 // the first, are done with: sent, made stale by a later one, or refused by Slack for good. It
 // stops at the first that could not be sent now, or before the next one once stop has ended.
 func (n *Notifier) batch(ctx, stop context.Context, r *approvals.Request, notices []approvals.Notice) (int, error) {
-	lastCard, lastProgress := -1, -1
+	lastCard, newest := -1, -1 // the last card notice; the newest progress report
 	for i, no := range notices {
 		switch no.Kind {
 		case approvals.NoticeCard:
 			lastCard = i
 		case approvals.NoticeProgress:
-			lastProgress = i
+			if newest < 0 || !no.Stale(notices[newest]) {
+				newest = i
+			}
 		}
 	}
 	homes, posted := false, false
@@ -316,10 +319,10 @@ func (n *Notifier) batch(ctx, stop context.Context, r *approvals.Request, notice
 			err = n.card(ctx, r)
 			homes = true
 		case approvals.NoticeProgress:
-			if r == nil || i != lastProgress {
+			if r == nil || i != newest {
 				continue // stale: the line shows the newest report
 			}
-			err = n.progress(ctx, r, no.Text)
+			err = n.progress(ctx, r, no)
 		default:
 			err = n.send(ctx, r, no)
 		}
@@ -454,15 +457,22 @@ func (n *Notifier) card(ctx context.Context, r *approvals.Request) error {
 	return nil
 }
 
-// progress sets r's one progress line in its thread: posted the first time, edited after.
-func (n *Notifier) progress(ctx context.Context, r *approvals.Request, status string) error {
-	m := render.Progress(r, status)
-	ts, err := n.box.ProgressTS(ctx, r.ID)
+// progress sets r's one progress line in its thread to say no: posted the first time, edited
+// after, unless the line already shows a later report (approvals.Notice.Stale).
+func (n *Notifier) progress(ctx context.Context, r *approvals.Request, no approvals.Notice) error {
+	ts, shown, err := n.box.ProgressLine(ctx, r.ID)
 	if err != nil {
 		return err
 	}
+	if no.Stale(shown) {
+		return nil // the line shows a later report: never go back, nor to another attempt's counts
+	}
+	m := render.Progress(r, no.Text)
 	if ts != "" {
-		return n.update(ctx, r.Channel, ts, m)
+		if err := n.update(ctx, r.Channel, ts, m); err != nil {
+			return err
+		}
+		return n.box.SetProgressLine(ctx, r.ID, ts, no)
 	}
 	var opts []slack.MsgOption
 	if r.MessageTS != "" {
@@ -472,7 +482,7 @@ func (n *Notifier) progress(ctx context.Context, r *approvals.Request, status st
 	if err != nil {
 		return err
 	}
-	return n.box.SetProgressTS(ctx, r.ID, ts)
+	return n.box.SetProgressLine(ctx, r.ID, ts, no)
 }
 
 // reminder reminds the approvers r still needs (those of the slots one more approval could

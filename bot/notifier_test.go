@@ -218,6 +218,43 @@ func TestNotifierProgressSharedAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestNotifierProgressNeverGoesBack: reports recorded out of order (two replicas handle an
+// agent's reports; an agent that lost its job to another reports on) are shown newest first:
+// the line never goes back to an earlier report, nor to an earlier attempt (issue 13).
+func TestNotifierProgressNeverGoesBack(t *testing.T) {
+	e := newNotifierEnv(t)
+	n := e.notifier("bot-1")
+	r := e.request(approvals.StatusApproved)
+	report := func(attempt, sec int, text string) approvals.Notice {
+		return approvals.Notice{Kind: approvals.NoticeProgress, Text: text, Attempt: attempt, At: t0.Add(time.Duration(sec) * time.Second)}
+	}
+	// One backlog: the newest report is attempt 2's at 20 s, whatever the order they came in.
+	e.announce(r.ID, report(2, 20, "attempt 2 at 20s"), report(1, 30, "attempt 1 at 30s"), report(2, 10, "attempt 2 at 10s"))
+	e.flush(n)
+	th := e.thread(r)
+	if len(th) != 1 || th[0].Text != ":gear: "+r.ID+": attempt 2 at 20s" {
+		t.Fatalf("progress %+v, want one line with attempt 2's newest report", th)
+	}
+	// Later backlogs of older reports change nothing; a newer one, and clonebot's own line, do.
+	for _, tt := range []struct {
+		give    approvals.Notice
+		updates int
+		want    string
+	}{
+		{report(1, 40, "attempt 1 at 40s"), 0, "attempt 2 at 20s"},
+		{report(2, 15, "attempt 2 at 15s"), 0, "attempt 2 at 20s"},
+		{report(2, 25, "attempt 2 at 25s"), 1, "attempt 2 at 25s"},
+		{approvals.Notice{Kind: approvals.NoticeProgress, Text: "restoring: waiting for a restore agent"}, 2, "restoring: waiting for a restore agent"},
+		{report(1, 5, "a new job's attempt 1"), 3, "a new job's attempt 1"},
+	} {
+		e.announce(r.ID, tt.give)
+		e.flush(n)
+		if th := e.thread(r); len(th) != 1 || th[0].Updates != tt.updates || th[0].Text != ":gear: "+r.ID+": "+tt.want {
+			t.Fatalf("after %q: progress %+v, want %q after %d edits", tt.give.Text, th, tt.want, tt.updates)
+		}
+	}
+}
+
 // TestNotifierOneSenderPerRequest: while one replica holds a request's notices, another sends
 // none of them, so the card is posted once and the thread stays in order.
 func TestNotifierOneSenderPerRequest(t *testing.T) {

@@ -7,6 +7,6 @@
 // A refusal (bad input, a policy rule, a click that is too late) is an *Error with a code and
 // a sentence that says what to do instead; any other error means something broke, and the
 // caller (bot) logs it and shows a reference. Handlers know nothing of Slack: they declare the
-// small interfaces they need (Store, Directory, Catalogue, Lifecycle) and the adapters satisfy
-// them.
+// small interfaces they need (Store, Directory, Catalogue, Lifecycle, and the optional Reports
+// and Masking) and the adapters satisfy them.
 package handlers

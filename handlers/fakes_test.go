@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/provisioner"
 )
 
 // fakeDirectory knows a fixed set of people and channels.
@@ -45,4 +46,13 @@ func (l *fakeLifecycle) DestroyNow(_ context.Context, r *approvals.Request, by s
 	defer l.mu.Unlock()
 	l.destroyed = append(l.destroyed, r.ID+" by "+by)
 	return nil
+}
+
+// fakeMasking answers Coverage with its function.
+type fakeMasking struct {
+	coverage func(b provisioner.Backup, level approvals.MaskLevel) (MaskCoverage, error)
+}
+
+func (m fakeMasking) Coverage(_ context.Context, b provisioner.Backup, level approvals.MaskLevel) (MaskCoverage, error) {
+	return m.coverage(b, level)
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/internal/fakes"
 	"github.com/clonebot/clonebot/internal/testenv"
+	"github.com/clonebot/clonebot/provisioner"
 	"github.com/clonebot/clonebot/redisstore"
 )
 
@@ -37,6 +39,7 @@ type fixture struct {
 	store *redisstore.Store
 	life  *fakeLifecycle
 	now   time.Time
+	deps  Deps // what svc was built from, for a test that builds another
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -59,8 +62,9 @@ func newFixture(t *testing.T) *fixture {
 		channels: map[string]string{"CINC": "inc-42", "CGEN": "general"},
 	}
 	var err error
-	f.svc, err = New(Deps{Store: f.store, Policy: p, Catalogue: fakes.Daily("prod", 3<<30, daysAgo(2), daysAgo(1)), Lifecycle: f.life,
-		Directory: dir, Logger: zap.NewNop(), Now: func() time.Time { return f.now }})
+	f.deps = Deps{Store: f.store, Policy: p, Catalogue: fakes.Daily("prod", 3<<30, daysAgo(2), daysAgo(1)), Lifecycle: f.life,
+		Directory: dir, Logger: zap.NewNop(), Now: func() time.Time { return f.now }}
+	f.svc, err = New(f.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,6 +480,80 @@ func TestListStatusReportHome(t *testing.T) {
 	if h, _ := f.svc.Home(ctx, "UDEV"); len(h.Awaiting) != 0 || len(h.Mine) != 1 {
 		t.Fatalf("requester's home: %+v", h)
 	}
+}
+
+// TestExplainCountsUnclassifiedColumns checks the line a dry run adds for a masked tier: what
+// the rules of its level do to the backup's columns, as the Masking port counts them, and what
+// that means for the restore (issue 11: /clone explain says how many are unclassified).
+func TestExplainCountsUnclassifiedColumns(t *testing.T) {
+	f := newFixture(t)
+	counted := MaskCoverage{Tables: 3, Columns: 12, Masked: 5, Kept: 4, Unclassified: 3}
+	tests := []struct {
+		name     string
+		tier     string
+		user     string
+		coverage MaskCoverage
+		err      error
+		want     string // the masking line; "" for none
+	}{
+		{"all accounted for", "dev", "UDEV", MaskCoverage{Tables: 3, Columns: 9, Masked: 5, Kept: 4, Policy: "refuse"}, nil,
+			"Masking check (full): every column is accounted for: 5 of 9 masked, 4 kept, none unclassified."},
+		{"unclassified, refused", "dev", "UDEV", with(counted, "refuse"), nil,
+			"Masking check (full): 3 of 12 columns unclassified (no rule or keep): the restore would be refused before any data moves; clonebot masking check <backup> lists them and suggests rules."},
+		{"unclassified, masked by type", "dev", "UDEV", with(counted, "mask-by-type"), nil,
+			"Masking check (full): 3 of 12 columns unclassified (no rule or keep): they will be masked by their type."},
+		{"unclassified, kept", "staging", "UDEV", with(counted, "keep"), nil,
+			"Masking check (partial): 3 of 12 columns unclassified (no rule or keep): they will be copied as they are, and the verification gate reads them."},
+		{"rules naming what the backup lacks", "dev", "UDEV",
+			MaskCoverage{Mismatches: []string{"masking rule names an unknown table: public.orders (level full, masking.yaml line 7)"}}, nil,
+			"Masking check (full): the rules name what this backup lacks, so the restore would be refused: masking rule names an unknown table: public.orders (level full, masking.yaml line 7). Fix the rules; clonebot masking check <backup> shows the backup's tables."},
+		{"a backup on S3", "dev", "UDEV", MaskCoverage{}, fmt.Errorf("s3://b/prod: %w", ErrNotReadableHere),
+			"Masking check: the restore agent checks every column against the rules before any data moves (the backup is read only by the agents)."},
+		{"a backup that could not be read", "dev", "UDEV", MaskCoverage{}, errors.New("open: permission denied"),
+			"Masking check: not done now (the backup could not be read here); the restore agent checks every column against the rules before any data moves."},
+		{"a schema that takes long to read", "dev", "UDEV", MaskCoverage{}, fmt.Errorf("read the schema: %w", context.DeadlineExceeded),
+			"Masking check: not done now (reading this backup's schema takes longer than a dry run waits); the restore agent checks every column against the rules before any data moves."},
+		{"no masking", "debug", "UONCALL", counted, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []string
+			d := f.deps
+			d.Masking = fakeMasking{coverage: func(b provisioner.Backup, level approvals.MaskLevel) (MaskCoverage, error) {
+				asked = append(asked, fmt.Sprintf("%s %s", b.Date.Format(time.DateOnly), level))
+				return tt.coverage, tt.err
+			}}
+			svc, err := New(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := ans(svc.Explain(ctx, Actor{User: tt.user}, CloneInput{Source: "prod", When: When{At: daysAgo(1)}, Tier: tt.tier}))
+			if err != nil || rep.Refused {
+				t.Fatalf("explain: %+v, %v", rep, err)
+			}
+			var got string
+			for _, l := range rep.Lines {
+				if strings.HasPrefix(l, "Masking check") {
+					got = l
+				}
+			}
+			if got != tt.want {
+				t.Errorf("masking line:\n%q\nwant\n%q", got, tt.want)
+			}
+			wantAsked := []string{ymd(daysAgo(1)) + " " + string(f.deps.Policy.Tiers[tt.tier].Masking)}
+			if tt.want == "" {
+				wantAsked = nil
+			}
+			if !slices.Equal(asked, wantAsked) {
+				t.Errorf("Coverage asked for %v, want %v", asked, wantAsked)
+			}
+		})
+	}
+}
+
+func with(c MaskCoverage, policy string) MaskCoverage {
+	c.Policy = policy
+	return c
 }
 
 func TestExplainBackupsHelp(t *testing.T) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/clonebot/clonebot/approvals"
@@ -80,6 +81,30 @@ type Lifecycle interface {
 type Reports interface {
 	// Build computes the report over the window before now, as scope sees it.
 	Build(ctx context.Context, now time.Time, window time.Duration, scope audit.Scope) (audit.Report, error)
+}
+
+// Masking says what the masking rules do to a backup's columns, for a dry run (app's, on the
+// agent's reader of a backup's schema and the rules serve loaded at start).
+type Masking interface {
+	// Coverage counts what level's rules do to the columns of backup b. ErrNotReadableHere
+	// when this process cannot read the backup (it is on S3, or no file); other errors when it
+	// could not read it now.
+	Coverage(ctx context.Context, b provisioner.Backup, level approvals.MaskLevel) (MaskCoverage, error)
+}
+
+// ErrNotReadableHere is Masking.Coverage's answer for a backup only the restore agents read.
+var ErrNotReadableHere = errors.New("the backup is not readable here")
+
+// MaskCoverage is what a level's masking rules do to a backup's columns.
+type MaskCoverage struct {
+	Tables, Columns int
+	Masked, Kept    int // by a rule or by type; declared safe or by the level's policy
+	Unclassified    int // neither ruled nor kept
+	// Policy is the level's policy for unclassified columns: refuse, mask-by-type or keep.
+	Policy string
+	// Mismatches name the rules that name a table or column the backup lacks (with their
+	// line): a restore is then refused before any data moves.
+	Mismatches []string
 }
 
 // SystemMailbox is where notices about no one request go (the kill switch's summary, the

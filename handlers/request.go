@@ -306,8 +306,43 @@ func (s *Service) Explain(ctx context.Context, a Actor, in CloneInput) (Reply, e
 		fmt.Sprintf("TTL: %s (the tier allows up to %s)", approvals.FormatDuration(out.TTL), approvals.FormatDuration(out.MaxTTL)),
 		eta,
 	)
+	if line := s.maskingLine(ctx, b, out.Masking); line != "" {
+		lines = append(lines, line)
+	}
 	lines = append(lines, goldens...)
 	return Reply{Text: fmt.Sprintf("Dry run for %s as of %s: nothing was created.", in.Source, day(b.Date)), Lines: lines, Request: draft}, nil
+}
+
+// maskingLine says, for a dry run, what the masking rules of level do to the backup's
+// columns: how many no rule or keep accounts for, and whether that refuses the restore. It
+// is "" for masking none, or when the service has no Masking.
+func (s *Service) maskingLine(ctx context.Context, b provisioner.Backup, level approvals.MaskLevel) string {
+	if s.masking == nil || level == approvals.MaskNone {
+		return ""
+	}
+	const agentChecks = "the restore agent checks every column against the rules before any data moves"
+	c, err := s.masking.Coverage(ctx, b, level)
+	switch {
+	case errors.Is(err, ErrNotReadableHere):
+		return "Masking check: " + agentChecks + " (the backup is read only by the agents)."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "Masking check: not done now (reading this backup's schema takes longer than a dry run waits); " + agentChecks + "."
+	case err != nil:
+		s.log.Warn("masking coverage for a dry run", zap.String("source", b.Source), zap.String("backup", b.Location), zap.Error(err))
+		return "Masking check: not done now (the backup could not be read here); " + agentChecks + "."
+	case len(c.Mismatches) > 0:
+		return fmt.Sprintf("Masking check (%s): the rules name what this backup lacks, so the restore would be refused: %s. Fix the rules; clonebot masking check <backup> shows the backup's tables.",
+			level, strings.Join(c.Mismatches, "; "))
+	case c.Unclassified == 0:
+		return fmt.Sprintf("Masking check (%s): every column is accounted for: %d of %d masked, %d kept, none unclassified.",
+			level, c.Masked, c.Columns, c.Kept)
+	}
+	what := map[string]string{
+		"refuse":       "the restore would be refused before any data moves; clonebot masking check <backup> lists them and suggests rules",
+		"mask-by-type": "they will be masked by their type",
+		"keep":         "they will be copied as they are, and the verification gate reads them",
+	}[c.Policy]
+	return fmt.Sprintf("Masking check (%s): %d of %d columns unclassified (no rule or keep): %s.", level, c.Unclassified, c.Columns, what)
 }
 
 // Backups lists the dates of source that can be cloned: in month, or the last 31 days.

@@ -23,6 +23,7 @@ type Service struct {
 	reports   Reports       // nil without an audit log
 	goldens   Goldens       // nil: no golden copies
 	builder   GoldenBuilder // nil: no golden copies
+	masking   Masking       // nil: explain says nothing of the columns
 	requests  *prometheus.CounterVec
 	log       *zap.Logger
 	now       func() time.Time
@@ -38,12 +39,13 @@ type Deps struct {
 	Reports   Reports               // optional: the report from the audit log
 	Goldens   Goldens               // optional: golden copies, which requests are served from
 	Builder   GoldenBuilder         // optional: starts golden copy builds (/clone refresh)
+	Masking   Masking               // optional: explain counts the columns the rules leave unclassified
 	Metrics   prometheus.Registerer // optional: requests by tier and result
 	Logger    *zap.Logger
 	Now       func() time.Time
 }
 
-// New returns a Service. Every dependency is required but Reports.
+// New returns a Service. Every dependency is required but Reports, Masking and Metrics.
 func New(d Deps) (*Service, error) {
 	switch {
 	case d.Store == nil:
@@ -62,7 +64,7 @@ func New(d Deps) (*Service, error) {
 		return nil, errors.New("handlers: Now is required")
 	}
 	s := &Service{store: d.Store, policy: d.Policy, catalogue: d.Catalogue, lifecycle: d.Lifecycle,
-		dir: d.Directory, reports: d.Reports, goldens: d.Goldens, builder: d.Builder, log: d.Logger, now: d.Now,
+		dir: d.Directory, reports: d.Reports, goldens: d.Goldens, builder: d.Builder, masking: d.Masking, log: d.Logger, now: d.Now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clonebot_requests_total",
 			Help: "Clone requests by tier and result: auto_approved, pending, refused (bad input or the policy), approved and denied (by votes), cancelled."},
 			[]string{"tier", "result"})}

@@ -90,8 +90,12 @@ type Event struct {
 	Rows      int64
 	Rate      float64 // bytes per second over the phase so far
 	Reason    string  // for StateFailed: a sentence for the requester
-	Attempt   int
-	At        time.Time
+	// Attempt is the job's delivery count when the agent took it (1 for the first; more after
+	// a takeover or a retry: each attempt starts over), and MaxAttempts the deliveries the
+	// agents make before the job is dead-lettered, so a progress line can say "attempt 2 of 3"
+	// and never mix two attempts' counts.
+	Attempt, MaxAttempts int
+	At                   time.Time
 }
 
 // Received is an event as one reader of the events stream got it, to acknowledge once handled.

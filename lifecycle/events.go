@@ -108,7 +108,8 @@ func (m *Manager) handleEvent(ctx context.Context, rec jobs.Received) bool {
 			if e.Phase == jobs.PhaseData && e.Rate > 0 {
 				m.metrics.rate.Observe(e.Rate)
 			}
-			m.progress(ctx, r, describe(e))
+			// The agent's time and attempt order its reports, whichever replica records them.
+			m.say(ctx, r, "", approvals.Notice{Kind: approvals.NoticeProgress, Text: describe(e), Attempt: e.Attempt, At: e.At})
 		}
 		return true
 	}
@@ -170,9 +171,18 @@ func (m *Manager) restored(ctx context.Context, id string, e jobs.Event) error {
 	return nil
 }
 
-// describe is the progress line of a running event.
+// describe is the progress line of a running event. From the second attempt on it says which
+// attempt it is: each starts over from an empty clone, so its counts start from zero.
 func describe(e jobs.Event) string {
-	s := "restoring: " + string(e.Phase)
+	s := "restoring"
+	if e.Attempt > 1 {
+		s += fmt.Sprintf(" (attempt %d", e.Attempt)
+		if e.MaxAttempts >= e.Attempt {
+			s += fmt.Sprintf(" of %d", e.MaxAttempts)
+		}
+		s += ", started over)"
+	}
+	s += ": " + string(e.Phase)
 	if e.Rows > 0 || e.Bytes > 0 {
 		// Rows and Bytes count the whole job so far, not the table being loaded.
 		s += fmt.Sprintf(", %d rows (%s) so far", e.Rows, approvals.FormatBytes(e.Bytes))

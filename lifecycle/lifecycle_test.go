@@ -50,7 +50,12 @@ func TestHappyPath(t *testing.T) {
 
 	// progress from the agent, then ready.
 	if err := f.queue.Publish(f.ctx, jobs.Event{RequestID: id, State: jobs.StateRunning, Phase: jobs.PhaseData,
-		Table: "public.users", Rows: 1200, Bytes: 3 << 20, Rate: 1 << 20, At: f.clock.Now()}); err != nil {
+		Table: "public.users", Rows: 1200, Bytes: 3 << 20, Rate: 1 << 20, Attempt: 1, MaxAttempts: 3, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// its agent died; another took the job over and started again.
+	if err := f.queue.Publish(f.ctx, jobs.Event{RequestID: id, State: jobs.StateRunning, Phase: jobs.PhaseData,
+		Table: "public.users", Rows: 200, Bytes: 512 << 10, Attempt: 2, MaxAttempts: 3, At: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.tick(m)
@@ -102,6 +107,7 @@ func TestHappyPath(t *testing.T) {
 		"card " + id, // restoring
 		"progress " + id + " restoring: waiting for a restore agent",
 		"progress " + id + " restoring: data, 1200 rows (3.0 MiB) so far at 1.0 MiB/s, now public.users",
+		"progress " + id + " restoring (attempt 2 of 3, started over): data, 200 rows (512.0 KiB) so far, now public.users",
 		"card " + id, // ready
 		"ready " + id,
 		"ttl_warning " + id,
@@ -470,5 +476,26 @@ func TestExpiryRevokesAheadOfTheDestroy(t *testing.T) {
 	}
 	if i, j := slices.Index(types, "credentials_revoked"), slices.Index(types, "destroying"); i < 0 || j < i {
 		t.Fatalf("outbox %v: want credentials_revoked before destroying", types)
+	}
+}
+
+// TestDescribeProgress: the progress line of an agent's report says which attempt it is from
+// the second on, when the agent said how many it makes.
+func TestDescribeProgress(t *testing.T) {
+	tests := []struct {
+		give jobs.Event
+		want string
+	}{
+		{jobs.Event{Phase: jobs.PhasePreData, Attempt: 1, MaxAttempts: 3}, "restoring: pre-data"},
+		{jobs.Event{Phase: jobs.PhaseData, Table: "public.users", Rows: 10, Bytes: 2048, Rate: 1024, Attempt: 1, MaxAttempts: 3},
+			"restoring: data, 10 rows (2.0 KiB) so far at 1.0 KiB/s, now public.users"},
+		{jobs.Event{Phase: jobs.PhaseData, Table: "public.users", Rows: 10, Bytes: 2048, Attempt: 2, MaxAttempts: 3},
+			"restoring (attempt 2 of 3, started over): data, 10 rows (2.0 KiB) so far, now public.users"},
+		{jobs.Event{Phase: jobs.PhaseVerify, Attempt: 3}, "restoring (attempt 3, started over): verify"},
+	}
+	for _, tt := range tests {
+		if got := describe(tt.give); got != tt.want {
+			t.Errorf("describe(%+v) = %q, want %q", tt.give, got, tt.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ type noticeDTO struct {
 	To      string `json:"to,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
 	At      string `json:"at_ms"`
+	Attempt int    `json:"attempt,omitempty"`
 }
 
 // encodeNotices encodes say for a script, stamping those without a time with at.
@@ -31,7 +32,8 @@ func encodeNotices(say []approvals.Notice, at time.Time) ([]any, error) {
 		if n.At.IsZero() {
 			n.At = at
 		}
-		b, err := json.Marshal(noticeDTO{Kind: string(n.Kind), By: n.By, Text: n.Text, To: n.To, Outcome: string(n.Outcome), At: ms(n.At)})
+		b, err := json.Marshal(noticeDTO{Kind: string(n.Kind), By: n.By, Text: n.Text, To: n.To, Outcome: string(n.Outcome), At: ms(n.At),
+			Attempt: n.Attempt})
 		if err != nil {
 			return nil, fmt.Errorf("encode %s notice: %w", n.Kind, err)
 		}
@@ -50,7 +52,7 @@ func decodeNotice(s string) (approvals.Notice, error) {
 		return approvals.Notice{}, fmt.Errorf("decode notice: %w", err)
 	}
 	return approvals.Notice{Kind: approvals.NoticeKind(d.Kind), By: d.By, Text: d.Text, To: d.To,
-		Outcome: approvals.VoteOutcome(d.Outcome), At: at}, nil
+		Outcome: approvals.VoteOutcome(d.Outcome), At: at, Attempt: d.Attempt}, nil
 }
 
 // Announce records notices about request id that no state change carries (progress, a TTL

@@ -123,3 +123,36 @@ func TestNoticesLease(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressLine keeps where a request's progress line is and the report it shows (its
+// attempt and time, to the millisecond, as notices keep them), and reads a line recorded
+// before it kept more than its ts.
+func TestProgressLine(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if ts, shown, err := f.s.ProgressLine(ctx, "cl-p1"); err != nil || ts != "" || shown.Attempt != 0 || !shown.At.IsZero() {
+		t.Fatalf("no line yet: %q %+v %v", ts, shown, err)
+	}
+	at := t0.Add(1500 * time.Microsecond)
+	if err := f.s.SetProgressLine(ctx, "cl-p1", "1700000000.000100", approvals.Notice{Kind: approvals.NoticeProgress, Text: "not kept", Attempt: 2, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	ts, shown, err := f.s.ProgressLine(ctx, "cl-p1")
+	if err != nil || ts != "1700000000.000100" || shown.Attempt != 2 || !shown.At.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("line: %q %+v %v", ts, shown, err)
+	}
+	if err := f.c.Set(ctx, f.s.k.progress("cl-p2"), "1700000000.000200", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ts, shown, err := f.s.ProgressLine(ctx, "cl-p2"); err != nil || ts != "1700000000.000200" || shown.Attempt != 0 {
+		t.Fatalf("a line of a ts alone: %q %+v %v", ts, shown, err)
+	}
+	// A progress notice keeps its attempt through the store.
+	if _, err := f.s.Announce(ctx, "cl-p1", "", approvals.Notice{Kind: approvals.NoticeProgress, Text: "restoring", Attempt: 3, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.s.TakeNotices(ctx, "cl-p1", "t", time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].Attempt != 3 || !got[0].At.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("notices: %+v, %v", got, err)
+	}
+}

@@ -234,6 +234,9 @@ func eventFields(e jobs.Event) map[string]any {
 		"request_id": e.RequestID, "state": string(e.State), "phase": string(e.Phase),
 		"attempt": strconv.Itoa(e.Attempt), "at": e.At.UTC().Format(time.RFC3339Nano),
 	}
+	if e.MaxAttempts != 0 {
+		m["max_attempts"] = strconv.Itoa(e.MaxAttempts)
+	}
 	if e.Table != "" {
 		m["table"] = e.Table
 	}
@@ -267,7 +270,7 @@ func ParseEvent(values map[string]any) (jobs.Event, error) {
 		}
 		return 0
 	}
-	e.Bytes, e.Rows, e.Attempt = num("bytes"), num("rows"), int(num("attempt"))
+	e.Bytes, e.Rows, e.Attempt, e.MaxAttempts = num("bytes"), num("rows"), int(num("attempt")), int(num("max_attempts"))
 	if s := str("rate"); s != "" && err == nil {
 		e.Rate, err = strconv.ParseFloat(s, 64)
 	}

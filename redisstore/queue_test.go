@@ -92,6 +92,7 @@ func TestEventRoundTrip(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []jobs.Event{
 		{RequestID: "r1", State: jobs.StateRunning, Phase: jobs.PhaseData, Table: "public.users", Bytes: 1 << 20, Rows: 10, Rate: 5000, Attempt: 1, At: at},
+		{RequestID: "r1", State: jobs.StateRunning, Phase: jobs.PhasePreData, Attempt: 2, MaxAttempts: 3, At: at.Add(time.Nanosecond)},
 		{RequestID: "r1", State: jobs.StateFailed, Reason: "the backup is corrupt", Attempt: 3, At: at},
 		{RequestID: "r1", State: jobs.StateReady, Attempt: 1, At: at},
 	}

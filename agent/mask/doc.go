@@ -29,9 +29,15 @@
 // of paths inside a json or jsonb document (member names, * for any member, [n] and [*] for
 // array elements) to rules, which mask every scalar under the path and keep the rest of the
 // document byte for byte. The words unclassified, large_objects and keep are a level's
-// settings, so a table of that name is written public.keep. Errors name the field as a dotted
-// path and its line. The level "none" is an empty profile when the file leaves it out; other
-// levels must be defined.
+// settings, so a table of that name, or of a name one or two letters from unclassified or
+// large_objects (a typo of a setting), is written with its schema: public.keep. The level
+// "none" is an empty profile when the file leaves it out; other levels must be defined.
+//
+// The file is read strictly (internal/yamlerr): every mistake, from a YAML syntax error to an
+// option a strategy does not take, is a *RulesError that names the file, the key's dotted
+// path, its line, what is allowed there and, for a typo, the nearest word
+// (testdata/rules_errors.golden holds one of each kind). A rule naming a table or column the
+// backup lacks is found by Resolve, with its level and line.
 //
 // # Every column accounted for
 //

@@ -7,15 +7,16 @@ import (
 	"os"
 	pathpkg "path"
 	"slices"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/clonebot/clonebot/internal/yamlerr"
 )
 
 // Sentinel errors callers match with errors.Is.
 var (
-	// ErrInvalidRules wraps every problem found in a rules file.
+	// ErrInvalidRules is matched by every problem found in a rules file (a *RulesError).
 	ErrInvalidRules = errors.New("invalid masking rules")
 	// ErrUnknownLevel is returned by Profile for a level the rules do not define.
 	ErrUnknownLevel = errors.New("unknown masking level")
@@ -83,6 +84,10 @@ const (
 	byType    // mask-by-type: how depends on the column's type
 )
 
+// strategyList names the strategies in the order the errors list them.
+var strategyList = []string{StrategyPartial, StrategyToken, StrategyFakeEmail, StrategyFakePhone, StrategyFakeSSN,
+	StrategyFakeCard, StrategyFakeName, StrategyNull, StrategyFixed, StrategyNoise, StrategyShift}
+
 var strategyNames = map[string]strategy{
 	StrategyPartial: partial, StrategyToken: token, StrategyFakeEmail: fakeEmail,
 	StrategyFakePhone: fakePhone, StrategyFakeSSN: fakeSSN, StrategyFakeCard: fakeCard,
@@ -144,12 +149,14 @@ func (r *rule) needsKey() bool {
 // Rules holds every masking level of a rules file.
 type Rules struct {
 	levels map[string]*Profile
+	file   string // the file's name, when the caller gave one
 }
 
 // Profile holds the rules of one masking level: qualified table → column → rule, the
 // columns and tables declared safe (keep), and the level's policies.
 type Profile struct {
 	level        string
+	file         string // the rules file's name, for the lines errors name
 	tables       map[string]map[string]*rule
 	keepCols     map[string]map[string]int // table → column → line
 	keepTables   map[string]int            // table → line
@@ -170,36 +177,76 @@ func newProfile(level string) *Profile {
 		keepTables: map[string]int{}, lines: map[string]int{}}
 }
 
-// LoadRules reads and parses a rules file.
+// RulesError is a problem in a masking rules file: the dotted path of the key it is about
+// ("levels.full.public.users.email.strategy"), its line, and what is allowed there. It
+// matches ErrInvalidRules.
+type RulesError struct {
+	File string // the file's name, when the caller gave one
+	Path string // "" for the whole file
+	Line int    // 1-based; 0 when unknown
+	Msg  string
+}
+
+func (e *RulesError) Error() string {
+	return (&yamlerr.Error{Path: e.Path, Line: e.Line, Msg: e.Msg}).InFile("masking rules", e.File)
+}
+
+// Is makes every RulesError match ErrInvalidRules.
+func (e *RulesError) Is(target error) bool { return target == ErrInvalidRules }
+
+// LoadRules reads and parses the rules file at path; its errors name the file.
 func LoadRules(path string) (*Rules, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read masking rules: %w", err)
 	}
-	r, err := ParseRules(data)
+	return ParseRulesFile(path, data)
+}
+
+// ParseRules parses a rules file (see the package documentation for its shape). Every
+// problem, from a YAML syntax error to an option a strategy does not take, is a *RulesError
+// naming the key's path, its line and what is allowed; the first in file order is returned.
+func ParseRules(data []byte) (*Rules, error) { return ParseRulesFile("", data) }
+
+// ParseRulesFile is ParseRules for the file named name, which its errors name.
+func ParseRulesFile(name string, data []byte) (*Rules, error) {
+	r, err := parseRules(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var e *yamlerr.Error
+		if errors.As(err, &e) {
+			return nil, &RulesError{File: name, Path: e.Path, Line: e.Line, Msg: e.Msg}
+		}
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidRules, name, err)
+	}
+	r.file = name
+	for _, p := range r.levels {
+		p.file = name
 	}
 	return r, nil
 }
 
-// ParseRules parses a rules file (see the package documentation for its shape). Errors name
-// the offending field as a dotted path and its line, and wrap ErrInvalidRules.
-func ParseRules(data []byte) (*Rules, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRules, err)
+func parseRules(data []byte) (*Rules, error) {
+	root, err := yamlerr.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, yamlerr.At(root, "", "must be a mapping with the key levels, not %s", yamlerr.Shape(root))
 	}
 	r := &Rules{levels: map[string]*Profile{}}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%w: empty file, want a top-level levels: mapping", ErrInvalidRules)
-	}
-	root := doc.Content[0]
-	err := eachPair(root, "", func(key, val *yaml.Node, path string) error {
-		if key.Value != "levels" {
-			return fieldErr(key, path, "unknown field, want levels")
+	at := root
+	err = eachKey(root, "", func(k, v *yaml.Node, path string) error {
+		if k.Value != "levels" {
+			return yamlerr.UnknownKey(k, path, []string{"levels"})
 		}
-		return eachPair(val, path, func(lk, lv *yaml.Node, lpath string) error {
+		at = k
+		if isNull(v) {
+			return nil
+		}
+		if v.Kind != yaml.MappingNode {
+			return yamlerr.At(v, path, "must be a mapping of masking levels (full, partial, none) to their rules, not %s", yamlerr.Shape(v))
+		}
+		return eachKey(v, path, func(lk, lv *yaml.Node, lpath string) error {
 			p, err := parseLevel(lk.Value, lv, lpath)
 			r.levels[lk.Value] = p
 			return err
@@ -209,43 +256,76 @@ func ParseRules(data []byte) (*Rules, error) {
 		return nil, err
 	}
 	if len(r.levels) == 0 {
-		return nil, fieldErr(root, "levels", "no masking level defined")
+		return nil, yamlerr.At(at, "levels", "defines no masking level: give full, partial or none")
 	}
 	return r, nil
 }
 
+// Level settings: the keys of a level that are no table.
+const (
+	settingUnclassified = "unclassified"
+	settingLargeObjects = "large_objects"
+	settingKeep         = "keep"
+)
+
+// ruleKeys are the keys a column's rule takes, in the order the errors list them.
+var ruleKeys = []string{"strategy", "unique", "value", "format", "length", "keep_first", "keep_last", "percent", "days", "json"}
+
 // isKeep reports whether n is the scalar keep.
 func isKeep(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Value == Keep }
 
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
 func parseLevel(level string, n *yaml.Node, path string) (*Profile, error) {
 	p := newProfile(level)
-	err := eachPair(n, path, func(tk, tv *yaml.Node, tpath string) error {
+	if isNull(n) {
+		return p, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return p, yamlerr.At(n, path, "must be a mapping of tables (schema.table) to their columns' rules, with the settings %s, %s and %s; not %s",
+			settingUnclassified, settingLargeObjects, settingKeep, yamlerr.Shape(n))
+	}
+	keys := map[string]*yaml.Node{} // qualified table → its key, for a table given twice
+	err := eachKey(n, path, func(tk, tv *yaml.Node, tpath string) error {
 		switch tk.Value {
-		case "unclassified":
-			return p.parsePolicy(&p.unclassified, tv, tpath, PolicyRefuse, PolicyMaskByType, PolicyKeep)
-		case "large_objects":
-			return p.parsePolicy(&p.largeObjects, tv, tpath, PolicyRefuse, PolicyDrop, PolicyKeep)
-		case "keep":
+		case settingUnclassified:
+			return parseSetting(&p.unclassified, tv, tpath, PolicyRefuse, PolicyMaskByType, PolicyKeep)
+		case settingLargeObjects:
+			return parseSetting(&p.largeObjects, tv, tpath, PolicyRefuse, PolicyDrop, PolicyKeep)
+		case settingKeep:
 			return p.parseKeepList(tv, tpath)
+		}
+		if !strings.Contains(tk.Value, ".") {
+			if near := yamlerr.Nearest(tk.Value, []string{settingUnclassified, settingLargeObjects}); near != "" {
+				return yamlerr.At(tk, tpath, "unknown key %q (did you mean %s?); a table of that name is written public.%s", tk.Value, near, tk.Value)
+			}
 		}
 		table, ok := qualify(tk.Value)
 		if !ok {
-			return fieldErr(tk, tpath, "table must be schema.table or table")
+			return yamlerr.At(tk, tpath, "%q is not a table: write schema.table, or table for one in public", tk.Value)
 		}
-		_, dup := p.tables[table]
-		if _, kept := p.keepTables[table]; dup || kept {
-			return fieldErr(tk, tpath, "table "+table+" listed twice")
+		if first, dup := keys[table]; dup {
+			return yamlerr.At(tk, tpath, "table %s given twice (first as %s at line %d)", table, first.Value, first.Line)
 		}
+		keys[table] = tk
 		p.lines[table] = tk.Line
-		if isKeep(tv) {
+		switch {
+		case isKeep(tv):
 			p.keepTables[table] = tk.Line
 			return nil
+		case tv.Kind == yaml.SequenceNode && yamlerr.Nearest(tk.Value, []string{settingKeep}) != "":
+			return yamlerr.At(tv, tpath, "must be keep or a mapping of the table's columns to rules, not a list (did you mean keep, the list of columns declared safe?)")
+		case !isNull(tv) && tv.Kind != yaml.MappingNode:
+			return yamlerr.At(tv, tpath, "must be keep or a mapping of the table's columns to rules, not %s", yamlerr.Shape(tv))
 		}
 		cols := map[string]*rule{}
 		p.tables[table] = cols
-		return eachPair(tv, tpath, func(ck, cv *yaml.Node, cpath string) error {
+		if isNull(tv) {
+			return nil
+		}
+		return eachKey(tv, tpath, func(ck, cv *yaml.Node, cpath string) error {
 			if ck.Value == "" {
-				return fieldErr(ck, cpath, "empty column name")
+				return yamlerr.At(ck, cpath, "a column needs a name")
 			}
 			if isKeep(cv) {
 				if p.keepCols[table] == nil {
@@ -266,32 +346,46 @@ func parseLevel(level string, n *yaml.Node, path string) (*Profile, error) {
 	return p, err
 }
 
-// parsePolicy sets *dst to the scalar n, one of allowed.
-func (p *Profile) parsePolicy(dst *string, n *yaml.Node, path string, allowed ...string) error {
+// parseSetting sets *dst to the scalar n, one of allowed.
+func parseSetting(dst *string, n *yaml.Node, path string, allowed ...string) error {
 	if n.Kind != yaml.ScalarNode || !slices.Contains(allowed, n.Value) {
-		return fieldErr(n, path, "want "+strings.Join(allowed, ", "))
+		return yamlerr.At(n, path, "must be %s, not %s%s", orList(allowed), yamlerr.Shape(n), yamlerr.DidYouMean(n.Value, allowed))
 	}
 	*dst = n.Value
 	return nil
 }
 
+// orList writes words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // parseKeepList reads a level's keep: list of schema.table.column globs.
 func (p *Profile) parseKeepList(n *yaml.Node, path string) error {
+	if isNull(n) {
+		return nil
+	}
 	if n.Kind != yaml.SequenceNode {
-		return fieldErr(n, path, "want a list of schema.table.column patterns")
+		return yamlerr.At(n, path, `must be a list of schema.table.column patterns, like ["*.*.id"], not %s`, yamlerr.Shape(n))
 	}
 	for i, item := range n.Content {
-		ipath := fmt.Sprintf("%s[%d]", path, i)
+		ipath := fmt.Sprintf("%s.%d", path, i)
+		if item.Kind == yaml.AliasNode && item.Alias != nil {
+			item = item.Alias
+		}
 		if item.Kind != yaml.ScalarNode {
-			return fieldErr(item, ipath, "want a schema.table.column pattern")
+			return yamlerr.At(item, ipath, "must be a schema.table.column pattern, not %s", yamlerr.Shape(item))
 		}
 		parts := strings.Split(item.Value, ".")
 		if len(parts) != 3 || slices.Contains(parts, "") {
-			return fieldErr(item, ipath, "want schema.table.column, each part a name or a glob such as * or *_id")
+			return yamlerr.At(item, ipath, "%q is not schema.table.column: give three parts, each a name or a glob such as * or *_id", item.Value)
 		}
 		for _, part := range parts {
 			if _, err := pathpkg.Match(part, ""); err != nil {
-				return fieldErr(item, ipath, "bad glob "+part)
+				return yamlerr.At(item, ipath, "%q is not a glob: %s is malformed", item.Value, part)
 			}
 		}
 		p.keepPatterns = append(p.keepPatterns, keepPattern{schema: parts[0], table: parts[1], column: parts[2], text: item.Value})
@@ -308,53 +402,58 @@ func (k keepPattern) matches(table, column string) bool {
 	return ok1 && ok2 && ok3
 }
 
+// parseRule reads one column's (or one json path's) rule.
 func parseRule(n *yaml.Node, path string) (*rule, error) {
+	if n.Kind != yaml.MappingNode {
+		example := StrategyToken
+		if _, ok := strategyNames[n.Value]; ok && n.Kind == yaml.ScalarNode {
+			example = n.Value
+		}
+		return nil, yamlerr.At(n, path, "must be keep or a rule such as {strategy: %s}, not %s", example, yamlerr.Shape(n))
+	}
 	rl := &rule{keepFirst: -1, keepLast: -1}
 	seen := map[string]*yaml.Node{}
-	err := eachPair(n, path, func(k, v *yaml.Node, fpath string) error {
+	err := eachKey(n, path, func(k, v *yaml.Node, fpath string) error {
+		if !slices.Contains(ruleKeys, k.Value) {
+			return yamlerr.UnknownKey(k, fpath, ruleKeys)
+		}
 		seen[k.Value] = k
 		if k.Value == "json" {
 			rl.strategy, rl.name = jsonPaths, "json paths"
 			return parsePaths(rl, v, fpath)
 		}
 		if v.Kind != yaml.ScalarNode {
-			return fieldErr(v, fpath, "want a scalar value")
+			return yamlerr.At(v, fpath, "must be a single value, not %s", yamlerr.Shape(v))
 		}
-		var err error
 		switch k.Value {
 		case "strategy":
 			s, ok := strategyNames[v.Value]
 			if !ok {
-				return fieldErr(v, fpath, fmt.Sprintf("unknown strategy %q", v.Value))
+				return yamlerr.At(v, fpath, "unknown strategy %q%s; allowed: %s", v.Value, yamlerr.DidYouMean(v.Value, strategyList), strings.Join(strategyList, ", "))
 			}
 			rl.strategy, rl.name = s, v.Value
 		case "unique":
-			rl.unique, err = strconv.ParseBool(v.Value)
+			return yamlerr.DecodeAt(v, fpath, &rl.unique)
 		case "value":
-			if v.Tag == "!!null" {
-				return fieldErr(v, fpath, "null value, use strategy: null")
+			if isNull(v) {
+				return yamlerr.At(v, fpath, "must be a value: for NULL in every row, use strategy: null")
 			}
 			rl.value = []byte(v.Value)
 		case "format":
 			if v.Value != formatHex && v.Value != formatBase32 {
-				return fieldErr(v, fpath, "want hex or base32")
+				return yamlerr.At(v, fpath, "must be %s or %s, not %s", formatHex, formatBase32, yamlerr.Shape(v))
 			}
 			rl.format = v.Value
 		case "length":
-			rl.length, err = nonNegative(v.Value)
+			return intAt(v, fpath, &rl.length, 0, 0)
 		case "keep_first":
-			rl.keepFirst, err = nonNegative(v.Value)
+			return intAt(v, fpath, &rl.keepFirst, 0, 0)
 		case "keep_last":
-			rl.keepLast, err = nonNegative(v.Value)
+			return intAt(v, fpath, &rl.keepLast, 0, 0)
 		case "percent":
-			rl.percent, err = inRange(v.Value, 1, 100)
+			return intAt(v, fpath, &rl.percent, 1, 100)
 		case "days":
-			rl.days, err = inRange(v.Value, 1, 36500)
-		default:
-			return fieldErr(k, fpath, "unknown field, want strategy, unique, value, format, length, keep_first, keep_last, percent, days or json")
-		}
-		if err != nil {
-			return fieldErr(v, fpath, err.Error())
+			return intAt(v, fpath, &rl.days, 1, 36500)
 		}
 		return nil
 	})
@@ -363,47 +462,68 @@ func parseRule(n *yaml.Node, path string) (*rule, error) {
 	}
 	if seen["json"] != nil {
 		if len(seen) > 1 {
-			return nil, fieldErr(seen["json"], path+".json", "a column with json paths takes no other field")
+			return nil, yamlerr.At(seen["json"], path+".json", "a column masked by json paths takes no other key: give each path its own strategy")
 		}
 		return rl, nil
 	}
 	if seen["strategy"] == nil {
-		return nil, fieldErr(n, path+".strategy", "missing")
+		return nil, yamlerr.At(n, path, "a rule needs a strategy (%s) or json paths", strings.Join(strategyList, ", "))
 	}
 	return rl, rl.validate(seen, path)
 }
 
+// intAt reads the whole number n into *dst: at least lo, and at most hi unless hi is 0.
+func intAt(n *yaml.Node, path string, dst *int, lo, hi int) error {
+	var v int
+	if err := yamlerr.DecodeAt(n, path, &v); err != nil {
+		return err
+	}
+	switch {
+	case hi > 0 && (v < lo || v > hi):
+		return yamlerr.At(n, path, "must be from %d to %d, not %d", lo, hi, v)
+	case v < lo:
+		return yamlerr.At(n, path, "must be %d or more, not %d", lo, v)
+	}
+	*dst = v
+	return nil
+}
+
 // parsePaths reads a json: mapping of document paths to rules.
 func parsePaths(rl *rule, n *yaml.Node, path string) error {
-	err := eachPair(n, path, func(k, v *yaml.Node, ppath string) error {
+	if n.Kind != yaml.MappingNode {
+		return yamlerr.At(n, path, "must be a mapping of paths in the document to rules, like {email: {strategy: fake-email}}, not %s", yamlerr.Shape(n))
+	}
+	err := eachKey(n, path, func(k, v *yaml.Node, ppath string) error {
 		jp, err := parseJSONPath(k.Value)
 		if err != nil {
-			return fieldErr(k, ppath, err.Error())
+			return yamlerr.At(k, ppath, "%v", err)
 		}
 		sub, err := parseRule(v, ppath)
 		if err != nil {
 			return err
 		}
 		if sub.strategy == jsonPaths {
-			return fieldErr(k, ppath, "json paths do not nest")
+			return yamlerr.At(k, ppath, "json paths do not nest: write the whole path, like a.b")
 		}
 		sub.line = k.Line
 		rl.paths = append(rl.paths, pathRule{text: k.Value, path: jp, rule: sub})
 		return nil
 	})
 	if err == nil && len(rl.paths) == 0 {
-		return fieldErr(n, path, "no path")
+		return yamlerr.At(n, path, "names no path")
 	}
 	return err
 }
 
+// strategyOf names the strategy each strategy-specific option goes with.
+var strategyOf = map[string]strategy{"value": fixed, "format": token, "length": token, "keep_first": partial, "keep_last": partial,
+	"percent": noise, "days": shift}
+
 // validate checks the options that only some strategies take.
 func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
-	only := map[string]strategy{"value": fixed, "format": token, "length": token, "keep_first": partial, "keep_last": partial,
-		"percent": noise, "days": shift}
 	for _, f := range []string{"value", "format", "length", "keep_first", "keep_last", "percent", "days"} {
-		if k := seen[f]; k != nil && only[f] != rl.strategy {
-			return fieldErr(k, path+"."+f, "not an option of strategy "+rl.name)
+		if k := seen[f]; k != nil && strategyOf[f] != rl.strategy {
+			return yamlerr.At(k, path+"."+f, "is not an option of strategy %s (%s goes with %s)", rl.name, f, nameOf(strategyOf[f]))
 		}
 	}
 	if rl.strategy == noise && rl.percent == 0 {
@@ -413,7 +533,7 @@ func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
 		rl.days = defaultShiftDays
 	}
 	if rl.strategy == fixed && rl.value == nil {
-		return fieldErr(seen["strategy"], path+".value", "strategy fixed needs a value")
+		return yamlerr.At(seen["strategy"], path+".value", "missing: strategy fixed needs a value")
 	}
 	if rl.strategy == token {
 		if rl.format == "" {
@@ -427,71 +547,50 @@ func (rl *rule) validate(seen map[string]*yaml.Node, path string) error {
 			rl.length = limit
 		}
 		if rl.length > limit {
-			return fieldErr(seen["length"], path+".length", fmt.Sprintf("at most %d for %s", limit, rl.format))
+			return yamlerr.At(seen["length"], path+".length", "must be at most %d for %s, not %d", limit, rl.format, rl.length)
 		}
 		if rl.unique && rl.length*bitsPerChar < minUniqueTokBit {
-			return fieldErr(seen["unique"], path+".unique",
-				fmt.Sprintf("a unique token needs at least %d bits: length %d of %s carries %d", minUniqueTokBit, rl.length, rl.format, rl.length*bitsPerChar))
+			return yamlerr.At(seen["unique"], path+".unique",
+				"a unique token needs at least %d bits: length %d of %s carries %d", minUniqueTokBit, rl.length, rl.format, rl.length*bitsPerChar)
 		}
 	}
 	if rl.unique {
 		switch rl.strategy {
 		case token, fakeEmail, null, partial:
 		default:
-			return fieldErr(seen["unique"], path+".unique",
-				"strategy "+rl.name+" cannot keep a column unique (its value space is too small); use token or fake-email")
+			return yamlerr.At(seen["unique"], path+".unique",
+				"strategy %s cannot keep a column unique (its value space is too small); use token or fake-email", rl.name)
 		}
 	}
 	return nil
 }
 
-func inRange(s string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("want an integer from %d to %d, got %q", lo, hi, s)
-	}
-	return n, nil
-}
-
-func nonNegative(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("want a non-negative integer, got %q", s)
-	}
-	return n, nil
-}
-
-// eachPair calls fn for every key/value pair of a mapping node. A null node is an empty mapping.
-func eachPair(n *yaml.Node, path string, fn func(k, v *yaml.Node, path string) error) error {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		return fieldErr(n, path, "want a mapping")
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		p := k.Value
-		if path != "" {
-			p = path + "." + k.Value
-		}
-		if seen[k.Value] {
-			return fieldErr(k, p, "listed twice")
-		}
-		seen[k.Value] = true
-		if err := fn(k, v, p); err != nil {
-			return err
+// nameOf is a strategy's name as written.
+func nameOf(s strategy) string {
+	for name, v := range strategyNames {
+		if v == s {
+			return name
 		}
 	}
-	return nil
+	return ""
 }
 
-func fieldErr(n *yaml.Node, path, msg string) error {
-	if path == "" {
-		path = "(top level)"
-	}
-	return fmt.Errorf("%w: line %d: %s: %s", ErrInvalidRules, n.Line, path, msg)
+// eachKey calls fn for every key of the mapping n, in file order, with its value (an alias
+// resolved), refusing a key given twice, a key that is no single name, and merge keys (<<):
+// a rules file says each rule where it applies.
+func eachKey(n *yaml.Node, path string, fn func(k, v *yaml.Node, path string) error) error {
+	return yamlerr.EachKey(n, path, func(k, v *yaml.Node, kpath string) error {
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			return yamlerr.At(k, path, "a key must be a single name, not %s", yamlerr.Shape(k))
+		case k.ShortTag() == "!!merge":
+			return yamlerr.At(k, kpath, "merge keys (<<) are not read in masking rules: write the keys out")
+		}
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		return fn(k, v, kpath)
+	})
 }
 
 // qualify returns "schema.table", defaulting the schema to public.
@@ -587,26 +686,36 @@ func (p *Profile) NeedsKey() bool {
 
 // checkNames verifies that every ruled or kept table and column exists in schema (qualified
 // table name → its columns). It reports every problem at once, each naming the table or
-// column and its line, wrapping ErrUnknownTable or ErrUnknownColumn.
+// column, its level and its line in the rules file, wrapping ErrUnknownTable or
+// ErrUnknownColumn.
 func (p *Profile) checkNames(schema map[string][]string) error {
 	var errs []error
 	tables := slices.Sorted(maps.Keys(p.lines))
 	for _, t := range tables {
 		cols, ok := schema[t]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%w: %s (level %s, line %d)", ErrUnknownTable, t, p.level, p.lines[t]))
+			errs = append(errs, fmt.Errorf("%w: %s (%s)", ErrUnknownTable, t, p.where(p.lines[t])))
 			continue
 		}
 		for _, c := range p.Columns(t) {
 			if !slices.Contains(cols, c) {
-				errs = append(errs, fmt.Errorf("%w: %s.%s (level %s, line %d)", ErrUnknownColumn, t, c, p.level, p.tables[t][c].line))
+				errs = append(errs, fmt.Errorf("%w: %s.%s (%s)", ErrUnknownColumn, t, c, p.where(p.tables[t][c].line)))
 			}
 		}
 		for _, c := range slices.Sorted(maps.Keys(p.keepCols[t])) {
 			if !slices.Contains(cols, c) {
-				errs = append(errs, fmt.Errorf("%w: %s.%s (level %s, line %d)", ErrUnknownColumn, t, c, p.level, p.keepCols[t][c]))
+				errs = append(errs, fmt.Errorf("%w: %s.%s (%s)", ErrUnknownColumn, t, c, p.where(p.keepCols[t][c])))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// where names a line of the profile's level in the rules file: "level full, line 7", or
+// "level full, masking.yaml line 7" when the file has a name.
+func (p *Profile) where(line int) string {
+	if p.file == "" {
+		return fmt.Sprintf("level %s, line %d", p.level, line)
+	}
+	return fmt.Sprintf("level %s, %s line %d", p.level, p.file, line)
 }

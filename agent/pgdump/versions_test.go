@@ -90,15 +90,23 @@ func readEntry(t *testing.T, a *Archive, e Entry) []byte {
 // encodeArchive writes a's header and TOC in archive version 1.minor with 4-byte integers,
 // without data offsets, followed by the data blocks as they are.
 func encodeArchive(a *Archive, minor int, blocks []byte) []byte {
-	var w bytes.Buffer
-	putInt := func(v int) {
-		sign := byte(0)
-		if v < 0 {
-			sign, v = 1, -v
-		}
-		w.WriteByte(sign)
-		binary.Write(&w, binary.LittleEndian, uint32(v))
+	return encodeArchiveAt(a, minor, blocks, nil)
+}
+
+// encodeArchiveAt is encodeArchive with the data offsets of the entries in at (dump id →
+// offset of its block within blocks) recorded, as pg_dump does when it writes to a file.
+func encodeArchiveAt(a *Archive, minor int, blocks []byte, at map[int]int64) []byte {
+	toc := encodeTOC(a, minor, at, 0)
+	if len(at) > 0 {
+		toc = encodeTOC(a, minor, at, int64(len(toc))) // the same length: offsets have a fixed width
 	}
+	return append(toc, blocks...)
+}
+
+// encodeTOC writes the header and TOC; an entry in at gets the offset base+at[id].
+func encodeTOC(a *Archive, minor int, at map[int]int64, base int64) []byte {
+	var w bytes.Buffer
+	putInt := func(v int) { putArchInt(&w, v) }
 	putStr := func(s string) {
 		putInt(len(s))
 		w.WriteString(s)
@@ -146,13 +154,15 @@ func encodeArchive(a *Archive, minor int, blocks []byte) []byte {
 			putStr(strconv.Itoa(d))
 		}
 		putInt(-1)
-		flag := byte(offsetNoData)
+		flag, off := byte(offsetNoData), uint64(0)
 		if e.HasData {
 			flag = offsetNotSet
 		}
+		if pos, ok := at[e.DumpID]; ok {
+			flag, off = offsetSet, uint64(base+pos)
+		}
 		w.WriteByte(flag)
-		w.Write(make([]byte, 8))
+		binary.Write(&w, binary.LittleEndian, off)
 	}
-	w.Write(blocks)
 	return w.Bytes()
 }

@@ -77,7 +77,7 @@ func run(n, clients, rounds int) error {
 	cfg.Slack.APIURL, cfg.Slack.BotToken = slack.APIURL(), "xoxb-bench"
 	cfg.API.Rate, cfg.API.Burst = 1e9, 1e9 // the bench measures latency, not the limiter's refusals
 	days := []time.Time{time.Now().UTC().Truncate(24 * time.Hour)}
-	a, err := app.New(ctx, cfg, app.Options{Serve: true, DB: db, Policy: fakes.Policy(), Logger: discardLogger(),
+	a, err := app.New(ctx, cfg, app.Options{Serve: true, DB: db, Policy: fakes.Policy(), Rules: fakes.Rules(), Logger: discardLogger(),
 		Backends: provisioner.Backends{"prod": {Provisioner: &fakes.Provisioner{}, Catalogue: fakes.Daily("prod", 1<<30, days...),
 			Strategy: provisioner.StrategyRestore}}})
 	if err != nil {

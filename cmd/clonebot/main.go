@@ -2,7 +2,7 @@
 //
 //	clonebot serve   -config clonebot.yaml   the Slack bot (Socket Mode or HTTP)
 //	clonebot agent   -config clonebot.yaml   a restore agent reading the job stream
-//	clonebot policy  validate policy.yaml    check a policy file
+//	clonebot policy  validate policy.yaml    check a policy file (-rules, -config: and masking rules)
 //	clonebot audit   verify|export|…         the audit log: verify, anchor, export, the auditor's answers
 //	clonebot report  [30d]                   the governance report from the audit log
 //	clonebot masking check <backup>          every column's masking, suggested rules
@@ -65,21 +65,35 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // command's synopsis) and the flags to stdout and returns flag.ErrHelp (exit 0); a bad flag
 // prints them to stderr and is a usage error (exit 2).
 func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseArgs(fs, usage, args, stdout, stderr)
+	if err == nil && len(pos) > 0 {
+		printFlags(fs, usage, stderr)
+		return usagef("%s: unexpected argument %q", fs.Name(), pos[0])
+	}
+	return err
+}
+
+// parseArgs is parseFlags for a command that takes arguments besides its flags, which may
+// come before, between or after them: it returns those arguments.
+func parseArgs(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {} // printed below, to the right stream
-	err := fs.Parse(args)
-	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			printFlags(fs, usage, stdout)
+			return nil, flag.ErrHelp
+		case err != nil:
+			printFlags(fs, usage, stderr)
+			return nil, usagef("%s: %v", fs.Name(), err)
+		case fs.NArg() == 0:
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		printFlags(fs, usage, stdout)
-		return flag.ErrHelp
-	case err != nil:
-		printFlags(fs, usage, stderr)
-		return usagef("%s: %v", fs.Name(), err)
-	}
-	return nil
 }
 
 func printFlags(fs *flag.FlagSet, usage string, w io.Writer) {
@@ -94,7 +108,8 @@ const usage = `clonebot: governed, temporary, masked copies of production databa
 usage:
   clonebot serve -config clonebot.yaml     the Slack bot and the lifecycle loop
   clonebot agent -config clonebot.yaml     a restore agent: takes jobs from the Redis Stream
-  clonebot policy validate <policy.yaml>   check a policy file; names the bad field and line
+  clonebot policy validate <policy.yaml> [-rules masking.yaml] | -config clonebot.yaml
+                                           check a policy (and masking rules); names the bad field and line
   clonebot audit <command>                 the audit log: verify, anchor, export, unmasked, breakglass, approvals, destroyed, alive
   clonebot report [30d]                    the governance report from the audit log
   clonebot masking check <backup> [-rules f] [-level l]

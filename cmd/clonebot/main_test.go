@@ -25,6 +25,56 @@ func TestPolicyValidate(t *testing.T) {
 	}
 }
 
+// TestPolicyValidateRules checks the masking rules with the policy, given by -rules or named
+// by a config, as serve and agent check them at start (issue 13, item 2).
+func TestPolicyValidateRules(t *testing.T) {
+	dir := t.TempDir()
+	example, _ := os.ReadFile("../../deploy/masking.example.yaml")
+	policy, _ := os.ReadFile("../../deploy/policy.example.yaml")
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o600)
+	os.WriteFile(filepath.Join(dir, "clonebot.yaml"), []byte("policy: policy.yaml\nmasking: {rules: masking.yaml}\n"+
+		"local: {admin_url: postgres://a@127.0.0.1/postgres, host: h, port: 5432, secrets_dir: /s, backups: \"/b/{source}/{date}/\", sources: {prod: {strategy: restore}}}\n"), 0o600)
+	rules := func(content string) {
+		os.WriteFile(filepath.Join(dir, "masking.yaml"), []byte(content), 0o600)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		rules string
+		want  string // on stdout, or in the error
+		ok    bool
+	}{
+		{"with -rules", []string{"DIR/policy.yaml", "-rules", "DIR/masking.yaml"}, string(example),
+			"DIR/masking.yaml: ok — levels: full, none, partial; every masking level the tiers use is defined", true},
+		{"-rules first", []string{"-rules", "DIR/masking.yaml", "DIR/policy.yaml"}, string(example), "DIR/policy.yaml: ok", true},
+		{"a config", []string{"-config", "DIR/clonebot.yaml"}, string(example), "DIR/masking.yaml: ok — levels: full, none, partial", true},
+		{"bad rules", []string{"DIR/policy.yaml", "-rules", "DIR/masking.yaml"}, strings.Replace(string(example), "{strategy: fake-ssn}", "{strategy: fake-sn}", 1),
+			`masking rules DIR/masking.yaml: levels.full.public.users.ssn.strategy (line 39): unknown strategy "fake-sn" (did you mean fake-ssn?)`, false},
+		{"bad rules named by a config", []string{"-config", "DIR/clonebot.yaml"}, "levels:\n  full:\n    users: {email: {strategy: token, lenght: 8}}\n",
+			`masking rules DIR/masking.yaml: levels.full.users.email.lenght (line 3): unknown key "lenght" (did you mean length?)`, false},
+		{"a level the policy uses is missing", []string{"DIR/policy.yaml", "-rules", "DIR/masking.yaml"}, "levels:\n  full: {}\n",
+			"policy DIR/policy.yaml: tiers.staging.masking (line 49): masking level partial has no rules: DIR/masking.yaml defines full", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules(tt.rules)
+			args := []string{"policy", "validate"}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "DIR", dir))
+			}
+			want := strings.ReplaceAll(tt.want, "DIR", dir)
+			var out bytes.Buffer
+			err := run(context.Background(), args, &out, &out)
+			switch {
+			case tt.ok && (err != nil || !strings.Contains(out.String(), want)):
+				t.Errorf("err = %v, output:\n%s\nwant it to contain %q", err, out.String(), want)
+			case !tt.ok && (err == nil || !strings.HasPrefix(err.Error(), want)):
+				t.Errorf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
 // TestFirstContact runs clonebot's command lines as main does and checks the exit status and
 // what goes to stdout and stderr (issue 14, item 4).
 func TestFirstContact(t *testing.T) {
@@ -49,6 +99,10 @@ func TestFirstContact(t *testing.T) {
 		{name: "report -h", args: []string{"report", "-h"}, code: 0, stdout: []string{"usage: clonebot report", "-user string"}},
 		{name: "policy -h", args: []string{"policy", "-h"}, code: 0, stdout: []string{"usage: clonebot policy validate <policy.yaml>"}},
 		{name: "policy without a file", args: []string{"policy", "validate"}, code: 2, stderrOnly: policyUsage},
+		{name: "policy validate -h", args: []string{"policy", "validate", "-h"}, code: 0,
+			stdout: []string{"usage: clonebot policy validate <policy.yaml> [-rules masking.yaml]", "-rules string", "-config string"}},
+		{name: "policy validate with a config and a file", args: []string{"policy", "validate", "-config", "c.yaml", "p.yaml"}, code: 2,
+			stderr: []string{"-rules string", "clonebot: policy validate: -config names the policy and the masking rules; give neither a policy file nor -rules with it\n"}},
 		{name: "a flag serve does not have", args: []string{"serve", "-bogus"}, code: 2,
 			stderr: []string{"usage: clonebot serve", "-config string", "clonebot: serve: flag provided but not defined: -bogus\n"}},
 		{name: "an argument serve does not take", args: []string{"serve", "now"}, code: 2,

@@ -20,6 +20,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
 )
 
@@ -466,8 +467,8 @@ func checkDisruptionAndNetwork(t *testing.T, objs []object, ws []workload) {
 	}
 }
 
-// checkConfigMap: the config, policy and masking files are there and parse, and the config
-// names the other two.
+// checkConfigMap: the config, policy and masking files are there and parse, the config
+// names the other two, and the rules define every masking level the policy's tiers use.
 func checkConfigMap(t *testing.T, objs []object) {
 	t.Helper()
 	cm, ok := find[*corev1.ConfigMap](objs, configMap)
@@ -483,11 +484,16 @@ func checkConfigMap(t *testing.T, objs []object) {
 	if err := yaml.Unmarshal([]byte(cm.Data["clonebot.yaml"]), &cfg); err != nil {
 		t.Fatalf("clonebot.yaml: %v", err)
 	}
-	if _, err := approvals.ParsePolicy([]byte(cm.Data[cfg.Policy])); err != nil {
-		t.Errorf("the policy the config names (%q): %v", cfg.Policy, err)
+	p, err := approvals.ParsePolicyFile(cfg.Policy, []byte(cm.Data[cfg.Policy]))
+	if err != nil {
+		t.Fatalf("the policy the config names: %v", err)
 	}
-	if _, err := mask.ParseRules([]byte(cm.Data[cfg.Masking.Rules])); err != nil {
-		t.Errorf("the masking rules the config names (%q): %v", cfg.Masking.Rules, err)
+	rules, err := mask.ParseRulesFile(cfg.Masking.Rules, []byte(cm.Data[cfg.Masking.Rules]))
+	if err != nil {
+		t.Fatalf("the masking rules the config names: %v", err)
+	}
+	if err := app.CheckRules(rules, cfg.Masking.Rules, p); err != nil {
+		t.Errorf("the policy and the masking rules, as serve and agent check them at start: %v", err)
 	}
 }
 

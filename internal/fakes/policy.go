@@ -3,7 +3,9 @@ package fakes
 import (
 	_ "embed"
 
+	"github.com/clonebot/clonebot/agent/mask"
 	"github.com/clonebot/clonebot/approvals"
+	"github.com/clonebot/clonebot/deploy"
 )
 
 //go:embed testdata/policy.yaml
@@ -21,4 +23,14 @@ func Policy() *approvals.Policy {
 		panic("fakes: the test policy is invalid: " + err.Error())
 	}
 	return p
+}
+
+// Rules returns the masking rules of deploy/masking.example.yaml, which define every level
+// Policy's tiers use (full, partial, none).
+func Rules() *mask.Rules {
+	r, err := mask.ParseRules(deploy.MaskingExample)
+	if err != nil {
+		panic("fakes: the example masking rules are invalid: " + err.Error())
+	}
+	return r
 }

@@ -6,9 +6,11 @@
 // line early), and an empty file says so.
 //
 // Parse reads a file into a node tree; Decode checks a tree against a Go type and decodes it;
-// Load does both. A loader that walks nodes itself (the masking rules) uses Parse and reports
-// its own findings with At, so every file's errors read alike. Lines maps each path to its
-// line, for errors found after decoding (a policy's Validate).
+// Load does both. A loader that walks nodes itself (the masking rules) uses Parse, EachKey
+// (keys in file order, none twice), DecodeAt (one value at a path) and UnknownKey or
+// DidYouMean, and reports its own findings with At, so every file's errors read alike; InFile
+// names the file. Lines maps each path to its line, for errors found after decoding (a
+// policy's Validate).
 //
 // It does no I/O and imports nothing from this repository.
 package yamlerr

@@ -34,6 +34,16 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
+// InFile writes e as a problem of the file named file, of the kind what ("policy",
+// "masking rules"): "policy policy.yaml: tiers.dev.masknig (line 31): unknown key ...";
+// without a name, "policy: ...".
+func (e *Error) InFile(what, file string) string {
+	if file != "" {
+		what += " " + file
+	}
+	return what + ": " + e.Error()
+}
+
 // ErrEmpty is the error of a file with no document, or only comments, or only null.
 var ErrEmpty = &Error{Msg: "the file is empty (or holds only comments)"}
 
@@ -115,15 +125,19 @@ func Load(data []byte, v any) (*yaml.Node, error) {
 // when it looks like a typo), a key given twice, a value of the wrong shape or kind (a list
 // where one value goes, "soon" where a duration goes), or what a type's own UnmarshalYAML
 // refused.
-func Decode(root *yaml.Node, v any) error {
+func Decode(root *yaml.Node, v any) error { return DecodeAt(root, "", v) }
+
+// DecodeAt is Decode for a node found at path by a loader that walks nodes itself: its
+// errors name paths under path ("levels.full.public.users.email.unique").
+func DecodeAt(n *yaml.Node, path string, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("yamlerr: decode into %T: want a non-nil pointer", v)
 	}
-	if err := check(root, rv.Type().Elem(), ""); err != nil {
+	if err := check(n, rv.Type().Elem(), path); err != nil {
 		return err
 	}
-	if err := root.Load(v, yaml.WithKnownFields()); err != nil {
+	if err := n.Load(v, yaml.WithKnownFields()); err != nil {
 		// check accepts only what decodes; this is a case it does not know.
 		var les *yaml.LoadErrors
 		if errors.As(err, &les) && len(les.Errors) > 0 {
@@ -168,7 +182,7 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 		return checkMap(n, t, path)
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			return At(n, path, "must be a list, like [a, b], not %s", shape(n))
+			return At(n, path, "must be a list, like [a, b], not %s", Shape(n))
 		}
 		for i, item := range n.Content {
 			if err := check(item, t.Elem(), join(path, strconv.Itoa(i))); err != nil {
@@ -178,7 +192,7 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	}
 	if n.Kind != yaml.ScalarNode {
-		return At(n, path, "must be %s, not %s", kindWords(t), shape(n))
+		return At(n, path, "must be %s, not %s", kindWords(t), Shape(n))
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
 		return nil // its decoding says
@@ -217,7 +231,7 @@ func checkDuration(n *yaml.Node, path string) error {
 // own UnmarshalYAML; its error says what is wrong in words, without a path or line.
 func Duration(n *yaml.Node) (time.Duration, error) {
 	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("must be a duration like 30s, 5m or 8h, not %s", shape(n))
+		return 0, fmt.Errorf("must be a duration like 30s, 5m or 8h, not %s", Shape(n))
 	}
 	d, err := time.ParseDuration(n.Value)
 	if err != nil {
@@ -232,12 +246,12 @@ func Duration(n *yaml.Node) (time.Duration, error) {
 func checkStruct(n *yaml.Node, t reflect.Type, path string) error {
 	fields := structFields(t)
 	if n.Kind != yaml.MappingNode {
-		return At(n, path, "must be a mapping of keys (%s), not %s", strings.Join(keysOf(fields), ", "), shape(n))
+		return At(n, path, "must be a mapping of keys (%s), not %s", strings.Join(keysOf(fields), ", "), Shape(n))
 	}
 	return eachKey(n, path, func(k, v *yaml.Node, kpath string) error {
 		f, ok := fields[k.Value]
 		if !ok {
-			return At(k, kpath, "unknown key%s; allowed keys: %s", suggest(k.Value, keysOf(fields)), strings.Join(keysOf(fields), ", "))
+			return UnknownKey(k, kpath, keysOf(fields))
 		}
 		return check(v, f.typ, kpath)
 	})
@@ -245,25 +259,40 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string) error {
 
 func checkMap(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind != yaml.MappingNode {
-		return At(n, path, "must be a mapping of names to values, not %s", shape(n))
+		return At(n, path, "must be a mapping of names to values, not %s", Shape(n))
 	}
 	return eachKey(n, path, func(k, v *yaml.Node, kpath string) error {
 		if k.Kind != yaml.ScalarNode {
-			return At(k, path, "a key must be a single name, not %s", shape(k))
+			return At(k, path, "a key must be a single name, not %s", Shape(k))
 		}
 		return check(v, t.Elem(), kpath)
 	})
 }
 
-// eachKey calls fn for every key of a mapping, in file order, refusing a key given twice.
+// UnknownKey is the error of key k at path, which is none of allowed: it names the allowed
+// keys, and the nearest when k looks like a typo of it.
+func UnknownKey(k *yaml.Node, path string, allowed []string) *Error {
+	return At(k, path, "unknown key %q%s; allowed keys: %s", k.Value, DidYouMean(k.Value, allowed), strings.Join(allowed, ", "))
+}
+
+// eachKey is EachKey for a mapping the decoder reads, which merges what a merge key (<<)
+// names itself: its mapping's keys are checked where they are written.
 func eachKey(n *yaml.Node, path string, fn func(k, v *yaml.Node, kpath string) error) error {
+	return EachKey(n, path, func(k, v *yaml.Node, kpath string) error {
+		if k.Value == "<<" && k.Kind == yaml.ScalarNode {
+			return nil
+		}
+		return fn(k, v, kpath)
+	})
+}
+
+// EachKey calls fn for every key of the mapping n, in file order, with the key's path,
+// refusing a key given twice.
+func EachKey(n *yaml.Node, path string, fn func(k, v *yaml.Node, kpath string) error) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		kpath := join(path, k.Value)
-		if k.Value == "<<" && k.Kind == yaml.ScalarNode {
-			continue // a YAML merge key: its mapping's keys are checked where they are written
-		}
 		if first, dup := seen[k.Value]; dup {
 			return At(k, kpath, "given twice (first at line %d)", first)
 		}
@@ -325,18 +354,25 @@ func keysOf(fields map[string]field) []string {
 	return keys
 }
 
-// suggest names the allowed key nearest to key, when it looks like a typo of it.
-func suggest(key string, allowed []string) string {
-	best, bestDist := "", 3 // at most two edits
+// DidYouMean names the word of allowed nearest to word, " (did you mean masking?)", when word
+// looks like a typo of it (at most two edits away); else it is "".
+func DidYouMean(word string, allowed []string) string {
+	if best := Nearest(word, allowed); best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	return ""
+}
+
+// Nearest returns the word of allowed nearest to word when it is at most two edits away (a
+// letter added, dropped, changed, or two swapped), else "".
+func Nearest(word string, allowed []string) string {
+	best, bestDist := "", 3
 	for _, a := range allowed {
-		if d := distance(strings.ToLower(key), a); d < bestDist {
+		if d := distance(strings.ToLower(word), a); d < bestDist {
 			best, bestDist = a, d
 		}
 	}
-	if best == "" {
-		return fmt.Sprintf(" %q", key)
-	}
-	return fmt.Sprintf(" %q (did you mean %s?)", key, best)
+	return best
 }
 
 // distance is the optimal string alignment distance: insertions, deletions, substitutions
@@ -368,8 +404,8 @@ func distance(a, b string) int {
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
-// shape says what a node is, in words.
-func shape(n *yaml.Node) string {
+// Shape says what a node is, in words: "a mapping", "a list", or its value quoted.
+func Shape(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

@@ -118,3 +118,34 @@ func TestDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpersForWalkers checks what a loader that walks nodes itself (the masking rules) uses:
+// errors under a path, keys given twice, suggestions, and the file in the message.
+func TestHelpersForWalkers(t *testing.T) {
+	root, err := Parse([]byte("levels:\n  full:\n    port: many\n    port: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := root.Content[1].Content[1]
+	var port int
+	if err := DecodeAt(full.Content[1], "levels.full.port", &port); err == nil || err.Error() != `levels.full.port (line 3): "many" is not a whole number` {
+		t.Errorf("DecodeAt: %v", err)
+	}
+	err = EachKey(full, "levels.full", func(k, v *yaml.Node, path string) error { return nil })
+	var e *Error
+	if !errors.As(err, &e) || e.Path != "levels.full.port" || e.Line != 4 || e.Msg != "given twice (first at line 3)" {
+		t.Errorf("EachKey: %v", err)
+	}
+	if got := e.InFile("masking rules", "m.yaml"); got != "masking rules m.yaml: levels.full.port (line 4): given twice (first at line 3)" {
+		t.Errorf("InFile: %s", got)
+	}
+	if got := e.InFile("policy", ""); !strings.HasPrefix(got, "policy: levels.full.port") {
+		t.Errorf("InFile without a name: %s", got)
+	}
+	if got := UnknownKey(full.Content[0], "levels.full.port", []string{"part", "sort"}).Error(); got != `levels.full.port (line 3): unknown key "port" (did you mean part?); allowed keys: part, sort` {
+		t.Errorf("UnknownKey: %s", got)
+	}
+	if Nearest("fake-mail", []string{"token", "fake-email"}) != "fake-email" || Nearest("scramble", []string{"token"}) != "" || DidYouMean("x", nil) != "" {
+		t.Error("Nearest or DidYouMean is wrong")
+	}
+}
