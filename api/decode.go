@@ -28,8 +28,8 @@ type createBody struct {
 
 // patchBody is the body of PATCH /clones/{id}: exactly one of its fields.
 type patchBody struct {
-	ExtendBy  string `json:"extend_by,omitempty"`  // more time, like 2h (capped by the tier)
-	ExpiresIn string `json:"expires_in,omitempty"` // the clone expires this long from now: sooner or later (capped)
+	ExtendBy  string `json:"extend_by,omitempty"`  // more time, like 2h (past the tier's cap: refused with the most allowed)
+	ExpiresIn string `json:"expires_in,omitempty"` // the clone expires this long from now: sooner or later (within the cap)
 }
 
 // patch is a decoded PATCH: one of the two durations.

@@ -109,7 +109,8 @@ func TestExpireInShortensAndExtendsWithinTheCap(t *testing.T) {
 		{"shorten", 30 * time.Minute, "Shortened", t0.Add(30 * time.Minute), false},
 		{"extend", 10 * time.Hour, "Extended", t0.Add(10 * time.Hour), false},
 		{"same", 10 * time.Hour, "already expires", t0.Add(10 * time.Hour), false},
-		{"over the cap", 100 * time.Hour, "capped: the dev tier allows 24h in total", t0.Add(24 * time.Hour), false},
+		{"over the cap: refused, nothing changed", 100 * time.Hour, "the dev tier allows 24h in total from ready. The latest it can expire is " + approvals.FormatTime(t0.Add(24*time.Hour)), t0.Add(10 * time.Hour), true},
+		{"up to the cap", 24 * time.Hour, "Extended", t0.Add(24 * time.Hour), false},
 		{"zero", 0, "positive time left", t0.Add(24 * time.Hour), true},
 	}
 	for _, tt := range tests {

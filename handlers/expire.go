@@ -10,8 +10,9 @@ import (
 )
 
 // ExpireIn sets a ready clone to be destroyed left from now: sooner than it would be (its
-// time shortened) or later (extended, capped like Extend so its whole life stays within its
-// tier's maximum). The change is recorded as an extension whose details carry both expiries.
+// time shortened) or later (extended). Past its tier's cap on the clone's whole life it is
+// refused as Extend refuses, saying the most that can be granted now. The change is recorded
+// as an extension whose details carry both expiries.
 func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Duration) (Reply, error) {
 	if left <= 0 {
 		return Reply{}, refuse(EInvalid, "Give a positive time left, like 30m; to end the clone now, destroy it.")
@@ -24,24 +25,25 @@ func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Du
 		return Reply{}, refuse(EConflict, "%s is %s; only a ready clone's expiry can be changed.", r.ID, r.Status)
 	}
 	now := s.now()
-	until, capped := now.Add(left), false
-	if limit := r.ReadyAt.Add(r.MaxTTL); r.MaxTTL > 0 && until.After(limit) {
-		until, capped = limit, true
+	until := now.Add(left).Truncate(time.Millisecond) // the store keeps milliseconds
+	if limit, ok := approvals.ExtensionLimit(r); ok && until.After(limit) {
+		e := refuse(EInvalid, "%s cannot expire in %s: the %s tier allows %s in total from ready. The latest it can expire is %s, in %s.",
+			r.ID, approvals.FormatDuration(left), r.Tier, approvals.FormatDuration(r.MaxTTL), stamp(limit), approvals.FormatDuration(limit.Sub(now)))
+		if limit.After(r.ExpiresAt) {
+			e.Offer = &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: limit.Sub(r.ExpiresAt), Until: limit}
+		}
+		return Reply{}, e
 	}
-	until = until.Truncate(time.Millisecond) // the store keeps milliseconds
 	verb := "extended"
 	switch {
 	case until.Equal(r.ExpiresAt):
-		rep := said("%s already expires at %s.", r.ID, until.UTC().Format(approvals.TimeLayout))
+		rep := said("%s already expires at %s.", r.ID, stamp(until))
 		rep.Request = r
 		return rep, nil
 	case until.Before(r.ExpiresAt):
 		verb = "shortened"
 	}
-	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, until.UTC().Format(approvals.TimeLayout))
-	if capped {
-		text += fmt.Sprintf(" (capped: the %s tier allows %s in total)", r.Tier, approvals.FormatDuration(r.MaxTTL))
-	}
+	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, stamp(until))
 	r, err = s.store.Extend(ctx, r.ID, a.by(u), until, now, approvals.Note(a.by(u), text))
 	if errors.Is(err, approvals.ErrNotActive) {
 		return Reply{}, refuse(EConflict, "%s is no longer ready; its expiry cannot be changed.", id)
