@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -95,20 +94,9 @@ func (s *Keys) Get(ctx context.Context, id string) (*apikey.Key, error) {
 
 // List returns every key, revoked and expired ones too, oldest first.
 func (s *Keys) List(ctx context.Context) ([]*apikey.Key, error) {
-	ids, err := s.c.SMembers(ctx, s.k.apiKeys()).Result()
+	out, err := readSet(ctx, s.c, s.k.apiKeys(), s.k.apiKey, keyFromHash) // one pipeline; keys gone are left out
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	out := make([]*apikey.Key, 0, len(ids))
-	for _, id := range ids {
-		k, err := s.Get(ctx, id)
-		if errors.Is(err, apikey.ErrInvalid) {
-			continue // indexed but gone: nothing to show
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b *apikey.Key) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {

@@ -59,6 +59,7 @@ const recentKept = 5
 const luaGolden = `
 local GOLDEN, OUTBOX, GOLDENS, LINE, USERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]
+` + luaShared + `
 
 -- emit appends one audit event about the golden copy; its source and masking are added.
 local function emit(typ, id, actor, at, data)
@@ -66,16 +67,6 @@ local function emit(typ, id, actor, at, data)
   data.source, data.masking, data.generation = c[1], c[2], c[3]
   redis.call('XADD', OUTBOX, '*', 'type', typ, 'request_id', id, 'actor', actor, 'at', at,
     'data', cjson.encode(data))
-end
-
--- announce records ARGV[from .. from+n-1], notices about the golden copy, for the notifier,
--- as a request's.
-local function announce(id, at, from, n)
-  if n == 0 then return end
-  local items = {}
-  for i = from, from + n - 1 do items[#items + 1] = ARGV[i] end
-  redis.call('RPUSH', BASE .. K_NOTICES .. id, unpack(items))
-  redis.call('ZADD', BASE .. K_NOTIFY, 'NX', at, id)
 end
 `
 
@@ -94,15 +85,13 @@ if slot ~= '' and line[2] and line[2] ~= '' and tonumber(slot) <= tonumber(line[
   return {'not_due', line[2]}
 end
 local gen = tostring(tonumber(line[3] or '0') + 1)
-local fields = {}
-for i = 8, 7 + n_fields do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', GOLDEN, unpack(fields))
+redis.call('HSET', GOLDEN, unpack(args(8, n_fields)))
 redis.call('HSET', GOLDEN, 'generation', gen, 'status', 'provisioning', 'created_at_ms', at, 'updated_at_ms', at)
 redis.call('HSET', LINE, 'building', id, 'gen', gen)
 if slot ~= '' then redis.call('HSET', LINE, 'slot_ms', slot) end
 redis.call('SADD', GOLDENS, id)
 emit('golden_started', id, by, at, {slot_ms = slot, backup = backup})
-announce(id, at, 8 + n_fields, #ARGV - 7 - n_fields)
+announce(id, at, args(8 + n_fields, #ARGV - 7 - n_fields))
 return {'ok', gen}
 `
 
@@ -117,13 +106,7 @@ local h = redis.call('HMGET', GOLDEN, 'status', 'created_at_ms', 'rows', 'bytes'
 local cur = h[1]
 if not cur then return {'not_found', ''} end
 if cur == to then return {'same', cur, redis.call('HGETALL', GOLDEN)} end
-if #ARGV >= guard_from then
-  local ok = false
-  for i = guard_from, #ARGV do
-    if ARGV[i] == cur then ok = true; break end
-  end
-  if not ok then return {'guard', cur} end
-end
+if not allowed(cur, guard_from) then return {'guard', cur} end
 if not (NEXT[cur] and NEXT[cur][to]) then return {'illegal', cur} end
 if cur == 'ready' then
   local n = redis.call('SCARD', USERS)
@@ -132,15 +115,9 @@ end
 
 local changes = {'status', to, 'updated_at_ms', at}
 local data = {from = cur, to = to}
-if clone ~= '' then
-  changes[#changes + 1] = 'clone'
-  changes[#changes + 1] = clone
-end
-if failure ~= '' then
-  changes[#changes + 1] = 'failure'
-  changes[#changes + 1] = failure
-  data.failure = failure
-end
+put(changes, 'clone', clone)
+put(changes, 'failure', failure)
+if failure ~= '' then data.failure = failure end
 local building = redis.call('HGET', LINE, 'building')
 if (to == 'ready' or to == 'failed') and building == id then redis.call('HSET', LINE, 'building', '') end
 if to == 'ready' then
@@ -162,7 +139,7 @@ if to == 'retired' then
   redis.call('PEXPIRE', GOLDEN, RETIRED_TTL_MS)
 end
 emit('golden_' .. to, id, by, at, data)
-announce(id, at, 9, n_say)
+announce(id, at, args(9, n_say))
 return {'ok', cur, redis.call('HGETALL', GOLDEN)}
 `
 
@@ -303,11 +280,7 @@ func (s *Store) Golden(ctx context.Context, id string) (*approvals.Golden, error
 
 // Goldens returns every golden copy not retired, by line and generation.
 func (s *Store) Goldens(ctx context.Context) ([]*approvals.Golden, error) {
-	ids, err := s.c.SMembers(ctx, s.k.goldens()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list golden copies: %w", err)
-	}
-	out, err := readHashes(ctx, s.c, ids, s.k.golden, goldenFromHash)
+	out, err := readSet(ctx, s.c, s.k.goldens(), s.k.golden, goldenFromHash)
 	if err != nil {
 		return nil, fmt.Errorf("list golden copies: %w", err)
 	}

@@ -20,13 +20,51 @@ import (
 // with fields the request's HGETALL after the change: one round trip for the change and the
 // answer. Scripts read only the fields they need (HMGET), never the whole hash into a table.
 
+// luaShared holds the helpers of every script that changes a request or a golden copy; it
+// follows a header that names BASE (ARGV[1], the engine's key base).
+const luaShared = `
+local function set(v) return v and v ~= '' end
+
+-- args returns ARGV[from .. from+n-1].
+local function args(from, n)
+  local out = {}
+  for i = from, from + n - 1 do out[#out + 1] = ARGV[i] end
+  return out
+end
+
+-- put appends field k and value v to an HSET argument list, unless v is empty.
+local function put(list, k, v)
+  if v == '' then return end
+  list[#list + 1] = k
+  list[#list + 1] = v
+end
+
+-- allowed reports whether cur is one of ARGV[from ..], the statuses a guarded change
+-- requires; none given allows any.
+local function allowed(cur, from)
+  if #ARGV < from then return true end
+  for i = from, #ARGV do
+    if ARGV[i] == cur then return true end
+  end
+  return false
+end
+
+-- announce records notices for the notifier, each an encoded JSON object: appended to the
+-- notice list of id (a request or a golden copy), and id put among those with notices to send
+-- (scored by when its oldest unsent notice was recorded).
+local function announce(id, at, items)
+  if #items == 0 then return end
+  redis.call('RPUSH', BASE .. K_NOTICES .. id, unpack(items))
+  redis.call('ZADD', BASE .. K_NOTIFY, 'NX', at, id)
+end
+`
+
 // luaCommon holds the helpers every request script shares. ACTIVE (and NEXT, for
 // transitions) are generated from package approvals by activeLua and nextLua.
 const luaCommon = `
 local REQ, OUTBOX, PENDING, EXPIRY, ACTIVESET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]
-
-local function set(v) return v and v ~= '' end
+` + luaShared + `
 
 -- append_json appends one encoded item to a JSON array kept as text.
 local function append_json(arr, item)
@@ -70,22 +108,13 @@ local function emit(typ, id, actor, at, data)
     'data', cjson.encode(data))
 end
 
--- announce records notices for the notifier, each an encoded JSON object: appended to the
--- request's notice list, and the request put among those with notices to send (scored by
--- when its oldest unsent notice was recorded).
-local function announce(id, at, items)
-  if #items == 0 then return end
-  redis.call('RPUSH', BASE .. K_NOTICES .. id, unpack(items))
-  redis.call('ZADD', BASE .. K_NOTIFY, 'NX', at, id)
-end
-
 -- card is the notice every change of a request records: show its card as it now is.
 local function card(at) return cjson.encode({kind = 'card', at_ms = at}) end
 
 -- said returns ARGV[from .. from+n-1], the notices the caller gave, after card(at).
 local function said(at, from, n)
   local items = {card(at)}
-  for i = from, from + n - 1 do items[#items + 1] = ARGV[i] end
+  for _, v in ipairs(args(from, n)) do items[#items + 1] = v end
   return items
 end
 
@@ -124,9 +153,7 @@ if golden ~= '' then
 end
 local n_events, n_say, created_at = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
 local say_from = 13 + 4 * n_events
-local fields = {}
-for i = say_from + n_say, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', REQ, unpack(fields))
+redis.call('HSET', REQ, unpack(args(say_from + n_say, #ARGV - say_from - n_say + 1)))
 sync(id, '', status, requester, team, pending_at, false)
 for i = 0, n_events - 1 do
   local j = 13 + 4 * i
@@ -302,13 +329,7 @@ local h = redis.call('HMGET', REQ, 'status', 'requester', 'team', 'pending_expir
 local cur = h[1]
 if not cur then return {'not_found', ''} end
 if cur == to and ARGV[9] == '1' then return {'same', cur, redis.call('HGETALL', REQ)} end
-if #ARGV >= guard_from then
-  local ok = false
-  for i = guard_from, #ARGV do
-    if ARGV[i] == cur then ok = true; break end
-  end
-  if not ok then return {'guard', cur} end
-end
+if not allowed(cur, guard_from) then return {'guard', cur} end
 if not (NEXT[cur] and NEXT[cur][to]) then return {'illegal', cur} end
 
 local changes = {'status', to, 'updated_at_ms', at}
@@ -322,20 +343,11 @@ if to == 'ready' then
   changes[#changes + 1] = expires_at
   data.expires_at_ms = expires_at
 end
-if clone ~= '' then
-  changes[#changes + 1] = 'clone'
-  changes[#changes + 1] = clone
-end
-if failure ~= '' then
-  changes[#changes + 1] = 'failure'
-  changes[#changes + 1] = failure
-  data.failure = failure
-end
+put(changes, 'clone', clone)
+put(changes, 'failure', failure)
+if failure ~= '' then data.failure = failure end
 if note ~= '' then data.note = note end
-if review_due ~= '' then
-  changes[#changes + 1] = 'review_due_at_ms'
-  changes[#changes + 1] = review_due
-end
+put(changes, 'review_due_at_ms', review_due)
 changes[#changes + 1] = 'history'
 changes[#changes + 1] = append_json(h[7], event(to, cur, to, by, note, at))
 redis.call('HSET', REQ, unpack(changes))
@@ -386,9 +398,7 @@ if once ~= '' then
   if redis.call('HSETNX', marks, once, at) == 0 then return {'done', ''} end
   redis.call('PEXPIRE', marks, MARKS_TTL_MS)
 end
-local items = {}
-for i = 5, #ARGV do items[#items + 1] = ARGV[i] end
-announce(id, at, items)
+announce(id, at, args(5, #ARGV - 4))
 return {'ok', ''}
 `
 

@@ -431,11 +431,7 @@ func (s *Store) ListActive(ctx context.Context) ([]*approvals.Request, error) {
 // list reads the requests of an index set, keeps those still active (one may have left
 // between the two reads) and sorts them newest first.
 func (s *Store) list(ctx context.Context, set string) ([]*approvals.Request, error) {
-	ids, err := s.c.SMembers(ctx, set).Result()
-	if err != nil {
-		return nil, err
-	}
-	reqs, err := s.requests(ctx, ids)
+	reqs, err := readSet(ctx, s.c, set, s.k.request, fromHash)
 	if err != nil {
 		return nil, err
 	}
@@ -471,6 +467,15 @@ func readHash[T any](ctx context.Context, c redis.UniversalClient, key, what str
 		return zero, fmt.Errorf("get %s: %w", what, missing)
 	}
 	return decode(h)
+}
+
+// readSet reads the hashes key(id) of the ids in the set at set, leaving out those gone.
+func readSet[T any](ctx context.Context, c redis.UniversalClient, set string, key func(string) string, decode func(map[string]string) (T, error)) ([]T, error) {
+	ids, err := c.SMembers(ctx, set).Result()
+	if err != nil {
+		return nil, err
+	}
+	return readHashes(ctx, c, ids, key, decode)
 }
 
 // readHashes reads the hashes key(id) of ids in one pipeline and decodes them, in their order,
