@@ -267,22 +267,7 @@ func (p *Provisioner) createEmptyCluster(ctx context.Context, n names, src Sourc
 // the latest restorable time when the date is zero. The clone shares the source's encrypted
 // storage pages, so it keeps the source's KMS key.
 func (p *Provisioner) cloneCluster(ctx context.Context, n names, spec provisioner.Spec, src SourceConfig, tags tagSet) error {
-	in := &rds.RestoreDBClusterToPointInTimeInput{
-		DBClusterIdentifier:       sdkaws.String(n.cluster),
-		SourceDBClusterIdentifier: sdkaws.String(src.SourceCluster),
-		RestoreType:               sdkaws.String("copy-on-write"),
-		DBSubnetGroupName:         sdkaws.String(p.cfg.DBSubnetGroup),
-		VpcSecurityGroupIds:       p.cfg.VPCSecurityGroupIDs,
-		DeletionProtection:        sdkaws.Bool(false),
-		CopyTagsToSnapshot:        sdkaws.Bool(true),
-		Tags:                      tags.rds(),
-	}
-	if spec.Backup.Date.IsZero() {
-		in.UseLatestRestorableTime = sdkaws.Bool(true)
-	} else {
-		in.RestoreToTime = sdkaws.Time(spec.Backup.Date.UTC())
-	}
-	if _, err := p.rds.RestoreDBClusterToPointInTime(ctx, in); err != nil {
+	if err := p.copyOnWrite(ctx, n, src.SourceCluster, spec.Backup.Date, tags); err != nil {
 		return fmt.Errorf("clone cluster %s to %s: %w", src.SourceCluster, n.cluster, err)
 	}
 	return nil
@@ -296,21 +281,32 @@ func (p *Provisioner) cloneGolden(ctx context.Context, n names, golden string, t
 	if err != nil {
 		return err
 	}
-	_, err = p.rds.RestoreDBClusterToPointInTime(ctx, &rds.RestoreDBClusterToPointInTimeInput{
+	if err := p.copyOnWrite(ctx, n, g.cluster, time.Time{}, tags); err != nil {
+		return fmt.Errorf("clone golden copy %s to %s: %w", g.cluster, n.cluster, err)
+	}
+	return nil
+}
+
+// copyOnWrite makes n's cluster a copy-on-write clone of cluster source at at (zero: its
+// latest restorable time).
+func (p *Provisioner) copyOnWrite(ctx context.Context, n names, source string, at time.Time, tags tagSet) error {
+	in := &rds.RestoreDBClusterToPointInTimeInput{
 		DBClusterIdentifier:       sdkaws.String(n.cluster),
-		SourceDBClusterIdentifier: sdkaws.String(g.cluster),
+		SourceDBClusterIdentifier: sdkaws.String(source),
 		RestoreType:               sdkaws.String("copy-on-write"),
-		UseLatestRestorableTime:   sdkaws.Bool(true),
 		DBSubnetGroupName:         sdkaws.String(p.cfg.DBSubnetGroup),
 		VpcSecurityGroupIds:       p.cfg.VPCSecurityGroupIDs,
 		DeletionProtection:        sdkaws.Bool(false),
 		CopyTagsToSnapshot:        sdkaws.Bool(true),
 		Tags:                      tags.rds(),
-	})
-	if err != nil {
-		return fmt.Errorf("clone golden copy %s to %s: %w", g.cluster, n.cluster, err)
 	}
-	return nil
+	if at.IsZero() {
+		in.UseLatestRestorableTime = sdkaws.Bool(true)
+	} else {
+		in.RestoreToTime = sdkaws.Time(at.UTC())
+	}
+	_, err := p.rds.RestoreDBClusterToPointInTime(ctx, in)
+	return err
 }
 
 // Seal has nothing to do on Aurora: a golden copy's cluster keeps its instance (Aurora clones
