@@ -117,21 +117,6 @@ func (f *goldenFixture) run(m *Manager, d *jobs.Delivery, result jobs.Event) *ap
 	return g
 }
 
-func (f *goldenFixture) audit(id string) []string {
-	f.t.Helper()
-	evs, err := f.store.ReadOutbox(f.ctx, "", 0)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var out []string
-	for _, e := range evs {
-		if e.RequestID == id {
-			out = append(out, e.Type)
-		}
-	}
-	return out
-}
-
 func TestGoldenBuiltOnScheduleServesAThinCopy(t *testing.T) {
 	f := newGoldenFixture(t, 1, false)
 	m := f.manager("bot-1")
@@ -163,7 +148,7 @@ func TestGoldenBuiltOnScheduleServesAThinCopy(t *testing.T) {
 		!strings.Contains(said[0], "1200 rows (3.0 MiB)") || !strings.Contains(said[0], "built in 4m0s") {
 		t.Fatalf("said %q", said)
 	}
-	equal(t, "audit", f.audit(g.ID), []string{"golden_started", "golden_restoring", "golden_ready"})
+	equal(t, "audit", f.outboxTypes(g.ID), []string{"golden_started", "golden_restoring", "golden_ready"})
 
 	// step 3: a request made from it is a thin copy: no restore job, ready at once.
 	r := f.request(approvals.StatusApproved, func(r *approvals.Request) { r.Golden, r.Date = g.ID, g.BackupDate })
@@ -202,7 +187,7 @@ func TestGoldenBuiltOnScheduleServesAThinCopy(t *testing.T) {
 	if _, _, destroyed, _ := f.backend.counts(); !slices.Contains(destroyed, g.ID) {
 		t.Fatalf("generation 1 not destroyed: %v", destroyed)
 	}
-	equal(t, "audit", f.audit(g.ID), []string{"golden_started", "golden_restoring", "golden_ready", "golden_retiring", "golden_retired"})
+	equal(t, "audit", f.outboxTypes(g.ID), []string{"golden_started", "golden_restoring", "golden_ready", "golden_retiring", "golden_retired"})
 }
 
 func TestGoldenRetirementWaitsForCopiesThatDependOnIt(t *testing.T) {
@@ -347,7 +332,7 @@ func TestGoldenFailurePostedAndAudited(t *testing.T) {
 		!strings.Contains(said[0], "restored from their backup as usual") {
 		t.Fatalf("said %q", said)
 	}
-	equal(t, "audit", f.audit(g.ID), []string{"golden_started", "golden_restoring", "golden_failed", "golden_retiring", "golden_retired"})
+	equal(t, "audit", f.outboxTypes(g.ID), []string{"golden_started", "golden_restoring", "golden_failed", "golden_retiring", "golden_retired"})
 	// a request can never be made from it.
 	r := &approvals.Request{ID: approvals.NewID(), Requester: "UREQ", Source: "prod", Tier: "dev", Status: approvals.StatusApproved, Golden: g.ID}
 	if err := f.store.Create(f.ctx, r, approvals.Limits{}); !errors.Is(err, approvals.ErrGoldenGone) {

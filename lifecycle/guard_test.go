@@ -12,7 +12,7 @@ import (
 	"github.com/clonebot/clonebot/provisioner"
 )
 
-// outboxTypes lists the types of request id's outbox events, in order.
+// outboxTypes lists the types of the outbox events of id (a request or a golden copy), in order.
 func (f *fixture) outboxTypes(id string) []string {
 	f.t.Helper()
 	evs, err := f.store.ReadOutbox(f.ctx, "", 0)
