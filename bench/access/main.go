@@ -34,10 +34,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/clonebot/clonebot/agent"
 	"github.com/clonebot/clonebot/agent/mask"
+	"github.com/clonebot/clonebot/app"
 	"github.com/clonebot/clonebot/approvals"
 	"github.com/clonebot/clonebot/bench/benchdata"
+	"github.com/clonebot/clonebot/bot/slackfake"
 	"github.com/clonebot/clonebot/deploy"
 	"github.com/clonebot/clonebot/internal/testenv"
 	"github.com/clonebot/clonebot/lifecycle"
@@ -142,7 +143,8 @@ func formatSize(n int64) string {
 	return strconv.FormatInt(n>>20, 10) + "MB"
 }
 
-// start runs the server, the store, the lifecycle loop and an agent, as serve and agent do.
+// start runs the server, and clonebot's lifecycle loop and an agent, wired by app.New as
+// serve and agent are.
 func start(ctx context.Context) (*bench, func(), error) {
 	var undo []func()
 	cleanup := func() {
@@ -166,7 +168,6 @@ func start(ctx context.Context) (*bench, func(), error) {
 		return fail(err)
 	}
 	undo = append(undo, mr.Close)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	log := zap.NewNop()
 
 	u, err := url.Parse(srv.URL)
@@ -174,13 +175,13 @@ func start(ctx context.Context) (*bench, func(), error) {
 		return fail(err)
 	}
 	port, _ := strconv.Atoi(u.Port())
-	cfg := local.Config{AdminURL: srv.URL, Host: u.Hostname(), Port: port, SecretsDir: filepath.Join(work, "secrets"),
+	lcfg := local.Config{AdminURL: srv.URL, Host: u.Hostname(), Port: port, SecretsDir: filepath.Join(work, "secrets"),
 		Backups: filepath.Join(work, "backups", "{source}", "{date}"), Sources: map[string]local.SourceConfig{"prod": {Strategy: provisioner.StrategyRestore}}}
-	prov, err := local.New(cfg, log)
+	prov, err := local.New(lcfg, log)
 	if err != nil {
 		return fail(err)
 	}
-	cat, err := local.NewCatalogue(cfg, nil)
+	cat, err := local.NewCatalogue(lcfg, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -188,36 +189,32 @@ func start(ctx context.Context) (*bench, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	store := redisstore.New(rdb, "bench:")
-	queue := redisstore.NewQueue(rdb, "bench:", redisstore.DefaultGroup)
-	if err := queue.EnsureGroup(ctx); err != nil {
-		return fail(err)
-	}
-	lc := lifecycle.DefaultConfig("bench")
-	lc.Interval = 100 * time.Millisecond
-	life, err := lifecycle.New(lc, lifecycle.Deps{Store: store, Policy: pol, Queue: queue, Events: redisstore.NewEvents(rdb, "bench:"),
-		Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: cat, Strategy: provisioner.StrategyRestore}},
-		Goldens:  store, Logger: log})
-	if err != nil {
-		return fail(err)
-	}
 	rules, err := mask.ParseRules(deploy.MaskingExample)
 	if err != nil {
 		return fail(err)
 	}
-	acfg := agent.DefaultConfig("bench-agent")
-	acfg.Block = 100 * time.Millisecond
-	ag, err := agent.New(acfg, agent.Deps{Queue: queue, Secrets: prov.SecretStore(), Rules: rules,
-		MaskKey: provisioner.NewPassword("bench-masking-key-0123456789"), Log: log})
+	// clonebot itself, both roles, built as serve and agent build it; Slack is an offline
+	// stand-in that nothing here waits for (the notifier does not run).
+	slack := slackfake.New()
+	undo = append(undo, slack.Close)
+	cfg := app.DefaultConfig()
+	cfg.Redis.Prefix = "bench:"
+	cfg.Slack.APIURL, cfg.Slack.BotToken = slack.APIURL(), "xoxb-bench"
+	cfg.Lifecycle.Interval, cfg.Agent.Block, cfg.Agent.SSLMode = 100*time.Millisecond, 100*time.Millisecond, "disable"
+	a, err := app.New(ctx, cfg, app.Options{Serve: true, Agent: true, Logger: log, Owner: "bench",
+		DB: redisstore.NewDB(redis.NewClient(&redis.Options{Addr: mr.Addr()}), cfg.Redis.Prefix), Policy: pol,
+		Backends: provisioner.Backends{"prod": {Provisioner: prov, Catalogue: cat, Strategy: provisioner.StrategyRestore}},
+		Secrets:  prov.SecretStore(), Rules: rules, MaskKey: provisioner.NewPassword("bench-masking-key-0123456789")})
 	if err != nil {
 		return fail(err)
 	}
+	undo = append(undo, a.Close)
 	loops, stopLoops := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
-	go func() { _ = life.Run(loops); done <- struct{}{} }()
-	go func() { _ = ag.Run(loops); done <- struct{}{} }()
+	go func() { _ = a.Lifecycle.Run(loops); done <- struct{}{} }()
+	go func() { _ = a.Agent.Run(loops); done <- struct{}{} }()
 	undo = append(undo, func() { stopLoops(); <-done; <-done })
-	return &bench{srv: srv, store: store, life: life, secrets: prov.SecretStore(), backups: filepath.Join(work, "backups", "prod")}, cleanup, nil
+	return &bench{srv: srv, store: a.Store, life: a.Lifecycle, secrets: prov.SecretStore(), backups: filepath.Join(work, "backups", "prod")}, cleanup, nil
 }
 
 // measure makes the source of about size bytes and its backup and golden copy, then times
