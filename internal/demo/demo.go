@@ -301,8 +301,13 @@ func (w *world) command(ctx context.Context, user, channel, text string) {
 
 // click is user pressing a button of the request's card or thread.
 func (w *world) click(ctx context.Context, user string, r *approvals.Request, action, label string) {
+	w.press(ctx, user, r.Channel, r.MessageTS, r.ID, action, label)
+}
+
+// press is user pressing the button action (value id, label) of the message at ts in channel.
+func (w *world) press(ctx context.Context, user, channel, ts, id, action, label string) {
 	fmt.Fprintf(w.out, "%-20s [%s]\n", w.thread.name(user)+" clicks", label)
-	cb := w.fake.BlockAction(user, r.Channel, r.MessageTS, action, r.ID)
+	cb := w.fake.BlockAction(user, channel, ts, action, id)
 	w.thread.answerTo[cb.ResponseURL], w.thread.viewer[cb.TriggerID] = user, user
 	w.app.Bot.Interaction(ctx, cb)
 	w.flush(ctx)
@@ -386,7 +391,7 @@ func (w *world) warnAndExtend(ctx context.Context, r *approvals.Request) (*appro
 	if err != nil {
 		return nil, err
 	}
-	if !w.posted("will be destroyed in") {
+	if !w.posted("", "will be destroyed in") {
 		return nil, errors.New("no TTL warning an hour before expiry")
 	}
 	before := r.ExpiresAt
@@ -424,10 +429,11 @@ func (w *world) restore(ctx context.Context) error {
 	return nil
 }
 
-// posted reports whether any message the bot sent so far contains s.
-func (w *world) posted(s string) bool {
+// posted reports whether a message the bot sent to channel ("": any) contains s, in its text
+// or its blocks.
+func (w *world) posted(channel, s string) bool {
 	for _, m := range w.fake.Messages() {
-		if strings.Contains(m.Text, s) {
+		if (channel == "" || m.Channel == channel) && (strings.Contains(m.Text, s) || strings.Contains(string(m.Blocks), s)) {
 			return true
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -187,7 +186,7 @@ func (w *world) breakGlass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !w.postedIn(securityChannel, r.ID) {
+	if !w.posted(securityChannel, r.ID) {
 		return fmt.Errorf("no security alert for break-glass %s", r.ID)
 	}
 	if r, err = w.untilReady(ctx, r, "the break-glass clone is restored without masking"); err != nil {
@@ -202,11 +201,7 @@ func (w *world) breakGlass(ctx context.Context) error {
 		return fmt.Errorf("break-glass %s ended without a review task", r.ID)
 	}
 	w.say("sam (security) reviews the break-glass access from the task in #security-alerts")
-	fmt.Fprintf(w.out, "%-20s [%s]\n", w.thread.name(security)+" clicks", "Reviewed")
-	cb := w.fake.BlockAction(security, securityChannel, r.ReviewMessageTS, render.ActionReview, r.ID)
-	w.thread.answerTo[cb.ResponseURL], w.thread.viewer[cb.TriggerID] = security, security
-	w.app.Bot.Interaction(ctx, cb)
-	w.flush(ctx)
+	w.press(ctx, security, securityChannel, r.ReviewMessageTS, r.ID, render.ActionReview, "Reviewed")
 	if err := w.submit(ctx, security, render.CallbackReview, "Reviewed", text(render.InputNotes, "queries match the INC-4411 timeline; no export")); err != nil {
 		return err
 	}
@@ -235,16 +230,6 @@ func (w *world) untilGone(ctx context.Context, id string) (*approvals.Request, e
 		return nil, err
 	}
 	return nil, fmt.Errorf("request %s is %s after 5 lifecycle passes, want destroyed", id, r.Status)
-}
-
-// postedIn reports whether a message the bot sent to channel contains s.
-func (w *world) postedIn(channel, s string) bool {
-	for _, m := range w.fake.Messages() {
-		if m.Channel == channel && (strings.Contains(m.Text, s) || strings.Contains(string(m.Blocks), s)) {
-			return true
-		}
-	}
-	return false
 }
 
 // audited moves the audit outbox into the hash-chained log on PostgreSQL, verifies it, and
