@@ -43,7 +43,7 @@ type anchorSink struct{ store *redisstore.Store }
 func (s anchorSink) PublishAnchor(ctx context.Context, head audit.Head, at time.Time) error {
 	_, err := s.store.Announce(ctx, handlers.SystemMailbox, "", approvals.Notice{Kind: approvals.NoticeAlert, At: at, Text: fmt.Sprintf(
 		"Audit log head at %s: %s. Keep this line: `clonebot audit verify --anchor %s` proves no row up to it was changed, deleted or cut off.",
-		at.UTC().Format(approvals.TimeLayout), head, head)})
+		approvals.FormatTime(at), head, head)})
 	return err
 }
 

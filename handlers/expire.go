@@ -28,7 +28,7 @@ func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Du
 	until := now.Add(left).Truncate(time.Millisecond) // the store keeps milliseconds
 	if limit, ok := approvals.ExtensionLimit(r); ok && until.After(limit) {
 		e := refuse(EInvalid, "%s cannot expire in %s: the %s tier allows %s in total from ready. The latest it can expire is %s, in %s.",
-			r.ID, approvals.FormatDuration(left), r.Tier, approvals.FormatDuration(r.MaxTTL), stamp(limit), approvals.FormatDuration(limit.Sub(now)))
+			r.ID, approvals.FormatDuration(left), r.Tier, approvals.FormatDuration(r.MaxTTL), approvals.FormatTime(limit), approvals.FormatDuration(limit.Sub(now)))
 		if limit.After(r.ExpiresAt) {
 			e.Offer = &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: limit.Sub(r.ExpiresAt), Until: limit}
 		}
@@ -37,13 +37,13 @@ func (s *Service) ExpireIn(ctx context.Context, a Actor, id string, left time.Du
 	verb := "extended"
 	switch {
 	case until.Equal(r.ExpiresAt):
-		rep := said("%s already expires at %s.", r.ID, stamp(until))
+		rep := said("%s already expires at %s.", r.ID, approvals.FormatTime(until))
 		rep.Request = r
 		return rep, nil
 	case until.Before(r.ExpiresAt):
 		verb = "shortened"
 	}
-	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, stamp(until))
+	text := fmt.Sprintf("%s the clone's life: it now expires at %s", verb, approvals.FormatTime(until))
 	r, err = s.store.Extend(ctx, r.ID, a.by(u), until, now, approvals.Note(a.by(u), text))
 	if errors.Is(err, approvals.ErrNotActive) {
 		return Reply{}, refuse(EConflict, "%s is no longer ready; its expiry cannot be changed.", id)

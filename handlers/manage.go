@@ -68,11 +68,11 @@ func (s *Service) Extend(ctx context.Context, a Actor, id string, d time.Duratio
 	if limit, ok := approvals.ExtensionLimit(r); ok && until.After(limit) {
 		room := limit.Sub(r.ExpiresAt)
 		e := refuse(EInvalid, "%s cannot be extended by %s: the %s tier allows %s in total from ready. The most it can have now is %s more, until %s.",
-			r.ID, approvals.FormatDuration(d), r.Tier, approvals.FormatDuration(r.MaxTTL), approvals.FormatDuration(room), stamp(limit))
+			r.ID, approvals.FormatDuration(d), r.Tier, approvals.FormatDuration(r.MaxTTL), approvals.FormatDuration(room), approvals.FormatTime(limit))
 		e.Offer = &Offer{Kind: OfferExtendToCap, RequestID: r.ID, By: room, Until: limit}
 		return Reply{}, e
 	}
-	return s.extend(ctx, a.by(u), r, until, "extended the clone until "+stamp(until))
+	return s.extend(ctx, a.by(u), r, until, "extended the clone until "+approvals.FormatTime(until))
 }
 
 // ExtendToCap gives a ready clone all the time its tier's cap allows: what Extend offers
@@ -87,7 +87,7 @@ func (s *Service) ExtendToCap(ctx context.Context, a Actor, id string) (Reply, e
 		return Reply{}, refuse(EInvalid, "The %s tier has no cap; extend %s by a duration: /clone extend %s 2h.", r.Tier, r.ID, r.ID)
 	}
 	return s.extend(ctx, a.by(u), r, limit, fmt.Sprintf("extended the clone by %s to its tier's cap, until %s",
-		approvals.FormatDuration(limit.Sub(r.ExpiresAt)), stamp(limit)))
+		approvals.FormatDuration(limit.Sub(r.ExpiresAt)), approvals.FormatTime(limit)))
 }
 
 // extendable loads a ready clone the actor may extend that has room left under its cap.
@@ -118,9 +118,6 @@ func (s *Service) extend(ctx context.Context, by string, r *approvals.Request, u
 	rep.Request = moved
 	return rep, nil
 }
-
-// stamp writes a time as the answers do.
-func stamp(t time.Time) string { return approvals.FormatTime(t) }
 
 // Destroy tears a clone down now.
 func (s *Service) Destroy(ctx context.Context, a Actor, id string) (Reply, error) {

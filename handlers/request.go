@@ -92,7 +92,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		if out.AlertSecurity {
 			say = append(say, approvals.Notice{Kind: approvals.NoticeAlert, By: r.Requester, Text: fmt.Sprintf(
 				"Break-glass: unmasked clone %s of %s (newest backup, %s), ttl %s, taken in an incident channel. Reason: %s. Post-incident review due by %s.",
-				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, r.ReviewDueAt.UTC().Format(approvals.TimeLayout))})
+				r.ID, r.Source, when(r), approvals.FormatDuration(r.TTL), r.Reason, approvals.FormatTime(r.ReviewDueAt))})
 		}
 		err = s.store.Create(ctx, r, lim, say...)
 		if errors.Is(err, approvals.ErrGoldenGone) && attempt < maxCreateAttempts {
@@ -132,7 +132,7 @@ func (s *Service) request(ctx context.Context, a Actor, in CloneInput, breakGlas
 		Text: fmt.Sprintf("%s requested: %s as of %s, tier %s (%s), ttl %s%s.",
 			r.ID, r.Source, when(r), r.Tier, r.Masking.Phrase(), approvals.FormatDuration(r.TTL), thinNote(r)),
 		Lines: append(slotLines(r.Slots),
-			fmt.Sprintf("If nobody decides, it expires at %s; /clone cancel %s withdraws it.", r.PendingExpiresAt.UTC().Format(approvals.TimeLayout), r.ID)),
+			fmt.Sprintf("If nobody decides, it expires at %s; /clone cancel %s withdraws it.", approvals.FormatTime(r.PendingExpiresAt), r.ID)),
 	}, nil
 }
 

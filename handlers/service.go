@@ -143,7 +143,7 @@ func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 // when writes a request's date: a day, or a point in time.
 func when(r *approvals.Request) string {
 	if r.PointInTime {
-		return r.Date.UTC().Format(approvals.TimeLayout)
+		return approvals.FormatTime(r.Date)
 	}
 	return day(r.Date)
 }

@@ -84,10 +84,10 @@ func voteRefusal(res approvals.VoteResult, u User, d approvals.Decision) *Error 
 		if v.Decision == approvals.DecisionDeny {
 			verb = "denied"
 		}
-		return refuse(EConflict, "You already %s %s at %s; one person counts once.", verb, r.ID, v.At.UTC().Format(approvals.TimeLayout))
+		return refuse(EConflict, "You already %s %s at %s; one person counts once.", verb, r.ID, approvals.FormatTime(v.At))
 	case approvals.VoteNotPending:
 		if r.Status == approvals.StatusPending {
-			return refuse(EConflict, "The approval window of %s closed at %s; your click changed nothing.", r.ID, r.PendingExpiresAt.UTC().Format(approvals.TimeLayout))
+			return refuse(EConflict, "The approval window of %s closed at %s; your click changed nothing.", r.ID, approvals.FormatTime(r.PendingExpiresAt))
 		}
 		return refuse(EConflict, "%s is already %s; your click changed nothing.", r.ID, r.Status)
 	case approvals.VoteNotEligible:

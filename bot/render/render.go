@@ -78,8 +78,6 @@ func button(action, value, text, style string) *slack.ButtonBlockElement {
 	return b
 }
 
-func stamp(t time.Time) string { return approvals.FormatTime(t) }
-
 // ttl writes a request's time to live with its cap, and how long it has in all once an
 // extension moved its expiry.
 func ttl(r *approvals.Request) string {
@@ -95,7 +93,7 @@ func ttl(r *approvals.Request) string {
 // date writes a request's date: a day, or a point in time.
 func date(r *approvals.Request) string {
 	if r.PointInTime {
-		return stamp(r.Date)
+		return approvals.FormatTime(r.Date)
 	}
 	return r.Date.UTC().Format(time.DateOnly)
 }
@@ -192,17 +190,17 @@ func principals(ps []approvals.Principal) string {
 }
 
 func cardFooter(r *approvals.Request, now time.Time) string {
-	parts := []string{"Requested " + stamp(r.CreatedAt)}
+	parts := []string{"Requested " + approvals.FormatTime(r.CreatedAt)}
 	switch {
 	case r.Status == approvals.StatusPending:
-		parts = append(parts, "expires at "+stamp(r.PendingExpiresAt)+" unless decided")
+		parts = append(parts, "expires at "+approvals.FormatTime(r.PendingExpiresAt)+" unless decided")
 	case r.Status == approvals.StatusReady:
-		parts = append(parts, fmt.Sprintf("expires %s (%s left), then destroyed", stamp(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
+		parts = append(parts, fmt.Sprintf("expires %s (%s left), then destroyed", approvals.FormatTime(r.ExpiresAt), approvals.FormatDuration(r.TimeLeft(now))))
 	case r.Status == approvals.StatusFailed && r.Failure != "":
 		parts = append(parts, "failed: "+Escape(r.Failure))
 	}
 	if !r.ReviewDueAt.IsZero() {
-		parts = append(parts, "break-glass review due "+stamp(r.ReviewDueAt))
+		parts = append(parts, "break-glass review due "+approvals.FormatTime(r.ReviewDueAt))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -213,7 +211,7 @@ func Note(by, text string, at time.Time) Message { return note(by, Escape(text),
 // note is Note with text already mrkdwn (user text in it escaped).
 func note(by, text string, at time.Time) Message {
 	line := fmt.Sprintf("%s %s", user(by), text)
-	return Message{Text: line, Blocks: []slack.Block{context(stamp(at) + " · " + line)}}
+	return Message{Text: line, Blocks: []slack.Block{context(approvals.FormatTime(at) + " · " + line)}}
 }
 
 // Vote is the timeline line of a counted vote (n, a vote notice) on r: who, as which approver
@@ -274,13 +272,13 @@ func Ready(r *approvals.Request) Message {
 	} else {
 		blocks = append(blocks, section("The password is in clonebot's local secret store under that reference."))
 	}
-	blocks = append(blocks, context(fmt.Sprintf("The password is never posted in Slack. The clone is destroyed at %s.", stamp(r.ExpiresAt))))
+	blocks = append(blocks, context(fmt.Sprintf("The password is never posted in Slack. The clone is destroyed at %s.", approvals.FormatTime(r.ExpiresAt))))
 	return Message{Text: fmt.Sprintf("%s is ready: %s:%d/%s as %s", r.ID, Escape(c.Host), c.Port, Escape(c.Database), Escape(c.User)), Blocks: blocks}
 }
 
 // TTLWarning says when the clone will be destroyed, with Extend and Destroy-now buttons.
 func TTLWarning(r *approvals.Request, left time.Duration) Message {
-	text := fmt.Sprintf(":alarm_clock: %s: %s will be destroyed in %s, at %s.", user(r.Requester), r.ID, approvals.FormatDuration(left), stamp(r.ExpiresAt))
+	text := fmt.Sprintf(":alarm_clock: %s: %s will be destroyed in %s, at %s.", user(r.Requester), r.ID, approvals.FormatDuration(left), approvals.FormatTime(r.ExpiresAt))
 	return Message{Text: text, Blocks: []slack.Block{
 		section(text),
 		slack.NewActionBlock("ttl",
@@ -292,7 +290,7 @@ func TTLWarning(r *approvals.Request, left time.Duration) Message {
 // PendingReminder tells the approvers still needed (mentions, already formatted by the caller
 // from Slack IDs) that r expires in left, with the vote buttons.
 func PendingReminder(r *approvals.Request, left time.Duration, mentions []string) Message {
-	text := fmt.Sprintf(":bell: %s is waiting for approval and expires in %s, at %s.", r.ID, approvals.FormatDuration(left), stamp(r.PendingExpiresAt))
+	text := fmt.Sprintf(":bell: %s is waiting for approval and expires in %s, at %s.", r.ID, approvals.FormatDuration(left), approvals.FormatTime(r.PendingExpiresAt))
 	if len(mentions) > 0 {
 		text += " " + strings.Join(mentions, " ")
 	}
@@ -325,7 +323,7 @@ func WithOffer(m Message, o handlers.Offer) Message {
 	switch o.Kind {
 	case handlers.OfferExtendToCap:
 		m.Blocks = append(m.Blocks, slack.NewActionBlock("offer",
-			button(ActionExtendCap, o.RequestID, fmt.Sprintf("Extend by %s, until %s", approvals.FormatDuration(o.By), stamp(o.Until)), "primary")))
+			button(ActionExtendCap, o.RequestID, fmt.Sprintf("Extend by %s, until %s", approvals.FormatDuration(o.By), approvals.FormatTime(o.Until)), "primary")))
 	}
 	return m
 }
@@ -351,7 +349,7 @@ func reply(text string, lines, usage []string, requests []*approvals.Request, ti
 		blocks = append(blocks, section(fmt.Sprintf("%s as of %s · tier %s · requested by %s", Escape(r.Source), date(r), Escape(r.Tier), user(r.Requester))))
 		var b strings.Builder
 		for _, e := range r.History {
-			fmt.Fprintf(&b, "%s · %s by %s", stamp(e.At), Escape(e.Type), user(e.By))
+			fmt.Fprintf(&b, "%s · %s by %s", approvals.FormatTime(e.At), Escape(e.Type), user(e.By))
 			if e.Note != "" {
 				b.WriteString(": " + Escape(e.Note))
 			}

@@ -31,22 +31,22 @@ func ReviewTask(r *approvals.Request, now time.Time) Message {
 		start = r.CreatedAt
 	}
 	text := fmt.Sprintf(":mag: Break-glass review %s: %s had an unmasked clone of %s from %s to %s (%s). Reason: %s",
-		r.ID, user(r.Requester), Escape(r.Source), stamp(start), stamp(ended), approvals.FormatDuration(ended.Sub(start)), Escape(r.Reason))
+		r.ID, user(r.Requester), Escape(r.Source), approvals.FormatTime(start), approvals.FormatTime(ended), approvals.FormatDuration(ended.Sub(start)), Escape(r.Reason))
 	blocks := []slack.Block{
 		section(text),
 		context(fmt.Sprintf("Its thread is under the request card in <#%s> · /clone status %s", r.Channel, r.ID)),
 	}
 	switch {
 	case r.Review != nil:
-		line := fmt.Sprintf(":white_check_mark: Reviewed by %s at %s", user(r.Review.By), stamp(r.Review.At))
+		line := fmt.Sprintf(":white_check_mark: Reviewed by %s at %s", user(r.Review.By), approvals.FormatTime(r.Review.At))
 		if r.Review.Notes != "" {
 			line += ": " + Escape(r.Review.Notes)
 		}
 		blocks = append(blocks, section(line))
 	default:
-		due := "Review due by " + stamp(r.ReviewDueAt)
+		due := "Review due by " + approvals.FormatTime(r.ReviewDueAt)
 		if !r.ReviewDueAt.IsZero() && now.After(r.ReviewDueAt) {
-			due = ":warning: Review overdue since " + stamp(r.ReviewDueAt)
+			due = ":warning: Review overdue since " + approvals.FormatTime(r.ReviewDueAt)
 		}
 		blocks = append(blocks, context(due+" · the requester may not review it"),
 			slack.NewActionBlock("review", button(ActionReview, r.ID, "Reviewed", "primary")))
@@ -56,7 +56,7 @@ func ReviewTask(r *approvals.Request, now time.Time) Message {
 
 // ReviewDue reminds the security team that r's review is overdue, with the Reviewed button.
 func ReviewDue(r *approvals.Request) Message {
-	text := fmt.Sprintf(":alarm_clock: The post-incident review of break-glass clone %s (%s) is overdue since %s.", r.ID, user(r.Requester), stamp(r.ReviewDueAt))
+	text := fmt.Sprintf(":alarm_clock: The post-incident review of break-glass clone %s (%s) is overdue since %s.", r.ID, user(r.Requester), approvals.FormatTime(r.ReviewDueAt))
 	return Message{Text: text, Blocks: []slack.Block{section(text),
 		slack.NewActionBlock("review", button(ActionReview, r.ID, "Reviewed", "primary"))}}
 }

@@ -56,13 +56,13 @@ func Home(h handlers.Home, now time.Time) slack.HomeTabViewRequest {
 	if len(h.Reviews) > 0 {
 		blocks = append(blocks, slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Break-glass clones waiting for your review")))
 		for _, r := range h.Reviews {
-			line := fmt.Sprintf("*%s* · %s · %s · review due %s", r.ID, Escape(r.Source), user(r.Requester), stamp(r.ReviewDueAt))
+			line := fmt.Sprintf("*%s* · %s · %s · review due %s", r.ID, Escape(r.Source), user(r.Requester), approvals.FormatTime(r.ReviewDueAt))
 			blocks = append(blocks,
 				slack.NewSectionBlock(mrkdwn(line), nil, nil, slack.SectionBlockOptionBlockID("review-"+r.ID)),
 				slack.NewActionBlock("review-actions-"+r.ID, button(ActionReview, r.ID, "Reviewed", "primary")))
 		}
 	}
-	blocks = append(blocks, context("Updated "+stamp(now)))
+	blocks = append(blocks, context("Updated "+approvals.FormatTime(now)))
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
 }
 

@@ -107,7 +107,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "API key %s (%s, for %s) revoked at %s; requests with it are refused from now on.\n",
-			k.ID, k.Name, k.Principal, k.RevokedAt.UTC().Format(approvals.TimeLayout))
+			k.ID, k.Name, k.Principal, approvals.FormatTime(k.RevokedAt))
 		return nil
 	}
 	fmt.Fprint(stderr, apikeyUsage)
@@ -181,7 +181,7 @@ func createKey(ctx context.Context, keys *redisstore.Keys, spec apikey.Spec, now
 	}
 	expires := "never"
 	if !k.ExpiresAt.IsZero() {
-		expires = k.ExpiresAt.UTC().Format(approvals.TimeLayout)
+		expires = approvals.FormatTime(k.ExpiresAt)
 	}
 	fmt.Fprintf(stdout, "API key %s (%s) for %s, owner %s, scopes %s, expires %s.\n", k.ID, k.Name, k.Principal, k.Owner, apikey.JoinScopes(k.Scopes), expires)
 	fmt.Fprintf(stdout, "Its token, shown this once (clonebot keeps only its hash):\n\n%s\n\n", tok.Reveal())
@@ -199,10 +199,10 @@ func listKeys(ctx context.Context, keys *redisstore.Keys, now time.Time, stdout 
 	for _, k := range ks {
 		expires := "never"
 		if !k.ExpiresAt.IsZero() {
-			expires = k.ExpiresAt.UTC().Format(approvals.TimeLayout)
+			expires = approvals.FormatTime(k.ExpiresAt)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Principal, k.Owner, apikey.JoinScopes(k.Scopes),
-			k.CreatedAt.UTC().Format(approvals.TimeLayout), k.CreatedBy, expires, k.State(now))
+			approvals.FormatTime(k.CreatedAt), k.CreatedBy, expires, k.State(now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

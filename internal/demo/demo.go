@@ -189,7 +189,7 @@ func (w *world) destroyAll(ctx context.Context) {
 
 // say prints a narration line, stamped with the demo clock.
 func (w *world) say(format string, args ...any) {
-	fmt.Fprintf(w.out, "\n── %s · %s\n", w.clock.Now().UTC().Format(approvals.TimeLayout), fmt.Sprintf(format, args...))
+	fmt.Fprintf(w.out, "\n── %s · %s\n", approvals.FormatTime(w.clock.Now()), fmt.Sprintf(format, args...))
 }
 
 func (w *world) services(ctx context.Context, opts Options, cl *cleanups) error {
